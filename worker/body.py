@@ -1,0 +1,83 @@
+"""The PUT body: the pure decision at the heart of a safe re-theme.
+
+PUT is a full replacement with a closed schema: the body must carry every writable field
+of the conference's current state (or the API resets it), nothing the update schema does
+not name, and no nulls (the schema types are not nullable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from worker.theme import COLOR_FIELDS, Theme
+
+# The properties of the published `Video.UpdateConferenceRequest`, in its order.
+# tests/test_body.py checks this against the OpenAPI document.
+WRITABLE_FIELDS: tuple[str, ...] = (
+    "display_name",
+    "description",
+    "join_from",
+    "join_until",
+    "quality",
+    "layout",
+    "size",
+    "record_on_start",
+    "tone_on_entry_and_exit",
+    "room_join_video_off",
+    "user_join_video_off",
+    "enable_room_previews",
+    "enable_chat",
+    *(f"dark_{role}" for role in ("primary", "background", "foreground", "success", "negative")),
+    *(f"light_{role}" for role in ("primary", "background", "foreground", "success", "negative")),
+)
+_DATETIME_FIELDS = frozenset({"join_from", "join_until"})
+_COLORS = frozenset(COLOR_FIELDS)
+
+
+def writable_state(conference: Mapping[str, Any]) -> dict[str, Any]:
+    """Every non-null writable field of a conference, with `display_name` falling back to
+    `name` (the API shows a null display name as the name, and requires one on PUT)."""
+    body = {f: conference[f] for f in WRITABLE_FIELDS if conference.get(f) is not None}
+    if "display_name" not in body and isinstance(conference.get("name"), str):
+        body["display_name"] = conference["name"]
+    return body
+
+
+def build_put_body(conference: Mapping[str, Any], theme: Theme) -> dict[str, Any]:
+    """The full-replacement body that applies `theme` and changes nothing else."""
+    body = writable_state(conference)
+    body.update(theme.colors)
+    return body
+
+
+def _normalise(field: str, value: Any) -> Any:
+    if field in _COLORS and isinstance(value, str):
+        return value.upper()
+    if field in _DATETIME_FIELDS and isinstance(value, str):
+        return _instant(value) or value
+    return value
+
+
+def _instant(text: str) -> datetime | None:
+    """An RFC 3339 datetime or a bare date as an aware UTC instant (the API turns
+    `2022-01-01` into `2022-01-01T00:00:00Z`), or None if it is neither."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def echo_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, ...]:
+    """Fields of the body that the PUT's answer does not show as sent, datetimes and
+    color case normalised. Empty when the write took exactly."""
+    return tuple(
+        field
+        for field, value in sent.items()
+        if _normalise(field, answer.get(field)) != _normalise(field, value)
+    )

@@ -1,0 +1,206 @@
+"""The command line: parse, check, set up logging once, await one job, exit with its code.
+
+    rebrand run --config PATH      re-theme every conference      (exit 0/1/2/3/4/130/143)
+    rebrand plan --config PATH     show what run would change     (exit 0, or 10 if pending)
+    rebrand restore JOURNAL        put a run's pre-images back
+    rebrand validate --config PATH check config and credentials offline
+    rebrand sandbox                serve a simulated Space on loopback
+    rebrand demo                   the sandbox plus a run on it, no credentials needed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import structlog
+
+from worker import __version__
+from worker.config import Credentials, Settings, load_credentials, load_settings
+from worker.errors import ConfigError, ExitCode, RebrandError
+from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
+from worker.journal import read_journal
+from worker.logs import configure_logging
+from worker.report import Reporter, write_report
+from worker.signals import with_signals
+from worker.space import parse_space
+from worker.stopping import Stop
+from worker.tables import plan_table
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 with a message that says what to change."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.BAD_INPUT, f"rebrand: error: {message}\n")
+
+
+def _add_job_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=("json", "console", "auto"), default="auto",
+                   help="JSON lines, the console renderer, or JSON unless stdout is a terminal")
+    p.add_argument("--backup-dir", type=Path, default=Path("rebrand-backups"),
+                   help="where the backup journal is written (default ./rebrand-backups)")
+    p.add_argument("--grace-seconds", type=_positive_float, default=20.0,
+                   help="on SIGTERM/SIGINT, time in-flight writes get to finish (default 20)")
+    p.add_argument("--deadline", type=_positive_float, default=None, metavar="SECONDS",
+                   help="stop cleanly after this long and exit 4")
+    p.add_argument("--max-failures", type=_positive_int, default=25, metavar="N",
+                   help="abort with exit 4 once N conferences have failed (default 25)")
+    p.add_argument("--report", type=Path, default=None, metavar="PATH",
+                   help="write a JSON report (summary, failures, journal path) here")
+    p.add_argument("--concurrency", type=_positive_int, default=None,
+                   help="override the config's concurrency")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from worker.sandbox.cli import add_sandbox_arguments
+
+    parser = _Parser(prog="rebrand", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"rebrand {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="re-theme every conference in the Space")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("--dry-run", action="store_true", help="same as `plan`: send no writes")
+    _add_job_flags(run)
+
+    plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
+    plan.add_argument("--config", type=Path, required=True)
+    _add_job_flags(plan)
+
+    restore = sub.add_parser("restore", help="put a journal's pre-images back")
+    restore.add_argument("journal", type=Path)
+    restore.add_argument("--force", action="store_true",
+                         help="restore conferences edited by someone else since our write")
+    restore.add_argument("--dry-run", action="store_true", help="show, send no writes")
+    _add_job_flags(restore)
+
+    validate = sub.add_parser("validate", help="check the config and credentials offline")
+    validate.add_argument("--config", type=Path, required=True)
+
+    sandbox = sub.add_parser("sandbox", help="serve a simulated Space on loopback")
+    add_sandbox_arguments(sandbox)
+
+    demo = sub.add_parser("demo", help="run the job on an in-process sandbox")
+    demo.add_argument("--count", type=_positive_int, default=500)
+    demo.add_argument("--latency", type=float, default=0.005)
+    demo.add_argument("--no-faults", dest="faults", action="store_false")
+    demo.add_argument("--config", type=Path, default=Path("config.example.yaml"),
+                      help="whose theme to apply (default config.example.yaml)")
+    _add_job_flags(demo)
+    return parser
+
+
+def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
+    return JobOptions(dry_run=dry_run, backup_dir=ns.backup_dir, grace_s=ns.grace_seconds,
+                      max_failures=ns.max_failures, deadline_s=ns.deadline)
+
+
+def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
+              log_format: str) -> int:
+    log = structlog.get_logger("rebrand")
+    if result.error is not None:
+        log.error("run.aborted", error=str(result.error), exit_code=int(result.exit_code))
+    if getattr(ns, "report", None) is not None:
+        write_report(ns.report, result.summary, reporter.failures, result.journal,
+                     exit_code=int(result.exit_code))
+    if log_format == "console" and reporter.planned:
+        print(plan_table(reporter.planned), file=sys.stdout)
+    return int(result.exit_code)
+
+
+def _run(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> int:
+    settings = load_settings(ns.config, env)
+    if ns.concurrency:
+        settings = _override_concurrency(settings, ns.concurrency)
+    credentials = load_credentials(env)
+    fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    reporter = Reporter(keep_plans=dry_run and fmt == "console")
+    stop = Stop()
+    job = _job_options(ns, dry_run=dry_run)
+    result = anyio.run(with_signals, lambda: run_job(settings, credentials, job,
+                                                      reporter=reporter, stop=stop), stop)
+    return _conclude(result, ns, reporter, fmt)
+
+
+def _override_concurrency(settings: Settings, concurrency: int) -> Settings:
+    return replace(settings, concurrency=concurrency)
+
+
+def _restore(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    contents = read_journal(ns.journal)
+    space_text = env.get("SIGNALWIRE_SPACE") or str(contents.header.get("space", ""))
+    space = parse_space(space_text, key="SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE")
+                        else "journal header space")
+    credentials = load_credentials(env)
+    fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    reporter = Reporter(keep_plans=ns.dry_run and fmt == "console")
+    stop = Stop()
+    settings = RestoreSettings(space=space, concurrency=ns.concurrency or 16, force=ns.force)
+    job = _job_options(ns, dry_run=ns.dry_run)
+    result = anyio.run(with_signals, lambda: restore_job(ns.journal, settings, credentials,
+                                                          job, reporter=reporter, stop=stop),
+                       stop)
+    return _conclude(result, ns, reporter, fmt)
+
+
+def _validate(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = load_settings(ns.config, env)
+    credentials: Credentials = load_credentials(env)
+    print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, "
+          f"{len(settings.theme.colors)} theme colors, credentials for project "
+          f"{credentials.project_id} present")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    environ = os.environ if env is None else env
+    try:
+        if ns.command in ("run", "plan"):
+            return _run(ns, environ, dry_run=ns.command == "plan" or ns.dry_run)
+        if ns.command == "restore":
+            return _restore(ns, environ)
+        if ns.command == "validate":
+            return _validate(ns, environ)
+        if ns.command == "sandbox":
+            from worker.sandbox.cli import config_from_args
+            from worker.sandbox.server import main_serve
+
+            main_serve(config_from_args(ns), ns.host, ns.port)
+            return ExitCode.OK
+        if ns.command == "demo":
+            from worker.demo import run_demo
+
+            return run_demo(ns)
+    except RebrandError as exc:
+        print(f"rebrand: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    raise ConfigError(f"unknown command {ns.command}")  # pragma: no cover - argparse guards

@@ -1,0 +1,187 @@
+"""Settings and credentials: read, checked, and frozen before anything is sent.
+
+Settings come from the YAML config file (plus `SIGNALWIRE_SPACE`); credentials come only
+from the environment. Every problem is a ConfigError that names the key and says what to
+change. Nothing here reads `os.environ` itself: the CLI passes the environment in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import yaml
+
+from worker.errors import ConfigError
+from worker.retry import RetryPolicy
+from worker.space import Space, parse_space
+from worker.theme import Theme, parse_theme
+
+DEFAULT_RATE_LIMIT = 1380.0  # the documented 13,800 writes per 10 s per Space
+_TOP_KEYS = (
+    "space",
+    "theme",
+    "concurrency",
+    "queue_size",
+    "page_size",
+    "request_timeout_s",
+    "rate_limit",
+    "retry",
+)
+_RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
+_SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Project ID and API token. The token never appears in a repr."""
+
+    project_id: str
+    api_token: str = field(repr=False)
+
+    def basic_auth(self) -> aiohttp.BasicAuth:
+        return aiohttp.BasicAuth(self.project_id, self.api_token)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings the log redactor scrubs from every line."""
+        return (self.api_token,)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    space: Space
+    theme: Theme
+    concurrency: int = 16
+    queue_size: int = 512
+    page_size: int = 1000
+    request_timeout_s: float = 30.0
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    retry: RetryPolicy = RetryPolicy()
+
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read and check the config file. `SIGNALWIRE_SPACE` in `env` overrides `space`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from None
+    return parse_settings(raw, env)
+
+
+def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
+    _check_keys(raw, _TOP_KEYS, "")
+    space_text = env.get("SIGNALWIRE_SPACE") or raw.get("space")
+    if not isinstance(space_text, str):
+        raise ConfigError(
+            "space: missing; set `space: example.signalwire.com` in the config "
+            "or SIGNALWIRE_SPACE in the environment"
+        )
+    key = "SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE") else "space"
+    if "theme" not in raw:
+        raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
+    retry_raw = raw.get("retry", {})
+    if not isinstance(retry_raw, Mapping):
+        raise ConfigError("retry: must be a mapping of " + ", ".join(_RETRY_KEYS))
+    _check_keys(retry_raw, _RETRY_KEYS, "retry.")
+    defaults = RetryPolicy()
+    policy = RetryPolicy(
+        max_attempts=_number(retry_raw, "max_attempts", "retry.", int, defaults.max_attempts, 1),
+        backoff_base_s=_number(retry_raw, "backoff_base_s", "retry.", float,
+                               defaults.backoff_base_s, 0),
+        backoff_cap_s=_number(retry_raw, "backoff_cap_s", "retry.", float,
+                              defaults.backoff_cap_s, 0),
+        retry_after_cap_s=_number(retry_raw, "retry_after_cap_s", "retry.", float,
+                                  defaults.retry_after_cap_s, 0),
+        deadline_s=_number(retry_raw, "deadline_s", "retry.", float, defaults.deadline_s, 0.001),
+    )
+    page_size = _number(raw, "page_size", "", int, 1000, 1)
+    if page_size > 1000:
+        raise ConfigError(f"page_size: {page_size} is above the API's maximum; use 1..1000")
+    return Settings(
+        space=parse_space(space_text, key=key),
+        theme=parse_theme(raw["theme"]),
+        concurrency=_number(raw, "concurrency", "", int, 16, 1),
+        queue_size=_number(raw, "queue_size", "", int, 512, 1),
+        page_size=page_size,
+        request_timeout_s=_number(raw, "request_timeout_s", "", float, 30.0, 0.001),
+        rate_limit=_number(raw, "rate_limit", "", float, DEFAULT_RATE_LIMIT, 0.001),
+        retry=policy,
+    )
+
+
+def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    for key in raw:
+        if key in allowed:
+            continue
+        name = str(key)
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            # Never echo the value: it may be a real token pasted into the file.
+            raise ConfigError(
+                f"{prefix}{name}: credentials are never read from the config file; remove it "
+                "and set SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN (or "
+                "SIGNALWIRE_API_TOKEN_FILE) in the environment"
+            )
+        raise ConfigError(
+            f"{prefix}{name}: unknown key; allowed here: {', '.join(allowed)}"
+        )
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(
+    raw: Mapping[str, Any], key: str, prefix: str, kind: Callable[[Any], N], default: N,
+    minimum: float,
+) -> N:
+    value = raw.get(key, default)
+    is_int = kind is int
+    ok = isinstance(value, int) if is_int else isinstance(value, int | float)
+    if not ok or isinstance(value, bool):
+        wanted = "a whole number" if is_int else "a number"
+        raise ConfigError(f"{prefix}{key}: {value!r} is not {wanted}")
+    if value < minimum:
+        raise ConfigError(f"{prefix}{key}: {value!r} is too small; use at least {minimum:g}")
+    return kind(value)
+
+
+def load_credentials(env: Mapping[str, str]) -> Credentials:
+    """Project ID and token from `SIGNALWIRE_PROJECT_ID` and `SIGNALWIRE_API_TOKEN`, or
+    `SIGNALWIRE_API_TOKEN_FILE` (a mounted secret)."""
+    project_id = env.get("SIGNALWIRE_PROJECT_ID", "").strip()
+    token = env.get("SIGNALWIRE_API_TOKEN", "")
+    token_file = env.get("SIGNALWIRE_API_TOKEN_FILE", "")
+    if token and token_file:
+        raise ConfigError(
+            "SIGNALWIRE_API_TOKEN and SIGNALWIRE_API_TOKEN_FILE are both set; unset one"
+        )
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} ({exc.strerror})"
+            ) from None
+        if not token:
+            raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is empty")
+    missing = [
+        name
+        for name, value in (("SIGNALWIRE_PROJECT_ID", project_id),
+                            ("SIGNALWIRE_API_TOKEN", token))
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing credentials: set {' and '.join(missing)} in the environment "
+            "(or SIGNALWIRE_API_TOKEN_FILE to a file holding the token)"
+        )
+    return Credentials(project_id, token.strip())

@@ -1,0 +1,122 @@
+"""What to do with one conference: pure decisions, no I/O.
+
+A strategy looks at a conference as listed (to skip it without a request when it can) and
+as freshly read (to decide the write). `Retheme` applies a theme; `Restore` puts a
+journal's pre-image back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from worker.body import WRITABLE_FIELDS, build_put_body, echo_mismatches, writable_state
+from worker.outcome import Change, Kind
+from worker.theme import Theme, wears_theme
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Send `body` as the PUT; the fields in `must_take` must come back as sent."""
+
+    body: dict[str, Any]
+    must_take: tuple[str, ...]
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    kind: Kind
+    errors: tuple[str, ...] = ()
+
+
+Decision = Write | Skip
+
+
+class Strategy(Protocol):
+    def quick(self, listed: Mapping[str, Any]) -> Skip | None: ...
+
+    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision: ...
+
+
+def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, ...]:
+    """Each theme color that differs (case-insensitively) from the conference's."""
+    out = []
+    for name, value in theme.colors:
+        old = conference.get(name)
+        if not isinstance(old, str) or old.upper() != value.upper():
+            out.append(Change(name, old if isinstance(old, str) else None, value))
+    return tuple(out)
+
+
+class Retheme:
+    """Apply a theme, keeping every other writable field as it is now."""
+
+    def __init__(self, theme: Theme) -> None:
+        self.theme = theme
+        self._fields = tuple(name for name, _ in theme.colors)
+
+    def quick(self, listed: Mapping[str, Any]) -> Skip | None:
+        return Skip(Kind.UNCHANGED) if wears_theme(listed, self.theme) else None
+
+    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision:
+        if wears_theme(fresh, self.theme):
+            return Skip(Kind.UNCHANGED)
+        return Write(build_put_body(fresh, self.theme), self._fields,
+                     color_changes(fresh, self.theme))
+
+
+def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Do two conferences agree on every writable field (datetimes and color case
+    normalised)? Nulls count: a field null in one and set in the other differs."""
+    left, right = writable_state(a), writable_state(b)
+    return left.keys() == right.keys() and not echo_mismatches(left, right)
+
+
+class Restore:
+    """Put a journal's pre-image back, unless someone else has written since we did."""
+
+    def __init__(self, written_at: Mapping[str, str | None], *, force: bool,
+                 theme: Theme | None) -> None:
+        self._written_at = written_at
+        self._force = force
+        self._theme = theme
+
+    def quick(self, listed: Mapping[str, Any]) -> Skip | None:
+        return None  # the journal's copy is old; only a fresh read can tell
+
+    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision:
+        pre = listed
+        if same_writable_state(fresh, pre):
+            return Skip(Kind.UNCHANGED)  # already back: restoring twice is harmless
+        if not self._force and self._edited_since_us(pre, fresh):
+            return Skip(Kind.CONFLICT, (
+                "edited by someone else since rebrand wrote it; "
+                "left alone (use --force to restore anyway)",
+            ))
+        body = writable_state(pre)
+        changes = tuple(
+            Change(f, _text(fresh.get(f)), _text(body.get(f)) or "")
+            for f in WRITABLE_FIELDS
+            if f in body and echo_mismatches({f: body[f]}, fresh)
+        )
+        return Write(body, tuple(body), changes)
+
+    def _edited_since_us(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+        cid = str(pre.get("id"))
+        ours = self._written_at.get(cid)
+        if ours is not None:
+            return fresh.get("updated_at") != ours
+        # The crash came between the pre-image and our PUT's answer: the PUT may or may
+        # not have landed. It is ours if the conference shows exactly what we would
+        # have written; anything else is someone else's edit.
+        if self._theme is None:
+            return True
+        return not same_writable_state(fresh, build_put_body(pre, self._theme))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+

@@ -1,0 +1,99 @@
+"""The one error tree of rebrand, and the exit code each branch maps to.
+
+    RebrandError
+    ├── ConfigError            bad input: config file, flags, environment   (exit 2, nothing sent)
+    ├── AuthError              the Space refused the credentials            (exit 3)
+    ├── AbortError             the run cannot go on safely                  (exit 4)
+    │   ├── UnsafeLinkError    a pagination link leads away from the Space
+    │   └── UnreachableError   the API could not be reached or listed
+    └── ApiError               one request failed: status + server messages (per conference)
+        ├── NotFoundError      404: the conference is gone
+        └── RetryableApiError  408/429/5xx, resets and timeouts: worth another try
+
+Library exceptions (aiohttp, OSError, YAML) are translated into these once, at the edge
+where they happen, so everything above the edge reasons about one small vocabulary.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    FAILURES = 1
+    BAD_INPUT = 2
+    AUTH = 3
+    ABORTED = 4
+    CHANGES_PENDING = 10
+    SIGINT = 130
+    SIGTERM = 143
+
+
+class RebrandError(Exception):
+    """Base of every error rebrand raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ABORTED
+
+
+class ConfigError(RebrandError):
+    """Bad input. The message names the key and says what to change."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class AuthError(RebrandError):
+    """401/403: retrying cannot help, and carrying on would only hammer the Space."""
+
+    exit_code = ExitCode.AUTH
+
+    def __init__(self, status: int, errors: tuple[str, ...] = ()) -> None:
+        detail = "; ".join(errors) if errors else "no detail given"
+        super().__init__(
+            f"the Space answered {status} ({detail}): check SIGNALWIRE_PROJECT_ID and "
+            "SIGNALWIRE_API_TOKEN, and that the token has the Video scope"
+        )
+        self.status = status
+        self.errors = errors
+
+
+class AbortError(RebrandError):
+    """The whole run stops: continuing would be unsafe or pointless."""
+
+    exit_code = ExitCode.ABORTED
+
+
+class UnsafeLinkError(AbortError):
+    """A `links.next` points to another scheme, host or port than the Space."""
+
+
+class UnreachableError(AbortError):
+    """The Space could not be reached, or listing it kept failing."""
+
+
+class ApiError(RebrandError):
+    """A request failed. Carries the status (None for transport failures) and the
+    server's own error messages."""
+
+    def __init__(
+        self,
+        status: int | None,
+        errors: tuple[str, ...] = (),
+        *,
+        retry_after: str | None = None,
+    ) -> None:
+        self.status = status
+        self.errors = errors
+        self.retry_after = retry_after
+        label = f"HTTP {status}" if status is not None else "transport error"
+        super().__init__(f"{label}: {'; '.join(errors)}" if errors else label)
+
+
+class NotFoundError(ApiError):
+    """404: the conference no longer exists."""
+
+
+class RetryableApiError(ApiError):
+    """A failure that another attempt may cure."""

@@ -1,0 +1,196 @@
+"""The backup journal: every conference's pre-image, on disk before its PUT is sent.
+
+JSON Lines. A header line (format, run id, Space, theme, tool version, start time; never
+credentials), then per conference a `pre_image` record (the full GET body), synced to disk
+before the PUT goes out, and a `written` record with the `updated_at` the PUT returned.
+Syncs are shared: a consumer whose record was written before another consumer's fsync
+started rides on that fsync, so many writers cost one disk flush, not one each.
+A torn last line (a crash mid-write) is tolerated on read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from worker.errors import ConfigError
+
+FORMAT_VERSION = 1
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable and unique: `20261122T014309Z-3f9a1c`."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    run_id: str
+    space: str
+    command: str
+    theme: Mapping[str, Any] | None
+    tool_version: str
+    started_at: str
+    format: int = FORMAT_VERSION
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "type": "header",
+            "format": self.format,
+            "run_id": self.run_id,
+            "space": self.space,
+            "command": self.command,
+            "theme": self.theme,
+            "tool_version": self.tool_version,
+            "started_at": self.started_at,
+        }
+
+
+class JournalWriter:
+    """Appends records and makes each pre-image durable before its write."""
+
+    def __init__(self, path: Path, header: Header) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # "x": never append to, or overwrite, another run's journal.
+            self._file: IO[bytes] = path.open("xb")
+        except OSError as exc:
+            raise ConfigError(
+                f"--backup-dir: cannot create the journal {path} ({exc.strerror}); "
+                "point --backup-dir at a writable directory"
+            ) from None
+        self._fd = self._file.fileno()
+        self._lock = anyio.Lock()
+        self._written = 0  # records handed to the file
+        self._synced = 0  # records known to be on disk
+        self.pre_images = 0
+        self._append({**header.as_record()})
+        self._file.flush()
+        os.fsync(self._fd)
+
+    def _append(self, record: Mapping[str, Any]) -> int:
+        self._file.write(orjson.dumps(record) + b"\n")
+        self._written += 1
+        return self._written
+
+    async def before_write(self, conference: Mapping[str, Any]) -> None:
+        seq = self._append({"type": "pre_image", "conference": conference})
+        self.pre_images += 1
+        await self._sync(seq)
+
+    async def after_write(self, conference_id: str, updated_at: str | None) -> None:
+        # Not synced on its own: it rides on the next pre-image's sync or on close().
+        # Without it, restore falls back to comparing contents (see decide.Restore).
+        self._append({"type": "written", "id": conference_id, "updated_at": updated_at})
+
+    async def _sync(self, seq: int) -> None:
+        async with self._lock:
+            if self._synced >= seq:
+                return  # an fsync that started after our write already covered it
+            upto = self._written
+            self._file.flush()
+            await anyio.to_thread.run_sync(os.fsync, self._fd)
+            self._synced = upto
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._fd)
+        self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalContents:
+    header: dict[str, Any]
+    # Conference id -> the updated_at our PUT returned (None: no answer was recorded).
+    written_at: dict[str, str | None]
+    count: int
+    torn_tail: bool
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
+    """(line number, record or None if unreadable, is_last_line)."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"journal {path}: cannot read it ({exc.strerror})") from None
+    with handle:
+        previous: bytes | None = None
+        number = 0
+        for line in handle:
+            if previous is not None:
+                yield number, _parse(previous), False
+            previous = line
+            number += 1
+        if previous is not None:
+            yield number, _parse(previous), True
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_journal(path: Path) -> JournalContents:
+    """Scan a journal: its header and what our writes returned. Pre-images are streamed
+    separately by `pre_images()` so a journal of any size fits in memory."""
+    header: dict[str, Any] | None = None
+    written_at: dict[str, str | None] = {}
+    count = 0
+    torn = False
+    for number, record, last in _records(path):
+        if record is None:
+            if last:
+                torn = True  # a crash mid-append: everything before it is whole
+                continue
+            raise ConfigError(f"journal {path}: line {number} is not valid JSON; "
+                              "the journal is damaged beyond its last line")
+        kind = record.get("type")
+        if number == 1:
+            if kind != "header" or record.get("format") != FORMAT_VERSION:
+                raise ConfigError(f"journal {path}: no rebrand journal header "
+                                  f"(format {FORMAT_VERSION}) on its first line")
+            header = record
+        elif kind == "pre_image":
+            conference = record.get("conference")
+            if isinstance(conference, dict) and isinstance(conference.get("id"), str):
+                written_at.setdefault(conference["id"], None)
+                count += 1
+        elif kind == "written" and isinstance(record.get("id"), str):
+            value = record.get("updated_at")
+            written_at[record["id"]] = value if isinstance(value, str) else None
+    if header is None:
+        raise ConfigError(f"journal {path}: empty; nothing to restore")
+    return JournalContents(header, written_at, count, torn)
+
+
+def pre_images(path: Path) -> Iterator[dict[str, Any]]:
+    """Each conference's first pre-image in the journal (the state before this run)."""
+    seen: set[str] = set()
+    for _number, record, _last in _records(path):
+        if record is None or record.get("type") != "pre_image":
+            continue
+        conference = record.get("conference")
+        if isinstance(conference, dict):
+            cid = conference.get("id")
+            if isinstance(cid, str) and cid not in seen:
+                seen.add(cid)
+                yield conference
+
+
+def now_iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,61 @@
+"""What happened to one conference, and what happened to the run.
+
+Values only: the pipeline produces Outcomes, the reporter counts and logs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(Enum):
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    VANISHED = "vanished"
+    FAILED = "failed"
+    PLANNED = "planned"
+    CONFLICT = "conflict"
+    EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One color that would change (or did): for plans and their tables."""
+
+    field: str
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: Kind
+    conference_id: str
+    name: str
+    attempts: int = 0
+    status: int | None = None
+    errors: tuple[str, ...] = ()
+    # Fields the PUT's answer did not show as sent (reported, not retried).
+    mismatched: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = ()
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    listed: int
+    updated: int
+    unchanged: int
+    vanished: int
+    failed: int
+    retries: int
+    duration_s: float
+    updates_per_s: float
+    planned: int = 0
+    conflict: int = 0
+    excluded: int = 0
+    not_started: int = 0
+    throttled: int = 0
+    effective_rate: float | None = None
+    stopped: str | None = None

@@ -1,0 +1,127 @@
+"""The reporter: one structured event per conference, then one summary.
+
+It is the only place outcomes are counted, so the summary always agrees with the lines
+above it ("canonical log lines").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from worker.outcome import Kind, Outcome, Summary
+
+_ERROR_KINDS = frozenset({Kind.FAILED})
+_WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED})
+
+
+class Reporter:
+    """Counts outcomes and logs each as `conference.<kind>`."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 keep_plans: bool = False) -> None:
+        self._log = structlog.get_logger("rebrand")
+        self._clock = clock
+        self._started = clock()
+        self.counts: Counter[Kind] = Counter()
+        self.listed = 0
+        self.retries = 0
+        self.throttled = 0
+        self.failures: list[Outcome] = []
+        self.listeners: list[Callable[[Outcome], None]] = []
+        # Planned outcomes, kept only when a table of them will be printed.
+        self._keep_plans = keep_plans
+        self.planned: list[Outcome] = []
+
+    def listed_one(self) -> None:
+        self.listed += 1
+
+    def retried(self, status: int | None) -> None:
+        self.retries += 1
+        if status == 429:
+            self.throttled += 1
+
+    def record(self, outcome: Outcome) -> None:
+        self.counts[outcome.kind] += 1
+        fields: dict[str, Any] = {
+            "conference_id": outcome.conference_id,
+            "name": outcome.name,
+            "attempts": outcome.attempts,
+        }
+        if outcome.status is not None:
+            fields["status"] = outcome.status
+        if outcome.errors:
+            fields["errors"] = list(outcome.errors)
+        if outcome.mismatched:
+            fields["mismatched_fields"] = list(outcome.mismatched)
+        if outcome.changes:
+            fields["changes"] = {c.field: {"old": c.old, "new": c.new} for c in outcome.changes}
+        if self._keep_plans and outcome.kind is Kind.PLANNED:
+            self.planned.append(outcome)
+        event = f"conference.{outcome.kind.value}"
+        if outcome.kind in _ERROR_KINDS:
+            self.failures.append(outcome)
+            self._log.error(event, **fields)
+        elif outcome.kind in _WARNING_KINDS or outcome.mismatched:
+            self._log.warning(event, **fields)
+        else:
+            self._log.info(event, **fields)
+        for listener in self.listeners:
+            listener(outcome)
+
+    @property
+    def failed(self) -> int:
+        return self.counts[Kind.FAILED]
+
+    def summary(self, *, effective_rate: float | None = None,
+                stopped: str | None = None) -> Summary:
+        duration = max(self._clock() - self._started, 1e-9)
+        c = self.counts
+        done = sum(c.values())
+        return Summary(
+            listed=self.listed,
+            updated=c[Kind.UPDATED],
+            unchanged=c[Kind.UNCHANGED],
+            vanished=c[Kind.VANISHED],
+            failed=c[Kind.FAILED],
+            retries=self.retries,
+            duration_s=round(duration, 3),
+            updates_per_s=round(c[Kind.UPDATED] / duration, 1),
+            planned=c[Kind.PLANNED],
+            conflict=c[Kind.CONFLICT],
+            excluded=c[Kind.EXCLUDED],
+            not_started=max(0, self.listed - done),
+            throttled=self.throttled,
+            effective_rate=None if effective_rate is None else round(effective_rate, 1),
+            stopped=stopped,
+        )
+
+    def log_summary(self, summary: Summary) -> None:
+        fields = {k: getattr(summary, k) for k in summary.__dataclass_fields__}
+        self._log.info("run.summary", **fields)
+
+
+def write_report(path: Path, summary: Summary, failures: list[Outcome], journal: Path | None,
+                 *, exit_code: int) -> None:
+    """One JSON document for CI artifacts: the summary, every failure, the journal."""
+    document = {
+        "summary": {k: getattr(summary, k) for k in summary.__dataclass_fields__},
+        "exit_code": exit_code,
+        "journal": str(journal) if journal else None,
+        "failures": [
+            {"conference_id": f.conference_id, "name": f.name, "status": f.status,
+             "errors": list(f.errors), "attempts": f.attempts}
+            for f in failures
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    os.replace(temporary, path)  # a reader never sees half a report

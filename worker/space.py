@@ -1,0 +1,115 @@
+"""Where the Space is, and which URLs may carry its credentials.
+
+Credentials go only to the configured Space: a pagination link that resolves to another
+scheme, host or port is refused before any request is made to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from worker.errors import ConfigError, UnsafeLinkError
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_loopback(host: str) -> bool:
+    """Plain http is allowed only to this machine: `localhost` or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """A Space's origin: scheme, host and port, and nothing else."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if _DEFAULT_PORTS[self.scheme] == self.port:
+            return f"{self.scheme}://{host}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def url(self, path_and_query: str) -> str:
+        return self.origin + path_and_query
+
+    def owns(self, url: str) -> bool:
+        """Is this absolute URL on this Space (same scheme, host and port)?"""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme, -1)
+        except ValueError:
+            return False
+        return (
+            parts.scheme == self.scheme
+            and (parts.hostname or "").lower() == self.host.lower()
+            and port == self.port
+            and parts.username is None
+            and parts.password is None
+        )
+
+
+def parse_space(text: str, *, key: str = "space") -> Space:
+    """Read `name.signalwire.com`, `https://name.signalwire.com` or `http://127.0.0.1:PORT`."""
+    raw = text.strip()
+    if not raw:
+        raise ConfigError(f"{key}: is empty; set it to your Space, e.g. example.signalwire.com")
+    if "://" not in raw:
+        raw = "https://" + raw
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {text!r} is not a valid host or URL ({exc})") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise ConfigError(f"{key}: scheme {parts.scheme!r} is not supported; use https://")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{key}: must not carry credentials; set SIGNALWIRE_PROJECT_ID and "
+            "SIGNALWIRE_API_TOKEN in the environment instead"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{key}: {text!r} has a path or query; give only the Space's host, "
+            "e.g. example.signalwire.com"
+        )
+    host = parts.hostname
+    if not host:
+        raise ConfigError(f"{key}: {text!r} names no host")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(
+            f"{key}: plain http:// is allowed only for a loopback address; "
+            f"use https://{host} instead"
+        )
+    return Space(parts.scheme, host, port or _DEFAULT_PORTS[parts.scheme])
+
+
+def resolve_link(space: Space, current_url: str, link: str) -> str:
+    """Resolve a `links.next` (absolute or relative) against the page it came from, and
+    refuse it unless it stays on the Space."""
+    resolved = urljoin(current_url, link)
+    if not space.owns(resolved):
+        raise UnsafeLinkError(
+            f"refused to follow links.next to {_describe(resolved)}: it is not the "
+            f"configured Space ({space.origin}), so no request or credentials go there"
+        )
+    return resolved
+
+
+def _describe(url: str) -> str:
+    """The link's origin only, so a hostile link cannot smuggle text into our logs."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"[:200]
+    except ValueError:
+        return "an unparseable URL"

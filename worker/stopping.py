@@ -1,0 +1,47 @@
+"""Why and when a run stops early: signals, the deadline, too many failures.
+
+A stop is a request, not a cancellation: listing stops, no new conference starts, the
+in-flight ones get `grace_s` to finish, then the summary is written.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import anyio
+
+from worker.errors import ExitCode
+
+
+class StopReason(Enum):
+    SIGINT = "interrupted (SIGINT)"
+    SIGTERM = "terminated (SIGTERM)"
+    DEADLINE = "deadline reached"
+    MAX_FAILURES = "too many failures"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            StopReason.SIGINT: ExitCode.SIGINT,
+            StopReason.SIGTERM: ExitCode.SIGTERM,
+        }.get(self, ExitCode.ABORTED)
+
+
+class Stop:
+    """A one-shot stop request that every part of the pipeline can see."""
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.reason: StopReason | None = None
+
+    def request(self, reason: StopReason) -> bool:
+        """Ask the run to stop. Returns False if a stop was already requested."""
+        if self.reason is not None:
+            return False
+        self.reason = reason
+        self.event.set()
+        return True
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None

@@ -1,0 +1,102 @@
+"""The theme: which of a conference's ten color fields to set, and to what.
+
+A theme may name only some colors; the rest of a conference's colors are left as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from worker.errors import ConfigError
+
+
+class Mode(Enum):
+    LIGHT = "light"
+    DARK = "dark"
+
+
+class Role(Enum):
+    PRIMARY = "primary"
+    BACKGROUND = "background"
+    FOREGROUND = "foreground"
+    SUCCESS = "success"
+    NEGATIVE = "negative"
+
+
+COLOR_FIELDS: tuple[str, ...] = tuple(f"{m.value}_{r.value}" for m in Mode for r in Role)
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def is_color(value: object) -> bool:
+    """True for a `#RRGGBB` string, the only form the API accepts."""
+    return isinstance(value, str) and _COLOR.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """The colors to apply, as (field, "#RRGGBB") pairs in COLOR_FIELDS order."""
+
+    colors: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.colors)
+
+    def as_config(self) -> dict[str, dict[str, str]]:
+        """The theme as it is written in the config file (for journals and reports)."""
+        out: dict[str, dict[str, str]] = {}
+        for field, value in self.colors:
+            mode, role = field.split("_", 1)
+            out.setdefault(mode, {})[role] = value
+        return out
+
+
+def parse_theme(raw: object) -> Theme:
+    """Validate the config's `theme` section. Raises ConfigError naming the bad key."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("theme: must be a mapping with `light` and/or `dark` sections")
+    modes = {m.value for m in Mode}
+    roles = {r.value for r in Role}
+    for mode in raw:
+        if mode not in modes:
+            raise ConfigError(
+                f"theme.{mode}: unknown theme mode; use `light` and/or `dark`"
+            )
+    found: dict[str, str] = {}
+    for mode in Mode:
+        section = raw.get(mode.value)
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            raise ConfigError(
+                f"theme.{mode.value}: must be a mapping of color roles "
+                f"({', '.join(sorted(roles))}) to #RRGGBB colors"
+            )
+        for role, value in section.items():
+            if role not in roles:
+                raise ConfigError(
+                    f"theme.{mode.value}.{role}: unknown color role; "
+                    f"use one of {', '.join(r.value for r in Role)}"
+                )
+            if not is_color(value):
+                raise ConfigError(
+                    f"theme.{mode.value}.{role}: {value!r} is not a #RRGGBB color "
+                    "(quote it in YAML: \"#0A84FF\")"
+                )
+            found[f"{mode.value}_{role}"] = value
+    if not found:
+        raise ConfigError("theme: names no colors; set at least one of theme.light/dark.<role>")
+    return Theme(tuple((f, found[f]) for f in COLOR_FIELDS if f in found))
+
+
+def wears_theme(conference: Mapping[str, Any], theme: Theme) -> bool:
+    """Does the conference already show every color of the theme? Case-insensitive,
+    since `#0a84ff` and `#0A84FF` are the same color to the API."""
+    for field, value in theme.colors:
+        current = conference.get(field)
+        if not isinstance(current, str) or current.upper() != value.upper():
+            return False
+    return True
