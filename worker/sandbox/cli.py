@@ -1,0 +1,146 @@
+"""The sandbox's command-line flags, shared with the main CLI's `rebrand sandbox`.
+
+Only parses and builds a `SandboxConfig`; `main` hands it to `main_serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from worker.sandbox.config import (
+    DEFAULT_API_TOKEN,
+    DEFAULT_PROJECT_ID,
+    FaultConfig,
+    SandboxConfig,
+)
+from worker.sandbox.server import main_serve
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+def _rate_limit(text: str) -> int | None:
+    if text.lower() in {"none", "off", "0"}:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'none'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sandbox's flags (including --host and --port) to `parser`."""
+    defaults = SandboxConfig()
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks one")
+    parser.add_argument("--count", type=int, default=defaults.count, help="conferences to seed")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data and faults")
+    parser.add_argument(
+        "--latency",
+        type=_non_negative,
+        default=defaults.latency_s,
+        help="seconds added per request",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=defaults.put_rate_limit,
+        help="PUTs allowed per window; 'none' for unlimited",
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=defaults.rate_window_s, help="rate window in seconds"
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="skip OpenAPI validation (cheap checks only), for throughput runs",
+    )
+    parser.add_argument("--fault-500", type=_probability, default=0.0, help="P(500) per PUT")
+    parser.add_argument("--fault-503", type=_probability, default=0.0, help="P(503) per PUT")
+    parser.add_argument("--fault-429", type=_probability, default=0.0, help="P(429) per PUT")
+    parser.add_argument(
+        "--fault-drop", type=_probability, default=0.0, help="P(apply, then drop) per PUT"
+    )
+    parser.add_argument("--fault-get-500", type=_probability, default=0.0, help="P(500) per GET")
+    parser.add_argument(
+        "--retry-after", type=_non_negative, default=1.0, help="Retry-After of injected 429s"
+    )
+    parser.add_argument(
+        "--retry-after-http-date",
+        action="store_true",
+        help="send injected 429s' Retry-After as an HTTP-date",
+    )
+    parser.add_argument(
+        "--on-theme-fraction",
+        type=_probability,
+        default=defaults.on_theme_fraction,
+        help="fraction of seeded conferences already on the demo theme",
+    )
+    parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID, help="the fake project id")
+    parser.add_argument("--api-token", default=DEFAULT_API_TOKEN, help="the fake API token")
+
+
+def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
+    """The `SandboxConfig` the parsed flags describe; raises ValueError on a bad combination."""
+    return SandboxConfig(
+        count=namespace.count,
+        seed=namespace.seed,
+        latency_s=namespace.latency,
+        put_rate_limit=namespace.rate_limit,
+        rate_window_s=namespace.rate_window,
+        faults=FaultConfig(
+            error_500=namespace.fault_500,
+            error_503=namespace.fault_503,
+            error_429=namespace.fault_429,
+            drop_after_apply=namespace.fault_drop,
+            get_500=namespace.fault_get_500,
+            retry_after_s=namespace.retry_after,
+            retry_after_http_date=namespace.retry_after_http_date,
+        ),
+        validate=namespace.validate,
+        project_id=namespace.project_id,
+        api_token=namespace.api_token,
+        on_theme_fraction=namespace.on_theme_fraction,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.sandbox",
+        description="Serve a simulated SignalWire Space (Video Conferences API) on loopback.",
+    )
+    add_sandbox_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    namespace = parser.parse_args(argv)
+    try:
+        config = config_from_args(namespace)
+    except ValueError as exc:
+        parser.error(str(exc))
+    main_serve(config, namespace.host, namespace.port)
+    return 0

@@ -1,0 +1,87 @@
+"""Running a sandbox Space on a loopback socket: as a context manager, or until a signal.
+
+`serve` is for tests and the benchmark inside one event loop; `main_serve` owns its
+loop, announces itself with one JSON line on stdout and stops on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
+
+import orjson
+from aiohttp import web
+
+from worker.sandbox.app import create_app
+from worker.sandbox.config import SandboxConfig
+from worker.sandbox.space import Space
+
+
+class RunningSandbox(NamedTuple):
+    """Where a running sandbox answers (no trailing slash) and the state behind it."""
+
+    url: str
+    space: Space
+
+
+@asynccontextmanager
+async def serve(
+    config: SandboxConfig, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningSandbox]:
+    """Serve a freshly seeded Space until the block exits; port 0 picks a free port."""
+    space = Space(config)
+    app = create_app(space, config)
+    # No access log: at benchmark rates it would cost more than the handlers.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = _bound_port(runner)
+        yield RunningSandbox(f"http://{_url_host(host)}:{bound_port}", space)
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("the sandbox is not listening on a TCP port")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def main_serve(config: SandboxConfig, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, after printing one `sandbox.ready` JSON line."""
+    asyncio.run(_serve_until_signalled(config, host, port))
+
+
+async def _serve_until_signalled(config: SandboxConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with serve(config, host, port) as running:
+            ready = {
+                "event": "sandbox.ready",
+                "url": running.url,
+                # The sandbox's own fake credentials, printed so a user can export them.
+                "project_id": config.project_id,
+                "api_token": config.api_token,
+                "count": config.count,
+                "validate": config.validate,
+            }
+            sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
