@@ -59,13 +59,13 @@ class SpaceClient:
         self,
         session: aiohttp.ClientSession,
         space: Space,
-        auth: aiohttp.BasicAuth,
+        authorization: str,
         *,
         timeout_s: float = 30.0,
     ) -> None:
         self._session = session
         self._space = space
-        self._headers = {**_JSON_HEADERS, "Authorization": auth.encode()}
+        self._headers = {**_JSON_HEADERS, "Authorization": authorization}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     @property

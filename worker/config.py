@@ -7,12 +7,12 @@ change. Nothing here reads `os.environ` itself: the CLI passes the environment i
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import yaml
 
 from worker.errors import ConfigError
@@ -42,13 +42,16 @@ class Credentials:
     project_id: str
     api_token: str = field(repr=False)
 
-    def basic_auth(self) -> aiohttp.BasicAuth:
-        return aiohttp.BasicAuth(self.project_id, self.api_token)
+    def authorization(self) -> str:
+        """The HTTP Basic `Authorization` header value (RFC 7617)."""
+        pair = f"{self.project_id}:{self.api_token}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings the log redactor scrubs from every line."""
-        return (self.api_token,)
+        """Strings the log redactor scrubs from every line: the token, and the header
+        that carries it (base64 hides it from a plain search, not from a reader)."""
+        return (self.api_token, self.authorization().split(" ", 1)[1])
 
 
 @dataclass(frozen=True, slots=True)

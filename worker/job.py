@@ -97,29 +97,29 @@ async def _execute(
 ) -> tuple[Summary, RebrandError | None, RateLimiter | None]:
     limiter = RateLimiter(rate_limit) if rate_limit else None
     error: RebrandError | None = None
-    async with _session(options.concurrency) as session:
-        client = SpaceClient(session, space, credentials.basic_auth(),
-                             timeout_s=request_timeout_s)
-        worker = Worker(client, strategy, reporter, policy=options.retry, limiter=limiter,
-                        journal=journal, dry_run=options.dry_run, sleep=sleep)
-        try:
+    try:
+        async with _session(options.concurrency) as session:
+            client = SpaceClient(session, space, credentials.authorization(),
+                                 timeout_s=request_timeout_s)
+            worker = Worker(client, strategy, reporter, policy=options.retry,
+                            limiter=limiter, journal=journal, dry_run=options.dry_run,
+                            sleep=sleep)
             async with anyio.create_task_group() as tg:
                 if deadline_s is not None:
                     tg.start_soon(_deadline, stop, deadline_s)
                 await run_pipeline(make_source(client, reporter), worker, reporter, options,
                                    stop=stop)
                 tg.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            inner = group.exceptions[0] if len(group.exceptions) == 1 else group
-            if isinstance(inner, RebrandError):
-                error = inner
-            else:
-                raise
-        except RebrandError as exc:
-            error = exc
-        finally:
-            if journal is not None:
-                journal.close()
+    except BaseExceptionGroup as group:
+        inner = group.exceptions[0] if len(group.exceptions) == 1 else group
+        if not isinstance(inner, RebrandError):
+            raise
+        error = inner
+    except RebrandError as exc:
+        error = exc
+    finally:
+        if journal is not None:
+            journal.close()
     summary = reporter.summary(
         effective_rate=limiter.effective_rate() if limiter and not options.dry_run else None,
         stopped=(stop.reason.value if stop.reason else None)

@@ -52,8 +52,28 @@ def _orjson_dumps(event: Any, **_kw: Any) -> bytes:
     return orjson.dumps(event, default=str)
 
 
-def _orjson_text(event: Any, **_kw: Any) -> str:
-    return orjson.dumps(event, default=str).decode()
+class _LineWriter:
+    """Writes each rendered line to `stream`, or to whatever `sys.stdout` is at that
+    moment (test runners swap it); bytes go straight to its buffer when it has one.
+    Flushed at once, so a log collector sees every line even if the process is killed."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def msg(self, message: str | bytes) -> None:
+        out = self._stream or sys.stdout
+        if isinstance(message, bytes):
+            buffer = getattr(out, "buffer", None)
+            if buffer is not None:
+                out.flush()
+                buffer.write(message + b"\n")
+                buffer.flush()
+                return
+            message = message.decode()
+        out.write(message + "\n")
+        out.flush()
+
+    info = warning = error = critical = debug = exception = log = msg
 
 
 def configure_logging(
@@ -68,24 +88,15 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redactor(secrets),
     ]
-    buffer = getattr(out, "buffer", None)
-    if chosen == "json" and buffer is not None:
-        structlog.configure(
-            processors=[*shared, structlog.processors.JSONRenderer(serializer=_orjson_dumps)],
-            logger_factory=structlog.BytesLoggerFactory(out.buffer),
-            wrapper_class=structlog.make_filtering_bound_logger(20),
-            cache_logger_on_first_use=True,
-        )
-    else:
-        renderer: structlog.types.Processor = (
-            structlog.processors.JSONRenderer(serializer=_orjson_text)
-            if chosen == "json"
-            else structlog.dev.ConsoleRenderer(colors=out.isatty())
-        )
-        structlog.configure(
-            processors=[*shared, renderer],
-            logger_factory=structlog.PrintLoggerFactory(out),
-            wrapper_class=structlog.make_filtering_bound_logger(20),
-            cache_logger_on_first_use=True,
-        )
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if chosen == "json"
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, renderer],
+        logger_factory=lambda *_args: _LineWriter(stream),
+        wrapper_class=structlog.make_filtering_bound_logger(20),
+        cache_logger_on_first_use=True,
+    )
     return chosen

@@ -1,0 +1,36 @@
+"""Test support shared by modules: the brand theme, sandbox credentials, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from worker.config import Credentials, Settings, parse_settings
+from worker.sandbox import RunningSandbox
+
+BRAND = {
+    "light": {"primary": "#0A84FF", "background": "#FFFFFF", "foreground": "#111827",
+              "success": "#16A34A", "negative": "#DC2626"},
+    "dark": {"primary": "#0A84FF", "background": "#0B1220", "foreground": "#F9FAFB",
+             "success": "#22C55E", "negative": "#EF4444"},
+}
+
+SANDBOX_CREDENTIALS = Credentials("sandbox-project", "sandbox-token")
+REPO = Path(__file__).resolve().parent.parent
+
+SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+
+def settings_for(url: str, theme: dict[str, Any] | None = None, **extra: Any) -> Settings:
+    """Settings as a config file naming this sandbox would give them (fast retries)."""
+    raw: dict[str, Any] = {
+        "space": url,
+        "theme": theme if theme is not None else BRAND,
+        "concurrency": 8,
+        "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05,
+                  "max_attempts": 8},
+        **extra,
+    }
+    return parse_settings(raw, {})
