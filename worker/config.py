@@ -161,7 +161,8 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
     """Project ID and token from `SIGNALWIRE_PROJECT_ID` and `SIGNALWIRE_API_TOKEN`, or
     `SIGNALWIRE_API_TOKEN_FILE` (a mounted secret)."""
     project_id = env.get("SIGNALWIRE_PROJECT_ID", "").strip()
-    token = env.get("SIGNALWIRE_API_TOKEN", "")
+    # Stripped before the presence check: a blank token is a missing one, not a "" token.
+    token = env.get("SIGNALWIRE_API_TOKEN", "").strip()
     token_file = env.get("SIGNALWIRE_API_TOKEN_FILE", "")
     if token and token_file:
         raise ConfigError(
