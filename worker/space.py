@@ -97,7 +97,13 @@ def parse_space(text: str, *, key: str = "space") -> Space:
 def resolve_link(space: Space, current_url: str, link: str) -> str:
     """Resolve a `links.next` (absolute or relative) against the page it came from, and
     refuse it unless it stays on the Space."""
-    resolved = urljoin(current_url, link)
+    try:
+        resolved = urljoin(current_url, link)
+    except ValueError:  # e.g. "https://[::1/x": refused like any link we cannot place
+        raise UnsafeLinkError(
+            f"refused to follow an unparseable links.next: it cannot be shown to be on the "
+            f"configured Space ({space.origin}), so no request or credentials go there"
+        ) from None
     if not space.owns(resolved):
         raise UnsafeLinkError(
             f"refused to follow links.next to {_describe(resolved)}: it is not the "

@@ -1,0 +1,111 @@
+"""Where the Space is, and the rule that credentials never leave it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from worker.errors import ConfigError, UnsafeLinkError
+from worker.space import Space, is_loopback, parse_space, resolve_link
+
+SPACE = Space("https", "example.signalwire.com", 443)
+LOCAL = Space("http", "127.0.0.1", 8080)
+LIST = "/api/video/conferences"
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "127.0.0.1", "127.9.9.9", "::1",
+                                  "[::1]"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["example.com", "10.0.0.1", "0.0.0.0", "::", "localhost.evil", "2001:db8::1", ""],  # noqa: S104
+)
+def test_non_loopback_hosts(host: str) -> None:
+    assert not is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    ("space", "origin"),
+    [
+        (SPACE, "https://example.signalwire.com"),
+        (Space("https", "example.signalwire.com", 8443), "https://example.signalwire.com:8443"),
+        (LOCAL, "http://127.0.0.1:8080"),
+        (Space("http", "::1", 8080), "http://[::1]:8080"),
+        (Space("http", "localhost", 80), "http://localhost"),
+    ],
+)
+def test_origin_is_scheme_host_and_non_default_port(space: Space, origin: str) -> None:
+    assert space.origin == origin
+    assert parse_space(origin) == space
+
+
+def test_parse_space_names_the_key_it_was_given() -> None:
+    with pytest.raises(ConfigError, match=r"^SIGNALWIRE_SPACE: plain http"):
+        parse_space("http://example.com", key="SIGNALWIRE_SPACE")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"https://example.signalwire.com{LIST}?page_token=abc",
+        f"https://EXAMPLE.signalwire.com:443{LIST}?page_token=abc",
+        f"{LIST}?page_token=abc",
+        "?page_token=abc",
+    ],
+)
+def test_links_on_the_space_resolve_to_it(link: str) -> None:
+    current = f"https://example.signalwire.com{LIST}?page_size=50"
+    resolved = resolve_link(SPACE, current, link)
+    parts = urlsplit(resolved)
+    assert (parts.scheme, parts.hostname, parts.port or 443) == (
+        "https", "example.signalwire.com", 443)
+    assert (parts.path, parts.query) == (LIST, "page_token=abc")
+
+
+def test_a_relative_link_resolves_against_a_loopback_space() -> None:
+    current = f"http://127.0.0.1:8080{LIST}?page_size=2"
+    assert resolve_link(LOCAL, current, f"{LIST}?page_token=x") == (
+        f"http://127.0.0.1:8080{LIST}?page_token=x")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"http://example.signalwire.com{LIST}?page_token=abc",  # scheme
+        f"https://evil.example.com{LIST}?page_token=abc",  # host
+        f"https://example.signalwire.com.evil.com{LIST}",  # host suffix trick
+        f"https://example.signalwire.com:8443{LIST}",  # port
+        f"//evil.example.com{LIST}",  # scheme-relative
+        f"https://user:pw@example.signalwire.com{LIST}",  # userinfo
+        f"https://example.signalwire.com@evil.example.com{LIST}",  # userinfo trick
+        f"ftp://example.signalwire.com{LIST}",
+        "javascript:alert(1)",
+        "https://[::1/bad",
+    ],
+)
+def test_links_off_the_space_are_refused(link: str) -> None:
+    with pytest.raises(UnsafeLinkError) as caught:
+        resolve_link(SPACE, f"https://example.signalwire.com{LIST}", link)
+    assert "example.signalwire.com" in str(caught.value)
+    assert caught.value.exit_code == 4
+
+
+def test_a_refused_link_is_described_by_its_origin_only() -> None:
+    with pytest.raises(UnsafeLinkError) as caught:
+        resolve_link(SPACE, f"https://example.signalwire.com{LIST}",
+                     "https://u:secret@evil.example.com/x?token=leak")
+    message = str(caught.value)
+    assert "https://evil.example.com" in message
+    assert "secret" not in message
+    assert "leak" not in message
+
+
+def test_a_link_to_another_loopback_port_is_refused() -> None:
+    with pytest.raises(UnsafeLinkError):
+        resolve_link(LOCAL, f"http://127.0.0.1:8080{LIST}", f"http://127.0.0.1:8081{LIST}")
+    with pytest.raises(UnsafeLinkError):
+        resolve_link(LOCAL, f"http://127.0.0.1:8080{LIST}", f"http://localhost:8080{LIST}")
