@@ -114,7 +114,7 @@ def write_report(path: Path, summary: Summary, failures: list[Outcome], journal:
     document = {
         "summary": {k: getattr(summary, k) for k in summary.__dataclass_fields__},
         "exit_code": exit_code,
-        "journal": str(journal) if journal else None,
+        "journal": str(journal.resolve()) if journal else None,
         "failures": [
             {"conference_id": f.conference_id, "name": f.name, "status": f.status,
              "errors": list(f.errors), "attempts": f.attempts}

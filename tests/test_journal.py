@@ -1,0 +1,105 @@
+"""The backup journal: header, pre-images before writes, torn tails, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from worker.errors import ConfigError
+from worker.job import JobOptions, run_job
+from worker.journal import Header, JournalWriter, pre_images, read_journal
+
+pytestmark = pytest.mark.anyio
+
+
+def _header() -> Header:
+    return Header("run-1", "https://example.signalwire.com", "run",
+                  {"light": {"primary": "#0A84FF"}}, "0.1.0", "2026-11-22T00:00:00Z")
+
+
+async def test_concurrent_pre_images_are_all_on_disk_when_their_writers_resume(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    writer = JournalWriter(path, _header())
+    seen_on_disk: list[bool] = []
+
+    async def one(i: int) -> None:
+        await writer.before_write({"id": f"id-{i}", "name": f"n{i}"})
+        # Read the file through a separate handle: what a crash right now would leave.
+        ids = {c["id"] for c in pre_images(path)}
+        seen_on_disk.append(f"id-{i}" in ids)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(40):
+            tg.start_soon(one, i)
+    writer.close()
+    assert seen_on_disk == [True] * 40
+    assert read_journal(path).count == 40
+
+
+async def test_a_torn_last_line_is_tolerated_but_a_torn_middle_line_is_not(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.jsonl"
+    writer = JournalWriter(path, _header())
+    await writer.before_write({"id": "a", "name": "a"})
+    await writer.after_write("a", "2026-11-22T00:00:01.000001Z")
+    await writer.before_write({"id": "b", "name": "b"})
+    writer.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"type": "pre_image", "conference": {"id": "c"')
+    contents = read_journal(path)
+    assert contents.torn_tail
+    assert contents.written_at == {"a": "2026-11-22T00:00:01.000001Z", "b": None}
+    assert [c["id"] for c in pre_images(path)] == ["a", "b"]
+
+    lines = whole.splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"{broken\n" + b"".join(lines[1:]))
+    with pytest.raises(ConfigError, match="line 2 is not valid JSON"):
+        read_journal(path)
+
+
+async def test_a_file_without_a_journal_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-journal.jsonl"
+    path.write_text('{"hello": "world"}\n')
+    with pytest.raises(ConfigError, match="no rebrand journal header"):
+        read_journal(path)
+
+
+async def test_the_journal_never_overwrites_another_run(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    JournalWriter(path, _header()).close()
+    with pytest.raises(ConfigError, match="--backup-dir"):
+        JournalWriter(path, _header())
+
+
+async def test_a_run_journals_full_pre_images_and_returned_updated_at_without_the_token(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=40) as sb:
+        before = sb.space.seed_snapshot()
+        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                               JobOptions(backup_dir=tmp_path))
+        assert result.journal is not None
+        assert result.journal.parent == tmp_path
+        raw = result.journal.read_bytes()
+        assert SANDBOX_CREDENTIALS.api_token.encode() not in raw
+        assert SANDBOX_CREDENTIALS.authorization().split()[1].encode() not in raw
+        header = orjson.loads(raw.splitlines()[0])
+        assert header["type"] == "header"
+        assert header["format"] == 1
+        assert header["space"] == sb.url
+        assert header["theme"]["light"]["primary"] == "#0A84FF"
+        assert {"run_id", "tool_version", "started_at"} <= header.keys()
+        journalled = {c["id"]: c for c in pre_images(result.journal)}
+        assert len(journalled) == result.summary.updated
+        for cid, pre in journalled.items():
+            assert pre == before[cid]  # the full GET body, untouched by the run
+        contents = read_journal(result.journal)
+        for cid in journalled:
+            assert contents.written_at[cid] == sb.space.conferences[cid]["updated_at"]

@@ -1,0 +1,70 @@
+"""`plan`: what run would change, old and new colors, no write, terraform-style exits."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+
+from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from worker.job import JobOptions, run_job
+from worker.sandbox import ON_THEME
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_plan_sends_no_write_reports_old_and_new_colors_and_exits_10(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=40) as sb:
+        before = sb.space.seed_snapshot()
+        capsys.readouterr()
+        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                               JobOptions(backup_dir=tmp_path, dry_run=True))
+        assert sb.space.put_count == 0
+        assert not any(method == "PUT" for method, _ in sb.space.requests)
+        assert result.exit_code == 10
+        assert result.journal is None
+        events = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+        planned = [e for e in events if e["event"] == "conference.planned"]
+        assert len(planned) == result.summary.planned > 0
+        for event in planned:
+            old = before[event["conference_id"]]
+            for field, change in event["changes"].items():
+                assert change["old"] == old[field]
+                assert change["new"] == ON_THEME[field]
+        assert events[-1]["event"] == "run.summary"
+
+
+async def test_plan_exits_0_when_nothing_would_change(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=20) as sb:
+        await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                               JobOptions(backup_dir=tmp_path, dry_run=True))
+        assert result.exit_code == 0
+        assert result.summary.planned == 0
+
+
+async def test_plan_prints_a_readable_table_on_a_console(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("theme:\n  light:\n    primary: '#0A84FF'\n")
+    async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
+        env = {**os.environ, "SIGNALWIRE_SPACE": sb.url,
+               "SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
+               "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
+        proc = await anyio.run_process(
+            [sys.executable, "-m", "worker", "plan", "--config", str(config),
+             "--log-format", "console"], env=env, cwd=REPO, check=False)
+        out = proc.stdout.decode()
+        assert proc.returncode == 10, proc.stderr.decode()
+        assert "light_primary" in out and "#0A84FF" in out
+        assert "10 conference(s) would change." in out
+        assert sb.space.put_count == 0

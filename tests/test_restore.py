@@ -1,0 +1,121 @@
+"""`restore`: every journalled conference back to its pre-image, conflicts left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from worker.body import writable_state
+from worker.config import parse_settings
+from worker.decide import same_writable_state
+from worker.job import JobOptions, RestoreSettings, restore_job, run_job
+from worker.journal import pre_images, read_journal
+from worker.space import parse_space
+
+pytestmark = pytest.mark.anyio
+
+
+def _restore_settings(url: str, *, force: bool = False) -> RestoreSettings:
+    retry = parse_settings({"space": url, "theme": {"light": {"primary": "#000000"}},
+                            "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05,
+                                      "retry_after_cap_s": 0.05}}, {}).retry
+    return RestoreSettings(space=parse_space(url), concurrency=8, retry=retry, force=force)
+
+
+def _assert_back(space_conferences: dict[str, dict[str, Any]],
+                 before: dict[str, dict[str, Any]]) -> None:
+    for cid, old in before.items():
+        now = space_conferences[cid]
+        # A null display_name can only come back as the name: PUT requires one, and the
+        # API shows the name for a null display name, so nothing visible differs.
+        assert same_writable_state(now, old), (cid, writable_state(now), writable_state(old))
+
+
+async def test_restore_puts_every_conference_back_and_a_second_restore_changes_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=50) as sb:
+        before = sb.space.seed_snapshot()
+        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                            JobOptions(backup_dir=tmp_path / "run"))
+        assert run.summary.updated > 0
+        assert run.journal is not None
+        first = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
+                                  JobOptions(backup_dir=tmp_path / "restore"))
+        assert first.exit_code == 0
+        assert first.summary.updated == run.summary.updated
+        _assert_back(sb.space.conferences, before)
+
+        puts = sb.space.put_count
+        second = await restore_job(run.journal, _restore_settings(sb.url),
+                                   SANDBOX_CREDENTIALS,
+                                   JobOptions(backup_dir=tmp_path / "restore"))
+        assert second.exit_code == 0
+        assert second.summary.unchanged == run.summary.updated
+        assert sb.space.put_count == puts
+
+
+async def test_a_restore_writes_its_own_journal_so_it_can_be_undone(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=30) as sb:
+        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                            JobOptions(backup_dir=tmp_path / "run"))
+        themed = {cid: dict(c) for cid, c in sb.space.conferences.items()}
+        assert run.journal is not None
+        restore = await restore_job(run.journal, _restore_settings(sb.url),
+                                    SANDBOX_CREDENTIALS,
+                                    JobOptions(backup_dir=tmp_path / "restore"))
+        assert restore.journal is not None
+        assert read_journal(restore.journal).header["command"] == "restore"
+        # Undo the restore: back to the themed state.
+        undo = await restore_job(restore.journal, _restore_settings(sb.url),
+                                 SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "undo"))
+        assert undo.summary.updated == restore.summary.updated
+        _assert_back(sb.space.conferences, themed)
+
+
+async def test_a_conference_edited_since_our_write_is_a_conflict_unless_forced(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=30) as sb:
+        before = sb.space.seed_snapshot()
+        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                            JobOptions(backup_dir=tmp_path / "run"))
+        assert run.journal is not None
+        victim = next(iter(c["id"] for c in pre_images(run.journal)))
+        # Someone else edits it after our run (the sandbox stamps a new updated_at).
+        sb.space.conferences[victim]["description"] = "edited by a human"
+        sb.space.conferences[victim]["updated_at"] = "2099-01-01T00:00:00.000001Z"
+        capsys.readouterr()
+
+        result = await restore_job(run.journal, _restore_settings(sb.url),
+                                   SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "r"))
+        out = capsys.readouterr().out
+        assert result.summary.conflict == 1
+        assert sb.space.conferences[victim]["description"] == "edited by a human"
+        assert '"event":"conference.conflict"' in out and victim in out
+
+        forced = await restore_job(run.journal, _restore_settings(sb.url, force=True),
+                                   SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "f"))
+        assert forced.summary.updated == 1
+        assert same_writable_state(sb.space.conferences[victim], before[victim])
+
+
+async def test_restore_dry_run_sends_no_write(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=20) as sb:
+        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                            JobOptions(backup_dir=tmp_path / "run"))
+        assert run.journal is not None
+        puts = sb.space.put_count
+        dry = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
+                                JobOptions(backup_dir=tmp_path / "r", dry_run=True))
+        assert sb.space.put_count == puts
+        assert dry.summary.planned == run.summary.updated
+        assert dry.exit_code == 10
+        assert not (tmp_path / "r").exists()
