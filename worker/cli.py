@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import anyio
-import structlog
 
 from worker import __version__
 from worker.config import Credentials, Settings, load_credentials, load_settings
@@ -125,9 +124,6 @@ def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
 
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
               log_format: str) -> int:
-    log = structlog.get_logger("rebrand")
-    if result.error is not None:
-        log.error("run.aborted", error=str(result.error), exit_code=int(result.exit_code))
     if getattr(ns, "report", None) is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))

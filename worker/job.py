@@ -135,9 +135,12 @@ async def _deadline(stop: Stop, seconds: float) -> None:
 
 def _finish(summary: Summary, error: RebrandError | None, stop: Stop, reporter: Reporter,
             *, dry_run: bool, journal: Path | None) -> JobResult:
-    reporter.log_summary(summary)
     code = error.exit_code if error is not None else exit_code_for(summary, stop,
                                                                   dry_run=dry_run)
+    if error is not None:
+        # Say why before the summary, so the summary stays the last line of every run.
+        reporter.aborted(error, int(code))
+    reporter.log_summary(summary)
     return JobResult(summary, ExitCode(code), journal, error)
 
 

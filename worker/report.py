@@ -103,6 +103,10 @@ class Reporter:
             stopped=stopped,
         )
 
+    def aborted(self, error: Exception, exit_code: int) -> None:
+        self._log.error("run.aborted", error=str(error), error_type=type(error).__name__,
+                        exit_code=exit_code)
+
     def log_summary(self, summary: Summary) -> None:
         fields = {k: getattr(summary, k) for k in summary.__dataclass_fields__}
         self._log.info("run.summary", **fields)
