@@ -67,7 +67,7 @@ def _instant(text: str) -> datetime | None:
         if len(text) == 10:
             d = date.fromisoformat(text)
             return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.upper())  # RFC 3339 allows `t` and `z`
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
