@@ -26,7 +26,9 @@ async def test_plan_sends_no_write_reports_old_and_new_colors_and_exits_10(
         result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
                                JobOptions(backup_dir=tmp_path, dry_run=True))
         assert sb.space.put_count == 0
-        assert not any(method == "PUT" for method, _ in sb.space.requests)
+        # Only list pages: a plan decides from the listing, with no GET per conference.
+        assert all(method == "GET" and path.startswith("/api/video/conferences?")
+                   for method, path in sb.space.requests)
         assert result.exit_code == 10
         assert result.journal is None
         events = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]

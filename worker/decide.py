@@ -35,6 +35,9 @@ Decision = Write | Skip
 
 
 class Strategy(Protocol):
+    # True when a plan can be decided from the listing alone, without a fresh GET.
+    plans_from_listing: bool
+
     def quick(self, listed: Mapping[str, Any]) -> Skip | None: ...
 
     def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision: ...
@@ -52,6 +55,8 @@ def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, 
 
 class Retheme:
     """Apply a theme, keeping every other writable field as it is now."""
+
+    plans_from_listing = True
 
     def __init__(self, theme: Theme) -> None:
         self.theme = theme
@@ -76,6 +81,9 @@ def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 class Restore:
     """Put a journal's pre-image back, unless someone else has written since we did."""
+
+    # The journal's copy is the old state: only a fresh read shows what would change.
+    plans_from_listing = False
 
     def __init__(self, written_at: Mapping[str, str | None], *, force: bool,
                  theme: Theme | None) -> None:

@@ -117,6 +117,12 @@ class Worker:
         quick = self._strategy.quick(listed)
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors)
+        if self._dry_run and self._strategy.plans_from_listing:
+            # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
+            planned = self._strategy.decide(listed, listed)
+            if isinstance(planned, Skip):
+                return Outcome(planned.kind, cid, name, errors=planned.errors)
+            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes)
         started = time.monotonic()
         tries = [0]
         try:
