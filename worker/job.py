@@ -160,15 +160,7 @@ async def run_job(
     stop = stop or Stop()
     options = _pipeline_options(settings.concurrency, settings.queue_size, settings.page_size,
                                 settings.retry, job)
-    journal = None
-    if not job.dry_run:
-        now = datetime.now(UTC)
-        run_id = new_run_id(now)
-        journal = JournalWriter(
-            job.backup_dir / f"{run_id}.jsonl",
-            Header(run_id, settings.space.origin, command, settings.theme.as_config(),
-                   __version__, now_iso(now)),
-        )
+    journal = _open_journal(job, settings.space, command, settings.theme.as_config())
 
     def make_source(client: SpaceClient, rep: Reporter) -> Source:
         return listing(client, rep, options, select=select, sleep=sleep)
@@ -182,6 +174,18 @@ async def run_job(
     )
     return _finish(summary, error, stop, reporter, dry_run=job.dry_run,
                    journal=journal.path if journal else None)
+
+
+def _open_journal(job: JobOptions, space: Space, command: str,
+                  theme: Mapping[str, Any] | None) -> JournalWriter | None:
+    """A new journal for a job that writes; none for a dry run, which writes nothing."""
+    if job.dry_run:
+        return None
+    now = datetime.now(UTC)
+    run_id = new_run_id(now)
+    return JournalWriter(job.backup_dir / f"{run_id}.jsonl",
+                         Header(run_id, space.origin, command, theme, __version__,
+                                now_iso(now)))
 
 
 def _pipeline_options(concurrency: int, queue_size: int, page_size: int,
@@ -222,14 +226,7 @@ async def restore_job(
     strategy = Restore(contents.written_at, force=settings.force, theme=theme)
     options = _pipeline_options(settings.concurrency, max(2 * settings.concurrency, 64), 1000,
                                 settings.retry, job)
-    journal = None
-    if not job.dry_run:
-        now = datetime.now(UTC)
-        run_id = new_run_id(now)
-        journal = JournalWriter(
-            job.backup_dir / f"{run_id}.jsonl",
-            Header(run_id, settings.space.origin, "restore", None, __version__, now_iso(now)),
-        )
+    journal = _open_journal(job, settings.space, "restore", None)
 
     def make_source(_client: SpaceClient, rep: Reporter) -> Source:
         async def source(send: ObjectSendStream[Conference]) -> None:
