@@ -17,6 +17,7 @@ import yaml
 
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
+from worker.select import Selection, parse_selection
 from worker.space import Space, parse_space
 from worker.theme import Theme, parse_theme
 
@@ -30,6 +31,8 @@ _TOP_KEYS = (
     "request_timeout_s",
     "rate_limit",
     "retry",
+    "select",
+    "confirm_above",
 )
 _RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
 _SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
@@ -64,6 +67,9 @@ class Settings:
     request_timeout_s: float = 30.0
     rate_limit: float = DEFAULT_RATE_LIMIT
     retry: RetryPolicy = RetryPolicy()
+    select: Selection = Selection()
+    # `run` at a terminal asks before changing more conferences than this.
+    confirm_above: int = 50
 
 
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
@@ -119,6 +125,8 @@ def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
         request_timeout_s=_number(raw, "request_timeout_s", "", float, 30.0, 0.001),
         rate_limit=_number(raw, "rate_limit", "", float, DEFAULT_RATE_LIMIT, 0.001),
         retry=policy,
+        select=parse_selection(raw.get("select")),
+        confirm_above=_number(raw, "confirm_above", "", int, 50, 0),
     )
 
 

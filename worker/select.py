@@ -1,0 +1,146 @@
+"""Which conferences a run touches: the config's `select` section and the CLI's flags.
+
+Names are matched with shell-style globs, case-sensitively (`fnmatchcase`): a
+conference's `name` is its unique identifier in the API, so `Sales-*` and `sales-*` are
+different rooms, on every platform. Every key narrows the run: a conference is selected
+when its id is in `ids` (if given), its name matches some `include` glob (if any), and no
+`exclude` glob. `starts_after`/`ends_before` are not tested here: they go to the list
+endpoint as its own filters, so the Space never sends what they leave out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from fnmatch import fnmatchcase
+from typing import Any, Protocol
+
+from worker.errors import ConfigError
+
+_KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
+
+
+class Predicate(Protocol):
+    """Whether a listed conference is in the run (worker.pipeline's Selector)."""
+
+    def __call__(self, conference: Mapping[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ids: frozenset[str] = field(default_factory=frozenset)
+    # RFC 3339 in UTC with a `Z`: safe in a query string as it stands.
+    starts_after: str | None = None
+    ends_before: str | None = None
+
+    @property
+    def narrows(self) -> bool:
+        """Whether `matches` can ever say no (else no per-conference test is needed)."""
+        return bool(self.include or self.exclude or self.ids)
+
+    def matches(self, conference: Mapping[str, Any]) -> bool:
+        name = str(conference.get("name") or "")
+        if self.ids and str(conference.get("id")) not in self.ids:
+            return False
+        if self.include and not any(fnmatchcase(name, g) for g in self.include):
+            return False
+        return not any(fnmatchcase(name, g) for g in self.exclude)
+
+    def list_filters(self) -> dict[str, str]:
+        """Query parameters for the first list page."""
+        filters = {"starts_after": self.starts_after, "ends_before": self.ends_before}
+        return {k: v for k, v in filters.items() if v is not None}
+
+    def with_flags(self, include: Sequence[str] | None,
+                   exclude: Sequence[str] | None) -> Selection:
+        """`--select` / `--exclude` add to the file's lists."""
+        return Selection(
+            include=self.include + tuple(_globs(include or (), "--select")),
+            exclude=self.exclude + tuple(_globs(exclude or (), "--exclude")),
+            ids=self.ids, starts_after=self.starts_after, ends_before=self.ends_before,
+        )
+
+
+def all_of(*predicates: Predicate | None) -> Predicate | None:
+    """One selector from several (None ones skipped); None when nothing narrows."""
+    kept = [p for p in predicates if p is not None]
+    if not kept:
+        return None
+    if len(kept) == 1:
+        return kept[0]
+
+    def every(conference: Mapping[str, Any]) -> bool:
+        return all(p(conference) for p in kept)
+
+    return every
+
+
+def parse_selection(raw: object) -> Selection:
+    """The `select:` section, each problem a ConfigError that names the key."""
+    if raw is None:
+        return Selection()
+    if not isinstance(raw, Mapping):
+        raise ConfigError("select: must be a mapping with any of " + ", ".join(_KEYS))
+    for key in raw:
+        if key not in _KEYS:
+            raise ConfigError(f"select.{key}: unknown key; allowed here: {', '.join(_KEYS)}")
+    return Selection(
+        include=tuple(_globs(_list(raw, "include"), "select.include")),
+        exclude=tuple(_globs(_list(raw, "exclude"), "select.exclude")),
+        ids=frozenset(_ids(_list(raw, "ids"))),
+        starts_after=_instant(raw.get("starts_after"), "select.starts_after"),
+        ends_before=_instant(raw.get("ends_before"), "select.ends_before"),
+    )
+
+
+def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"select.{key}: must be a list, e.g. {key}: [\"sales-*\"]")
+    return value
+
+
+def _globs(values: Iterable[Any], where: str) -> Iterable[str]:
+    for i, value in enumerate(values):
+        label = where if where.startswith("--") else f"{where}[{i}]"
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{label}: {value!r} is not a glob; quote a pattern "
+                              "such as \"sales-*\"")
+        yield value
+
+
+def _ids(values: Iterable[Any]) -> Iterable[str]:
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"select.ids[{i}]: {value!r} is not a conference id; "
+                              "quote the id string")
+        yield value.strip()
+
+
+def _instant(value: object, key: str) -> str | None:
+    """A YAML timestamp, date or RFC 3339 string, as UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+    if value is None:
+        return None
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise ConfigError(f"{key}: {value!r} is not a date or time; write RFC 3339, e.g. "
+                          "2025-01-31T00:00:00Z")
+    if moment.tzinfo is None:
+        # A bare local time would shift by the runner's zone: make the operator say.
+        raise ConfigError(f"{key}: {value!r} has no timezone; add Z (UTC) or an offset "
+                          "such as +02:00")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
