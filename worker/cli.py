@@ -19,17 +19,22 @@ from pathlib import Path
 
 import anyio
 
-from worker import __version__
+from worker import __version__, confirm
 from worker.config import Credentials, Settings, load_credentials, load_settings
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
 from worker.journal import read_journal
 from worker.logs import configure_logging
+from worker.metrics import export_metrics
+from worker.pipeline import Selector
+from worker.progress import ProgressBar
 from worker.report import Reporter, write_report
+from worker.select import all_of
+from worker.shard import Shard, resolve_shard
 from worker.signals import with_signals
 from worker.space import parse_space
 from worker.stopping import Stop
-from worker.tables import plan_table
+from worker.tables import plan_markdown, plan_table
 
 
 def _positive_float(text: str) -> float:
@@ -77,6 +82,28 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
                    help="override the config's concurrency")
 
 
+def _add_ops_flags(p: argparse.ArgumentParser) -> None:
+    """Progress and metrics: for run, plan and restore."""
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no live progress bar on stderr (it is drawn only on a terminal)")
+    p.add_argument("--metrics-file", type=Path, default=None, metavar="PATH",
+                   help="write Prometheus text format here (node-exporter textfile style)")
+    p.add_argument("--pushgateway", default=None, metavar="URL",
+                   help="push the same metrics to this Prometheus Pushgateway")
+
+
+def _add_selection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--select", action="append", metavar="GLOB",
+                   help="only conferences whose name matches (adds to select.include)")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="leave out conferences whose name matches (adds to select.exclude)")
+    p.add_argument("--shard", default=None, metavar="INDEX/COUNT",
+                   help="take slice INDEX of COUNT by conference id; INDEX defaults to "
+                        "JOB_COMPLETION_INDEX, COUNT to REBRAND_SHARD_COUNT")
+    p.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
+                   help="write the plan as Markdown here (for a CI job summary)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from worker.sandbox.cli import add_sandbox_arguments
 
@@ -88,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="re-theme every conference in the Space")
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--dry-run", action="store_true", help="same as `plan`: send no writes")
+    run.add_argument("--yes", action="store_true",
+                     help="do not ask at a terminal, however many conferences would change")
     _add_job_flags(run)
+    _add_ops_flags(run)
+    _add_selection_flags(run)
 
     plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
     plan.add_argument("--config", type=Path, required=True)
     _add_job_flags(plan)
+    _add_ops_flags(plan)
+    _add_selection_flags(plan)
 
     restore = sub.add_parser("restore", help="put a journal's pre-images back")
     restore.add_argument("journal", type=Path)
@@ -100,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="restore conferences edited by someone else since our write")
     restore.add_argument("--dry-run", action="store_true", help="show, send no writes")
     _add_job_flags(restore)
+    _add_ops_flags(restore)
 
     validate = sub.add_parser("validate", help="check the config and credentials offline")
     validate.add_argument("--config", type=Path, required=True)
@@ -123,27 +157,91 @@ def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
 
 
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
-              log_format: str) -> int:
+              log_format: str, *, shard: Shard | None = None) -> int:
     if getattr(ns, "report", None) is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))
     if log_format == "console" and reporter.planned:
         print(plan_table(reporter.planned), file=sys.stdout)
+    if getattr(ns, "summary_md", None) is not None:
+        ns.summary_md.parent.mkdir(parents=True, exist_ok=True)
+        ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
+                                               exit_code=int(result.exit_code)),
+                                 encoding="utf-8")
+    _export_metrics(result, ns, shard)
     return int(result.exit_code)
+
+
+def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | None) -> None:
+    code = int(result.exit_code)
+    export_metrics(
+        result.summary, exit_code=code,
+        success=code == ExitCode.OK or (code == ExitCode.CHANGES_PENDING and ns.command == "plan"),
+        path=ns.metrics_file, pushgateway=ns.pushgateway,
+        grouping_key={"command": ns.command, **({"shard": str(shard.index)} if shard else {})},
+    )
+
+
+def _progress(ns: argparse.Namespace, reporter: Reporter, credentials: Credentials,
+              total: int | None) -> ProgressBar | None:
+    """A live bar on a terminal's stderr; the console log then scrolls above it."""
+    if not (ns.progress and sys.stderr.isatty()):
+        return None
+    bar = ProgressBar(reporter, sys.stderr, total=total).attach()
+    if sys.stdout.isatty():
+        configure_logging(ns.log_format, secrets=credentials.secrets,
+                          stream=bar.log_stream(sys.stdout))
+    return bar
+
+
+def _ask_first(settings: Settings, credentials: Credentials, job: JobOptions,
+               select: Selector | None, stop: Stop) -> tuple[int | None, int | None]:
+    """Plan, and above `confirm_above` changes ask. Returns (exit code to stop with, or
+    None to go on; the number of conferences listed, for the progress bar)."""
+    plan, planned = anyio.run(with_signals, lambda: confirm.plan_quietly(
+        settings, credentials, job, select=select, stop=stop), stop)
+    if plan.exit_code not in (ExitCode.OK, ExitCode.CHANGES_PENDING):
+        return int(plan.exit_code), None
+    count = plan.summary.planned
+    if confirm.needs_consent(count, settings.confirm_above):
+        print(plan_table(planned.planned), file=sys.stdout)
+        prompt = confirm.question(count, plan.summary.listed, settings.space.host,
+                                  settings.confirm_above)
+        if not confirm.ask(prompt, out=sys.stderr, read=sys.stdin.readline):
+            print("rebrand: nothing was changed", file=sys.stderr)
+            return int(ExitCode.ABORTED), None
+    return None, plan.summary.listed
 
 
 def _run(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> int:
     settings = load_settings(ns.config, env)
     if ns.concurrency:
         settings = _override_concurrency(settings, ns.concurrency)
+    selection = settings.select.with_flags(ns.select, ns.exclude)
+    shard = resolve_shard(ns.shard, env)
+    if shard is not None:
+        settings = replace(settings, rate_limit=shard.rate_limit(settings.rate_limit))
+    select = all_of(selection.matches if selection.narrows else None,
+                    shard.owns if shard else None)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
-    reporter = Reporter(keep_plans=dry_run and fmt == "console")
     stop = Stop()
-    job = _job_options(ns, dry_run=dry_run)
-    result = anyio.run(with_signals, lambda: run_job(settings, credentials, job,
-                                                      reporter=reporter, stop=stop), stop)
-    return _conclude(result, ns, reporter, fmt)
+    job = replace(_job_options(ns, dry_run=dry_run), list_filters=selection.list_filters())
+    total = None
+    if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=dry_run, stdin=sys.stdin):
+        code, total = _ask_first(settings, credentials, job, select, stop)
+        if code is not None:
+            return code
+    reporter = Reporter(keep_plans=dry_run and (fmt == "console" or ns.summary_md is not None))
+    bar = _progress(ns, reporter, credentials, total)
+    try:
+        result = anyio.run(with_signals, lambda: run_job(
+            settings, credentials, job, reporter=reporter, stop=stop, select=select,
+            command="plan" if dry_run else "run"), stop)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _conclude(result, ns, reporter, fmt, shard=shard)
 
 
 def _override_concurrency(settings: Settings, concurrency: int) -> Settings:
@@ -161,9 +259,13 @@ def _restore(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     stop = Stop()
     settings = RestoreSettings(space=space, concurrency=ns.concurrency or 16, force=ns.force)
     job = _job_options(ns, dry_run=ns.dry_run)
-    result = anyio.run(with_signals, lambda: restore_job(ns.journal, settings, credentials,
-                                                          job, reporter=reporter, stop=stop),
-                       stop)
+    bar = _progress(ns, reporter, credentials, None)
+    try:
+        result = anyio.run(with_signals, lambda: restore_job(
+            ns.journal, settings, credentials, job, reporter=reporter, stop=stop), stop)
+    finally:
+        if bar is not None:
+            bar.close()
     return _conclude(result, ns, reporter, fmt)
 
 

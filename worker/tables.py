@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from worker.outcome import Outcome
+from worker.outcome import Outcome, Summary
 
 _MAX_ROWS = 200
 
@@ -25,3 +25,35 @@ def plan_table(planned: Sequence[Outcome]) -> str:
         lines.append(f"... and {len(planned) - _MAX_ROWS} more conferences (see the JSON events)")
     lines.append(f"{len(planned)} conference(s) would change.")
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: int) -> str:
+    """The plan as GitHub-flavoured Markdown, for a CI job summary: a headline, the
+    counts, and the same rows as `plan_table`."""
+    verdict = ("no changes" if not summary.planned
+               else f"{summary.planned:,} conference(s) would change")
+    lines = [f"### rebrand plan: {verdict}", ""]
+    if exit_code not in (0, 10):
+        lines += [f"**The plan did not finish (exit {exit_code}); the counts are partial.**",
+                  ""]
+    counts = [("listed", summary.listed), ("would change", summary.planned),
+              ("already on theme", summary.unchanged), ("excluded", summary.excluded),
+              ("vanished", summary.vanished), ("failed", summary.failed)]
+    lines += ["| " + " | ".join(name for name, _ in counts) + " |",
+              "|" + "---:|" * len(counts),
+              "| " + " | ".join(f"{value:,}" for _, value in counts) + " |", ""]
+    if planned:
+        lines += ["| conference | field | old | new |", "|---|---|---|---|"]
+        for outcome in planned[:_MAX_ROWS]:
+            label = _cell(outcome.name or outcome.conference_id)
+            for i, change in enumerate(outcome.changes):
+                lines.append(f"| {label if i == 0 else ''} | {change.field} | "
+                             f"`{change.old or '(unset)'}` | `{change.new}` |")
+        if len(planned) > _MAX_ROWS:
+            lines += ["", f"... and {len(planned) - _MAX_ROWS:,} more conferences "
+                          "(see the JSON events in the job log)."]
+    return "\n".join(lines) + "\n"

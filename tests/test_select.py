@@ -1,0 +1,168 @@
+"""Selection: the `select` config section, `--select`/`--exclude`, and what the Space sees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from worker.cli import main
+from worker.config import parse_settings
+from worker.errors import ConfigError
+from worker.job import JobOptions, run_job
+from worker.select import Selection, all_of, parse_selection
+from worker.shard import Shard
+
+
+def _conference(name: str, cid: str = "c1") -> dict[str, Any]:
+    return {"id": cid, "name": name}
+
+
+def test_include_globs_match_names_case_sensitively() -> None:
+    selection = Selection(include=("sales-*",))
+    assert selection.matches(_conference("sales-weekly"))
+    assert not selection.matches(_conference("Sales-weekly"))
+    assert not selection.matches(_conference("support-daily"))
+
+
+def test_exclude_wins_over_include() -> None:
+    selection = Selection(include=("sales-*",), exclude=("*-archive",))
+    assert selection.matches(_conference("sales-q1"))
+    assert not selection.matches(_conference("sales-archive"))
+
+
+def test_ids_and_globs_both_narrow() -> None:
+    selection = Selection(include=("sales-*",), ids=frozenset({"a"}))
+    assert selection.matches(_conference("sales-1", "a"))
+    assert not selection.matches(_conference("sales-1", "b"))
+    assert not selection.matches(_conference("other", "a"))
+
+
+def test_a_conference_without_a_name_matches_only_match_all_globs() -> None:
+    assert Selection(include=("*",)).matches({"id": "x", "name": None})
+    assert not Selection(include=("room-*",)).matches({"id": "x"})
+
+
+def test_empty_selection_does_not_narrow_and_flags_add_to_the_file() -> None:
+    assert not Selection().narrows
+    combined = Selection(include=("a*",), exclude=("b*",)).with_flags(["c*"], ["d*"])
+    assert combined.include == ("a*", "c*")
+    assert combined.exclude == ("b*", "d*")
+    assert combined.narrows
+
+
+def test_all_of_combines_selection_and_shard() -> None:
+    shard = Shard(0, 2)
+    select = all_of(Selection(include=("keep-*",)).matches, shard.owns)
+    assert select is not None
+    conferences = [_conference(f"keep-{i}", f"id-{i}") for i in range(200)]
+    kept = [c for c in conferences if select(c)]
+    assert kept == [c for c in conferences if shard.owns(c)]
+    assert all_of(None, None) is None
+
+
+def test_parse_selection_reads_every_key_and_normalises_times_to_utc() -> None:
+    selection = parse_selection({
+        "include": ["sales-*"], "exclude": ["*-old"], "ids": [" id-1 "],
+        "starts_after": datetime(2025, 1, 1, 2, 0, tzinfo=UTC),
+        "ends_before": "2025-06-30T12:00:00+02:00",
+    })
+    assert selection.include == ("sales-*",)
+    assert selection.ids == frozenset({"id-1"})
+    assert selection.list_filters() == {"starts_after": "2025-01-01T02:00:00Z",
+                                        "ends_before": "2025-06-30T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"include": ["a", "b", 7]}, "select.include[2]: 7 is not a glob"),
+        ({"exclude": "x-*"}, "select.exclude: must be a list"),
+        ({"ids": [""]}, "select.ids[0]: '' is not a conference id"),
+        ({"names": ["a"]}, "select.names: unknown key"),
+        ({"starts_after": "last tuesday"}, "select.starts_after: 'last tuesday' is not a date"),
+        ({"ends_before": "2025-01-01T00:00:00"}, "select.ends_before: '2025-01-01T00:00:00' "
+                                                 "has no timezone"),
+        (["sales-*"], "select: must be a mapping"),
+    ],
+)
+def test_bad_select_sections_are_refused_naming_the_key(raw: object, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
+        parse_selection(raw)
+
+
+def test_config_reads_select_and_confirm_above() -> None:
+    settings = parse_settings({"space": "x.signalwire.com", "theme": {"light": {
+        "primary": "#000000"}}, "select": {"include": ["a*"]}, "confirm_above": 0}, {})
+    assert settings.select.include == ("a*",)
+    assert settings.confirm_above == 0
+    assert parse_settings({"space": "x.signalwire.com", "theme": {"light": {
+        "primary": "#000000"}}}, {}).confirm_above == 50
+    with pytest.raises(ConfigError, match="confirm_above: -1 is too small"):
+        parse_settings({"space": "x.signalwire.com", "theme": {"light": {
+            "primary": "#000000"}}, "confirm_above": -1}, {})
+
+
+@pytest.mark.anyio
+async def test_excluded_conferences_get_no_request_and_are_counted_not_logged(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=80) as sb:
+        selection = Selection(include=("room-0001*", "room-0002*"), exclude=("room-00015-*",))
+        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
+                               JobOptions(backup_dir=tmp_path), select=selection.matches)
+        chosen = {cid for cid, c in sb.space.conferences.items() if selection.matches(c)}
+        touched = {path.rsplit("/", 1)[-1].split("?")[0] for method, path in sb.space.requests
+                   if method in {"GET", "PUT"} and "/conferences/" in path}
+    assert len(chosen) == 19  # room-00010..00029, less room-00015
+    assert touched
+    assert touched <= chosen
+    assert result.summary.excluded == 80 - 19
+    assert result.summary.listed == 80
+    assert result.summary.updated + result.summary.unchanged == 19
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert "conference.excluded" not in events
+    assert events.count("conference.updated") == result.summary.updated
+
+
+def test_cli_select_and_exclude_flags_add_to_the_config(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with sandbox_in_thread(count=60) as sb:
+        config = write_config(tmp_path, sb.url, select={"include": ["room-0000*"]})
+        code = main(["plan", "--config", str(config), "--log-format", "json",
+                     "--select", "room-0001*", "--exclude", "room-00003-*"], SANDBOX_ENV)
+        assert sb.space.put_count == 0
+    summary = _summary(capsys.readouterr().out)
+    assert code in (0, 10)
+    assert summary["listed"] == 60
+    assert summary["excluded"] == 60 - 19
+    assert summary["planned"] + summary["unchanged"] == 19
+
+
+def test_list_filters_go_to_the_list_endpoint(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with sandbox_in_thread(count=60) as sb:
+        config = write_config(tmp_path, sb.url,
+                              select={"starts_after": "2021-01-01T00:00:00Z"})
+        main(["plan", "--config", str(config), "--log-format", "json"], SANDBOX_ENV)
+        lists = [path for method, path in sb.space.requests
+                 if method == "GET" and path.startswith("/api/video/conferences?")]
+        expected = sum(1 for c in sb.space.conferences.values()
+                       if c["join_from"] and c["join_from"] >= "2021-01-01T00:00:00Z")
+    assert "starts_after=2021-01-01T00:00:00Z" in lists[0]
+    summary = _summary(capsys.readouterr().out)
+    assert 0 < summary["listed"] == expected < 60
+    assert summary["excluded"] == 0
+
+
+def _summary(out: str) -> dict[str, Any]:
+    for line in out.splitlines():
+        event = json.loads(line)
+        if event["event"] == "run.summary":
+            return event
+    raise AssertionError("no run.summary line")

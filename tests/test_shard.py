@@ -1,0 +1,157 @@
+"""Sharding: a stable slice by conference id, resolved from the flag and the Indexed Job's
+environment, and four shards at once writing every conference exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from worker.cli import main
+from worker.errors import ConfigError
+from worker.job import JobOptions, JobResult, run_job
+from worker.sandbox import ON_THEME
+from worker.shard import Shard, resolve_shard, shard_of
+
+
+def test_shard_of_is_pinned_to_blake2b_not_the_salted_builtin_hash() -> None:
+    # Fixed expectations: a change of hash would silently reshuffle running shards.
+    assert [shard_of(x, 4) for x in ("a", "b", "c")] == [3, 1, 3]
+    assert shard_of("00000000-0000-4000-8000-000000000000", 4) == 0
+    assert shard_of("room", 1000) == 436
+
+
+def test_shard_of_is_the_same_in_another_process() -> None:
+    code = "from worker.shard import shard_of; print(shard_of('conference-42', 7))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONHASHSEED": "123"})
+    assert int(out.stdout) == shard_of("conference-42", 7)
+
+
+def test_shards_partition_ids_evenly() -> None:
+    counts = Counter(shard_of(f"id-{i}", 4) for i in range(20_000))
+    assert set(counts) == {0, 1, 2, 3}
+    assert all(4_500 < n < 5_500 for n in counts.values())
+
+
+def test_each_shard_gets_its_share_of_the_rate_limit() -> None:
+    assert Shard(1, 4).rate_limit(1380.0) == 345.0
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "expected"),
+    [
+        (None, {}, None),
+        ("2/4", {}, Shard(2, 4)),
+        ("2/4", {"JOB_COMPLETION_INDEX": "1", "REBRAND_SHARD_COUNT": "8"}, Shard(2, 4)),
+        (None, {"JOB_COMPLETION_INDEX": "3", "REBRAND_SHARD_COUNT": "4"}, Shard(3, 4)),
+        ("/4", {"JOB_COMPLETION_INDEX": "1"}, Shard(1, 4)),
+        ("1/", {"REBRAND_SHARD_COUNT": "2"}, Shard(1, 2)),
+        ("0/1", {}, Shard(0, 1)),
+    ],
+)
+def test_resolve_shard_from_flag_and_environment(
+    flag: str | None, env: dict[str, str], expected: Shard | None
+) -> None:
+    assert resolve_shard(flag, env) == expected
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "message"),
+    [
+        ("4/4", {}, "INDEX must be below COUNT"),
+        ("1/0", {}, "COUNT .* must be at least 1"),
+        ("x/4", {}, "'x' is not a whole number"),
+        ("-1/4", {}, "must be at least 0"),
+        ("3", {}, "write INDEX/COUNT"),
+        ("/4", {}, r"INDEX \(or JOB_COMPLETION_INDEX\): missing"),
+        (None, {"JOB_COMPLETION_INDEX": "0"}, "set REBRAND_SHARD_COUNT"),
+        (None, {"JOB_COMPLETION_INDEX": "5", "REBRAND_SHARD_COUNT": "4"}, "below COUNT"),
+    ],
+)
+def test_bad_shards_are_refused(flag: str | None, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_shard(flag, env)
+
+
+def test_a_bad_shard_exits_2_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sandbox_in_thread(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        code = main(["run", "--config", str(config), "--shard", "4/4"], SANDBOX_ENV)
+        assert sb.space.requests == []
+    assert code == 2
+    assert "INDEX must be below COUNT" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_four_shards_at_once_write_every_conference_exactly_once(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=600, latency_s=0.002) as sb:
+        before = sb.space.seed_snapshot()
+        off_theme = {cid for cid, c in before.items()
+                     if any(str(c[f]).upper() != v.upper() for f, v in ON_THEME.items())}
+        results: dict[int, JobResult] = {}
+        settings = settings_for(sb.url)
+
+        async def shard_run(index: int) -> None:
+            shard = Shard(index, 4)
+            results[index] = await run_job(
+                settings, SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / str(index)),
+                select=shard.owns)
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            for index in range(4):
+                tg.start_soon(shard_run, index)
+        elapsed = time.monotonic() - started
+        puts = sb.space.puts_by_id
+        assert set(puts) == off_theme
+        assert all(n == 1 for n in puts.values())
+    assert all(r.exit_code == 0 for r in results.values())
+    assert all(r.summary.listed == 600 for r in results.values())
+    assert sum(r.summary.updated for r in results.values()) == len(off_theme)
+    assert sum(r.summary.excluded for r in results.values()) == 3 * 600
+    for index, result in results.items():
+        owned = {cid for cid in before if shard_of(cid, 4) == index}
+        assert result.summary.excluded == 600 - len(owned)
+        assert result.summary.updated == len(owned & off_theme)
+    print(f"4 shards, 600 conferences, {len(off_theme)} off theme: PUTs per shard "
+          f"{[results[i].summary.updated for i in range(4)]}, {elapsed:.2f} s")
+
+
+def test_four_shard_processes_from_indexed_job_environment_write_each_once(
+    tmp_path: Path,
+) -> None:
+    """As Kubernetes runs them: four processes, each told only JOB_COMPLETION_INDEX and
+    REBRAND_SHARD_COUNT."""
+    with sandbox_in_thread(count=300) as sb:
+        config = write_config(tmp_path, sb.url)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "worker", "run", "--config", str(config),
+                 "--backup-dir", str(tmp_path / f"b{i}")],
+                env={**SANDBOX_ENV, "JOB_COMPLETION_INDEX": str(i), "REBRAND_SHARD_COUNT": "4",
+                     "PATH": "/usr/bin:/bin"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            for i in range(4)
+        ]
+        codes = [p.wait(timeout=60) for p in procs]
+        puts = dict(sb.space.puts_by_id)
+        expected = sb.space.put_count
+    assert codes == [0, 0, 0, 0], [p.stderr.read() for p in procs if p.stderr]
+    for p in procs:
+        if p.stderr:
+            p.stderr.close()
+    assert puts
+    assert len(puts) == expected
+    assert set(puts.values()) == {1}

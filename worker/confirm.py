@@ -1,0 +1,70 @@
+"""`run` asks a person before a big change, as `terraform apply` does; scripts never.
+
+When stdin is a terminal and `--yes` was not given, the plan runs first (quietly: only
+warnings reach the log). Above `confirm_above` changes, the plan's table and count are
+shown and the person must answer yes. Without a terminal (CI, cron, Kubernetes) no
+question is ever asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, TextIO
+
+import structlog
+
+from worker.config import Credentials, Settings
+from worker.job import JobOptions, JobResult, run_job
+from worker.pipeline import Selector
+from worker.report import Reporter
+from worker.stopping import Stop
+
+
+def plan_first(*, yes: bool, dry_run: bool, stdin: TextIO) -> bool:
+    """Whether to plan and maybe ask before a run: only `run`, only for a person."""
+    return not yes and not dry_run and stdin.isatty()
+
+
+def needs_consent(would_change: int, confirm_above: int) -> bool:
+    return would_change > confirm_above
+
+
+def is_yes(answer: str) -> bool:
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def question(would_change: int, listed: int, space: str, confirm_above: int) -> str:
+    return (f"rebrand: {would_change:,} of {listed:,} listed conferences in {space} would "
+            f"change (more than confirm_above: {confirm_above}).\n"
+            "Re-theme them now? Only 'yes' goes on (or pass --yes next time): ")
+
+
+def ask(prompt: str, *, out: TextIO, read: Callable[[], str]) -> bool:
+    """Ask once; end of input (Ctrl-D) is a no."""
+    out.write(prompt)
+    out.flush()
+    return is_yes(read())
+
+
+@contextmanager
+def _warnings_only() -> Iterator[None]:
+    saved: dict[str, Any] = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+async def plan_quietly(settings: Settings, credentials: Credentials, job: JobOptions, *,
+                       select: Selector | None, stop: Stop) -> tuple[JobResult, Reporter]:
+    """The plan behind the question, its per-conference lines left out (the table shows
+    them); the Reporter keeps the planned outcomes for that table."""
+    with _warnings_only():
+        reporter = Reporter(keep_plans=True)
+        result = await run_job(settings, credentials, replace(job, dry_run=True),
+                               reporter=reporter, stop=stop, select=select, command="plan")
+    return result, reporter

@@ -1,0 +1,140 @@
+"""A one-line live progress bar on stderr, with the console log scrolling above it.
+
+Only for a person at a terminal: the CLI attaches it when stderr is a TTY. It is a
+Reporter listener (redrawn as outcomes arrive, at most every `interval` seconds), and it
+hands the logger a stream that wipes the bar before each log line, so the two never
+interleave. Written here rather than taken from rich or tqdm: it is one line of ASCII, and
+the image stays free of a dependency for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO, cast
+
+from worker.outcome import Kind, Outcome
+from worker.report import Reporter
+
+_CLEAR = "\r\x1b[2K"
+_BAR_WIDTH = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    done: int
+    listed: int
+    failed: int
+    elapsed_s: float
+    total: int | None = None
+
+
+def _clock_text(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def render(s: Snapshot, width: int = 80) -> str:
+    """The bar's text (pure): done/total, percent, rate, ETA and failures when there is
+    a total; done, rate and listed-so-far when there is not. Never wider than `width`."""
+    rate = s.done / s.elapsed_s if s.elapsed_s > 0 else 0.0
+    parts: list[str] = []
+    if s.total:
+        fraction = min(1.0, s.done / s.total)
+        filled = int(fraction * _BAR_WIDTH)
+        parts.append("[" + "#" * filled + "." * (_BAR_WIDTH - filled) + "]")
+        parts.append(f"{s.done:,}/{s.total:,} {fraction:6.1%}")
+        parts.append(f"{rate:,.1f}/s")
+        if rate > 0 and s.done < s.total:
+            parts.append("ETA " + _clock_text((s.total - s.done) / rate))
+    else:
+        parts.append(f"{s.done:,} done")
+        parts.append(f"{rate:,.1f}/s")
+        parts.append(f"{s.listed:,} listed so far")
+    parts.append(f"{s.failed:,} failed")
+    parts.append(_clock_text(s.elapsed_s))
+    return "  ".join(parts)[: max(width - 1, 0)]
+
+
+class ProgressBar:
+    """Draws `render(...)` of a Reporter's counts on `stream` (a terminal)."""
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        stream: TextIO,
+        *,
+        total: int | None = None,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        width: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
+    ) -> None:
+        self._reporter = reporter
+        self._stream = stream
+        self._total = total
+        self._interval = interval
+        self._clock = clock
+        self._width = width
+        self._started = clock()
+        self._drawn_at: float | None = None  # None: nothing on screen
+
+    def snapshot(self) -> Snapshot:
+        counts = self._reporter.counts
+        return Snapshot(done=sum(counts.values()), listed=self._reporter.listed,
+                        failed=counts[Kind.FAILED], elapsed_s=self._clock() - self._started,
+                        total=self._total)
+
+    def __call__(self, _outcome: Outcome) -> None:
+        now = self._clock()
+        if self._drawn_at is None or now - self._drawn_at >= self._interval:
+            self.draw(now)
+
+    def draw(self, now: float | None = None) -> None:
+        self._stream.write(_CLEAR + render(self.snapshot(), self._width()))
+        self._stream.flush()
+        self._drawn_at = self._clock() if now is None else now
+
+    def clear(self) -> None:
+        if self._drawn_at is not None:
+            self._stream.write(_CLEAR)
+            self._stream.flush()
+            self._drawn_at = None
+
+    def log_stream(self, out: TextIO) -> TextIO:
+        """A stream for the logger: each line first wipes the bar (redrawn by the next
+        outcome), so log lines scroll above it."""
+        return cast(TextIO, _AboveBar(self, out))
+
+    def attach(self) -> ProgressBar:
+        self._reporter.listeners.append(self)
+        return self
+
+    def close(self) -> None:
+        if self in self._reporter.listeners:
+            self._reporter.listeners.remove(self)
+        self.clear()
+
+
+class _AboveBar:
+    def __init__(self, bar: ProgressBar, out: TextIO) -> None:
+        self._bar = bar
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._bar.clear()
+        return self._out.write(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+
+def wanted(enabled: bool, stderr: TextIO = sys.stderr) -> bool:
+    """A bar only for a person: asked for, and stderr is a terminal."""
+    return enabled and stderr.isatty()
