@@ -2,14 +2,16 @@
 
 Each PUT takes the next free slot on a timeline spaced 1/rate apart, so consumers woken
 together (after a shared Retry-After, say) still leave one at a time. On a 429 the rate
-drops multiplicatively from the rate actually being sent; it then climbs back towards the
-configured limit along a cubic curve, fast while far below the last rate that was
-throttled and slowly near it, in the spirit of the AWS SDKs' adaptive retry mode.
+drops multiplicatively from the rate the Space was actually admitting (PUTs sent in the
+last second, less those refused); it then climbs back towards the configured limit along
+a cubic curve, fast while far below the admitted rate and slowly near it, in the spirit
+of the AWS SDKs' adaptive retry mode.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -18,19 +20,32 @@ import anyio
 
 @dataclass(frozen=True, slots=True)
 class Adaptation:
-    """The AIMD/CUBIC constants (AWS's adaptive mode uses beta 0.7, scale 0.4)."""
+    """The AIMD/CUBIC constants. AWS's adaptive mode uses beta 0.7 and scale 0.4. Here
+    the decrease starts from the measured admitted rate, not the configured one, so it
+    already lands just below the Space's; beta 0.9 then keeps a cycle's mean rate at about
+    97.5 % of it, where 0.7 gave 92.5 % (measured with `bench`: 200 PUT/s enforced,
+    N = 4,000, C = 16: 187 updates/s at 0.9, 171 at 0.8)."""
 
-    beta: float = 0.7
+    beta: float = 0.9
     scale: float = 0.4
     min_rate: float = 1.0
     # Only one decrease per this many seconds: a burst of 429s is one congestion event.
     decrease_cooldown_s: float = 0.5
+    # The admitted rate is measured over this trailing span, always divided by all of it:
+    # a first burst that fills a Space's window in 0.1 s must not read as 2,000/s.
+    measure_window_s: float = 1.0
 
 
 def cubic_rate(elapsed: float, last_max: float, adapt: Adaptation) -> float:
-    """The rate `elapsed` seconds after a throttle at `last_max` (pure)."""
+    """The rate `elapsed` seconds after a throttle at `last_max` (pure): beta·last_max at
+    the throttle, back to last_max after K seconds, then probing above it."""
     k: float = ((last_max * (1 - adapt.beta)) / adapt.scale) ** (1 / 3)
     return max(adapt.min_rate, adapt.scale * (elapsed - k) ** 3 + last_max)
+
+
+def admitted_rate(sent: int, refused: int, adapt: Adaptation) -> float:
+    """PUTs per second the Space let through in the measurement window (pure)."""
+    return max(0, sent - refused) / adapt.measure_window_s
 
 
 class RateLimiter:
@@ -53,7 +68,11 @@ class RateLimiter:
         self._last_max: float | None = None
         self._throttled_at = -1e18
         self._started = clock()
+        # Slot times of recent sends and times of recent 429s, for the admitted rate.
+        self._sent: deque[float] = deque()
+        self._refused: deque[float] = deque()
         self.acquired = 0
+        self.decreases = 0
 
     async def acquire(self) -> None:
         now = self._clock()
@@ -62,17 +81,33 @@ class RateLimiter:
         slot = max(self._next_slot, now)
         self._next_slot = slot + 1.0 / self.rate
         self.acquired += 1
+        sent = self._sent
+        sent.append(slot)
+        horizon = now - self._adapt.measure_window_s
+        while sent[0] <= horizon:
+            sent.popleft()
         if slot > now:
             await self._sleep(slot - now)
 
     def throttled(self) -> None:
         """The Space answered 429: slow down, once per congestion event."""
         now = self._clock()
+        self._refused.append(now)
         if now - self._throttled_at < self._adapt.decrease_cooldown_s:
             return
         self._throttled_at = now
-        self._last_max = self.rate
-        self.rate = max(self._adapt.min_rate, self.rate * self._adapt.beta)
+        self._last_max = min(self.rate, self._admitted(now))
+        self.rate = max(self._adapt.min_rate, self._last_max * self._adapt.beta)
+        self.decreases += 1
+
+    def _admitted(self, now: float) -> float:
+        horizon = now - self._adapt.measure_window_s
+        for times in (self._sent, self._refused):
+            while times and times[0] <= horizon:
+                times.popleft()
+        # Slots handed out but not yet reached have not been sent.
+        sent = sum(1 for slot in self._sent if slot <= now)
+        return admitted_rate(sent, len(self._refused), self._adapt)
 
     def _recover(self, now: float) -> None:
         if self._last_max is None or self.rate >= self.limit:

@@ -1,0 +1,161 @@
+"""The rate limiter's arithmetic and pacing, with an injected clock and sleep: no timing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worker.limiter import Adaptation, RateLimiter, admitted_rate, cubic_rate
+
+ADAPT = Adaptation()
+
+
+class FakeTime:
+    """A clock that only moves when told, and a sleep that records and advances it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def make(limit: float = 100.0, adapt: Adaptation = ADAPT) -> tuple[RateLimiter, FakeTime]:
+    t = FakeTime()
+    return RateLimiter(limit, adapt=adapt, clock=t.clock, sleep=t.sleep), t
+
+
+def k_of(last_max: float, adapt: Adaptation = ADAPT) -> float:
+    return ((last_max * (1 - adapt.beta)) / adapt.scale) ** (1 / 3)
+
+
+def test_cubic_rate_starts_at_beta_times_the_throttled_rate() -> None:
+    assert cubic_rate(0.0, 200.0, ADAPT) == pytest.approx(200.0 * ADAPT.beta)
+
+
+def test_cubic_rate_is_back_at_the_throttled_rate_after_k_seconds() -> None:
+    assert cubic_rate(k_of(200.0), 200.0, ADAPT) == pytest.approx(200.0)
+
+
+@given(st.floats(1.0, 5000.0), st.floats(0.0, 30.0), st.floats(0.0, 30.0))
+def test_cubic_rate_never_falls_as_time_passes(last_max: float, a: float, b: float) -> None:
+    early, late = sorted((a, b))
+    assert cubic_rate(early, last_max, ADAPT) <= cubic_rate(late, last_max, ADAPT) + 1e-9
+
+
+@given(st.floats(0.0, 1.0), st.floats(1.0, 5000.0))
+def test_cubic_rate_never_drops_below_the_floor(elapsed: float, last_max: float) -> None:
+    assert cubic_rate(elapsed, last_max, ADAPT) >= ADAPT.min_rate
+
+
+@pytest.mark.parametrize(
+    ("sent", "refused", "expected"),
+    [(200, 0, 200.0), (230, 30, 200.0), (10, 40, 0.0), (0, 0, 0.0)],
+)
+def test_admitted_rate_is_sends_less_refusals_over_the_whole_window(
+    sent: int, refused: int, expected: float
+) -> None:
+    assert admitted_rate(sent, refused, ADAPT) == expected
+
+
+@pytest.mark.anyio
+async def test_consumers_arriving_together_get_slots_one_interval_apart() -> None:
+    limiter, t = make(limit=100.0)
+    for _ in range(5):
+        await limiter.acquire()
+    # The first goes at once; each later one waits one more 1/rate interval.
+    assert t.sleeps == pytest.approx([0.01, 0.02, 0.03, 0.04])
+
+
+@pytest.mark.anyio
+async def test_an_idle_limiter_allows_no_burst_of_saved_slots() -> None:
+    limiter, t = make(limit=100.0)
+    await limiter.acquire()
+    t.now += 10.0  # idle: ten seconds of unused slots must not be spent at once
+    await limiter.acquire()
+    await limiter.acquire()
+    assert t.sleeps == pytest.approx([0.01])
+
+
+@pytest.mark.anyio
+async def test_a_throttle_cuts_the_rate_to_beta_times_the_admitted_rate() -> None:
+    limiter, t = make(limit=1380.0)
+    for _ in range(201):  # 200 fill a 200-per-second Space in 0.15 s; the 201st is refused
+        await limiter.acquire()
+    t.now += 0.15
+    limiter.throttled()
+    # Measured over the whole window, not the 0.15 s it took: 200/s, not 1,333/s.
+    assert limiter.rate == pytest.approx(200.0 * ADAPT.beta)
+    assert limiter.decreases == 1
+
+
+@pytest.mark.anyio
+async def test_the_decrease_never_starts_above_the_current_rate() -> None:
+    limiter, t = make(limit=50.0)
+    for _ in range(50):
+        await limiter.acquire()
+    t.now += 2.0
+    for _ in range(2):  # a burst of refusals outweighs nothing already sent
+        limiter.throttled()
+        t.now += ADAPT.decrease_cooldown_s
+    assert limiter.rate <= 50.0 * ADAPT.beta
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_429s_is_one_congestion_event() -> None:
+    limiter, t = make(limit=100.0)
+    for _ in range(100):
+        await limiter.acquire()
+    t.now += 1.0
+    for _ in range(10):
+        limiter.throttled()
+        t.now += 0.01
+    assert limiter.decreases == 1
+    t.now += ADAPT.decrease_cooldown_s
+    limiter.throttled()
+    assert limiter.decreases == 2
+
+
+@pytest.mark.anyio
+async def test_the_rate_recovers_along_the_cubic_and_stops_at_the_limit() -> None:
+    limiter, t = make(limit=300.0)
+    for _ in range(201):  # 200 admitted, one refused
+        await limiter.acquire()
+    t.now += 1.0 - 1e-6  # all 200 sends are inside the trailing second
+    limiter.throttled()
+    assert limiter.rate == pytest.approx(160.0)
+    t.now += k_of(200.0)
+    await limiter.acquire()
+    assert limiter.rate == pytest.approx(200.0)
+    t.now += 60.0
+    await limiter.acquire()
+    assert limiter.rate == 300.0
+
+
+@pytest.mark.anyio
+async def test_a_slower_rate_spaces_the_next_slots_further_apart() -> None:
+    limiter, t = make(limit=1000.0)
+    for _ in range(100):
+        await limiter.acquire()
+    t.now += 1.0 - 1e-6
+    limiter.throttled()
+    t.sleeps.clear()
+    for _ in range(4):
+        await limiter.acquire()
+    gaps = [b - a for a, b in zip(t.sleeps, t.sleeps[1:], strict=False)]
+    assert gaps == pytest.approx([1 / limiter.rate] * 2)
+    assert limiter.rate == pytest.approx(99 * ADAPT.beta)  # 100 sent, 1 refused
+
+
+def test_effective_rate_counts_acquisitions_over_the_elapsed_time() -> None:
+    limiter, t = make(limit=100.0)
+    limiter.acquired = 50
+    t.now += 2.0
+    assert math.isclose(limiter.effective_rate(), 25.0)
