@@ -195,9 +195,10 @@ def _progress(ns: argparse.Namespace, reporter: Reporter, credentials: Credentia
 
 
 def _ask_first(settings: Settings, credentials: Credentials, job: JobOptions,
-               select: Selector | None, stop: Stop) -> tuple[int | None, int | None]:
+               select: Selector | None) -> tuple[int | None, int | None]:
     """Plan, and above `confirm_above` changes ask. Returns (exit code to stop with, or
     None to go on; the number of conferences listed, for the progress bar)."""
+    stop = Stop()  # its event belongs to this event loop, not the run's
     plan, planned = anyio.run(with_signals, lambda: confirm.plan_quietly(
         settings, credentials, job, select=select, stop=stop), stop)
     if plan.exit_code not in (ExitCode.OK, ExitCode.CHANGES_PENDING):
@@ -225,13 +226,13 @@ def _run(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> in
                     shard.owns if shard else None)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
-    stop = Stop()
     job = replace(_job_options(ns, dry_run=dry_run), list_filters=selection.list_filters())
     total = None
     if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=dry_run, stdin=sys.stdin):
-        code, total = _ask_first(settings, credentials, job, select, stop)
+        code, total = _ask_first(settings, credentials, job, select)
         if code is not None:
             return code
+    stop = Stop()
     reporter = Reporter(keep_plans=dry_run and (fmt == "console" or ns.summary_md is not None))
     bar = _progress(ns, reporter, credentials, total)
     try:

@@ -1,0 +1,87 @@
+"""The terminal: a live progress bar above which the console log scrolls; off a terminal,
+nothing but JSON lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.terminal import run_on_terminal
+from worker.outcome import Kind, Outcome
+from worker.progress import ProgressBar, Snapshot, render
+from worker.report import Reporter
+
+
+def test_render_with_a_total_shows_counts_percent_rate_eta_and_failures() -> None:
+    text = render(Snapshot(done=250, listed=600, failed=3, elapsed_s=10.0, total=1000))
+    assert "[######" in text
+    assert "250/1,000" in text
+    assert "25.0%" in text
+    assert "25.0/s" in text
+    assert "ETA 0:30" in text
+    assert "3 failed" in text
+
+
+def test_render_without_a_total_shows_what_has_been_listed_and_no_eta() -> None:
+    text = render(Snapshot(done=1200, listed=1700, failed=0, elapsed_s=4.0))
+    assert "1,200 done" in text
+    assert "300.0/s" in text
+    assert "1,700 listed so far" in text
+    assert "ETA" not in text
+
+
+def test_render_never_wraps_the_terminal_line() -> None:
+    snapshot = Snapshot(done=10**9, listed=10**9, failed=10**6, elapsed_s=1.0, total=10**10)
+    assert len(render(snapshot, width=40)) == 39
+
+
+def test_the_bar_redraws_at_most_every_interval_and_log_lines_wipe_it_first() -> None:
+    now = [0.0]
+    screen = io.StringIO()
+    logs = io.StringIO()
+    reporter = Reporter()
+    bar = ProgressBar(reporter, screen, total=10, interval=0.5, clock=lambda: now[0],
+                      width=lambda: 80).attach()
+    for second in (0.1, 0.2, 0.7):
+        now[0] = second
+        reporter.counts[Kind.UPDATED] += 1
+        bar(Outcome(Kind.UPDATED, "c", "n"))
+    assert screen.getvalue().count("\r\x1b[2K") == 2  # drawn at 0.1 and 0.7, not 0.2
+    drawn = render(Snapshot(3, 0, 0, 0.7, 10), 80)
+    assert screen.getvalue().endswith(drawn)
+    bar.log_stream(logs).write("a log line\n")
+    assert screen.getvalue().endswith(drawn + "\r\x1b[2K")  # wiped before the line
+    assert logs.getvalue() == "a log line\n"
+    bar.close()
+    assert bar not in reporter.listeners
+
+
+def test_on_a_terminal_a_progress_bar_is_drawn_with_the_console_log(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=80, latency_s=0.002) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV)
+    assert run.code == 0, run.output
+    assert "\r\x1b[2K" in run.output
+    assert " done " in run.output or "/s" in run.output
+    assert "failed" in run.output
+    assert "conference.updated" in run.output
+    assert not run.output.lstrip().startswith("{")  # the console renderer, not JSON
+
+
+def test_off_a_terminal_there_is_nothing_but_json_lines(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=40) as sb:
+        config = write_config(tmp_path, sb.url)
+        done = subprocess.run(
+            [sys.executable, "-m", "worker", "run", "--config", str(config), "--backup-dir",
+             str(tmp_path / "b")], env={**SANDBOX_ENV, "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["event"] == "run.summary"
+    assert "\x1b" not in done.stdout
