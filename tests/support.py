@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -34,3 +35,8 @@ def settings_for(url: str, theme: dict[str, Any] | None = None, **extra: Any) ->
         **extra,
     }
     return parse_settings(raw, {})
+
+
+def json_events(text: str) -> list[dict[str, Any]]:
+    """The JSON-lines events in captured output; every non-blank line must be one."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -43,7 +43,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit() alone admits "²" and "٣"
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -57,7 +57,9 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 def backoff_delay(attempt: int, policy: RetryPolicy, unit: float) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))].
     `unit` is a draw from [0, 1), injected so the arithmetic is testable."""
-    ceiling = min(policy.backoff_cap_s, policy.backoff_base_s * 2.0 ** max(0, attempt - 1))
+    # The exponent is bounded: 2.0 ** 1024 raises OverflowError, and the cap is long reached.
+    exponent = min(max(0, attempt - 1), 1000)
+    ceiling = min(policy.backoff_cap_s, policy.backoff_base_s * 2.0 ** exponent)
     return unit * ceiling
 
 
