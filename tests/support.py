@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from worker.config import Credentials, Settings, parse_settings
 from worker.sandbox import RunningSandbox
@@ -40,3 +42,29 @@ def settings_for(url: str, theme: dict[str, Any] | None = None, **extra: Any) ->
 def json_events(text: str) -> list[dict[str, Any]]:
     """The JSON-lines events in captured output; every non-blank line must be one."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve a small aiohttp app on a free loopback port; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def trap_app(seen: list[str]) -> web.Application:
+    """A server that must never be reached: it records every request it gets."""
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(f"{request.method} {request.path_qs} {request.headers.get('Authorization')}")
+        return web.json_response({"links": {}, "data": []})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    return app
