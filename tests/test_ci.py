@@ -1,0 +1,117 @@
+"""The CI/CD files: they parse, they run `plan` on merge requests and `run` on main with
+secrets from the CI's store, and the commands in them are ones the real CLI accepts (the
+GitLab plan job's script is run for real against a sandbox)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import REPO
+from worker.cli import build_parser
+
+CI = REPO / "deploy" / "ci"
+
+
+def _load(name: str) -> dict[Any, Any]:
+    loaded = yaml.safe_load((CI / name).read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _rebrand_args(command: str, after: str) -> list[str]:
+    """The arguments given to rebrand in a shell command, after the token `after`."""
+    lines = command.replace("\\\n", " ").splitlines()
+    words = next(w for w in (shlex.split(line, comments=True) for line in lines) if after in w)
+    start = words.index(after) + 1
+    end = next((i for i, w in enumerate(words) if i > start and w in {"||", "&&", ";"}),
+               len(words))
+    return words[start:end]
+
+
+def test_github_workflow_plans_pull_requests_and_runs_main() -> None:
+    workflow = _load("github-actions.yml")
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "pull_request" in triggers
+    assert triggers["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"plan", "run"}
+    assert "pull_request" in jobs["plan"]["if"]
+    assert "refs/heads/main" in jobs["run"]["if"]
+    for job in jobs.values():
+        assert job["runs-on"]
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), step
+
+
+def _docker_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if "docker run" in s.get("run", "")]
+
+
+def test_github_steps_use_the_image_with_secrets_from_the_secret_store() -> None:
+    workflow = _load("github-actions.yml")
+    commands = {}
+    for name, job in workflow["jobs"].items():
+        [step] = _docker_steps(job)
+        for variable in ("SIGNALWIRE_PROJECT_ID", "SIGNALWIRE_API_TOKEN"):
+            assert step["env"][variable] == f"${{{{ secrets.{variable} }}}}"
+            assert f"-e {variable}" in step["run"]  # passed by name, never by value
+        commands[name] = build_parser().parse_args(_rebrand_args(step["run"], "$REBRAND_IMAGE"))
+    assert commands["plan"].command == "plan"
+    assert commands["run"].command == "run"
+    assert str(commands["run"].report).startswith("/work/rebrand-backups/")
+
+
+def test_github_plan_lands_in_the_job_summary() -> None:
+    [step] = _docker_steps(_load("github-actions.yml")["jobs"]["plan"])
+    ns = build_parser().parse_args(_rebrand_args(step["run"], "$REBRAND_IMAGE"))
+    assert str(ns.summary_md) == "/out/plan.md"
+    assert '-v "$RUNNER_TEMP:/out"' in step["run"]
+    assert 'cat "$RUNNER_TEMP/plan.md" >> "$GITHUB_STEP_SUMMARY"' in step["run"]
+    assert '[ "$code" -eq 0 ] || [ "$code" -eq 10 ]' in step["run"]
+
+
+def test_github_run_keeps_the_journal_as_an_artifact_even_on_failure() -> None:
+    steps = _load("github-actions.yml")["jobs"]["run"]["steps"]
+    [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"].endswith("/backups")
+
+
+def test_gitlab_jobs_plan_merge_requests_and_run_the_default_branch() -> None:
+    pipeline = _load("gitlab-ci.yml")
+    plan, run = pipeline["rebrand-plan"], pipeline["rebrand-run"]
+    assert "merge_request_event" in plan["rules"][0]["if"]
+    assert "$CI_DEFAULT_BRANCH" in run["rules"][0]["if"]
+    assert pipeline[".rebrand"]["image"]["name"] == "$REBRAND_IMAGE"
+    for job in (plan, run):
+        lines = [line for line in job["script"] if line.startswith("rebrand ")]
+        ns = build_parser().parse_args(_rebrand_args(lines[0], "rebrand"))
+        assert ns.command in {"plan", "run"}
+        assert not any("SIGNALWIRE_API_TOKEN" in line for line in job["script"])
+    assert run["artifacts"]["when"] == "always"
+    assert run["artifacts"]["paths"] == ["rebrand-backups/"]
+
+
+def test_gitlab_plan_script_runs_and_leaves_a_markdown_summary(tmp_path: Path) -> None:
+    plan = _load("gitlab-ci.yml")["rebrand-plan"]
+    bin_dir = Path(sys.executable).parent
+    with sandbox_in_thread(count=25) as sb:
+        write_config(tmp_path, sb.url)
+        for line in plan["script"]:
+            done = subprocess.run(["/bin/sh", "-ec", line], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=60, check=False,
+                                  env={**SANDBOX_ENV, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+            assert done.returncode == 0, (line, done.stderr)
+        assert sb.space.put_count == 0
+    summary = (tmp_path / plan["artifacts"]["paths"][0]).read_text(encoding="utf-8")
+    assert summary.startswith("### rebrand plan: ")
+    assert "would change" in summary
+    assert "| conference | field | old | new |" in summary
+    assert summary in done.stdout  # `cat plan.md` puts it in the job log too
