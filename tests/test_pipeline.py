@@ -1,0 +1,507 @@
+"""The whole job end to end against real loopback Spaces: what the server ends up holding,
+which requests it saw (and in what order), and the events the run reported."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.support import (
+    BRAND,
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    json_events,
+    serve_app,
+    settings_for,
+    trap_app,
+)
+from worker.body import WRITABLE_FIELDS
+from worker.config import Credentials
+from worker.errors import ExitCode
+from worker.job import JobOptions, JobResult, run_job
+from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, Space, serve
+from worker.theme import COLOR_FIELDS
+
+pytestmark = pytest.mark.anyio
+
+LIST = "/api/video/conferences"
+CONFERENCE_EVENTS = ("conference.updated", "conference.unchanged", "conference.vanished",
+                     "conference.failed")
+
+
+def wears(conference: dict[str, Any], colors: dict[str, str]) -> bool:
+    return all(str(conference[f]).upper() == v.upper() for f, v in colors.items())
+
+
+def outcome_events(out: str) -> list[dict[str, Any]]:
+    return [e for e in json_events(out) if e["event"].startswith("conference.")]
+
+
+def summary_of(out: str) -> dict[str, Any]:
+    summaries = [e for e in json_events(out) if e["event"] == "run.summary"]
+    assert len(summaries) == 1
+    return summaries[0]
+
+
+def puts(space: Space) -> list[str]:
+    return [path.rsplit("/", 1)[-1] for method, path in space.requests if method == "PUT"]
+
+
+async def run(url: str, tmp_path: Path, **settings: Any) -> JobResult:
+    return await run_job(settings_for(url, **settings), SANDBOX_CREDENTIALS,
+                         JobOptions(backup_dir=tmp_path))
+
+
+# Faults
+
+
+async def test_a_run_under_every_fault_still_themes_everything_and_exits_0(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = FaultConfig(error_500=0.1, error_503=0.1, error_429=0.03, drop_after_apply=0.1,
+                         get_500=0.1, retry_after_s=1.0)
+    # Seed 0 draws its 429s late enough that the client's adaptive rate limiter, which
+    # slows to the rate it measured when a 429 comes, does not drag the run out.
+    async with sandbox_factory(count=60, seed=0, latency_s=0.002, faults=faults) as sb:
+        before = sb.space.seed_snapshot()
+        result = await run(sb.url, tmp_path, page_size=20)
+        after = sb.space.conferences
+        statuses = Counter(sb.space.status_counts)
+        dropped = sb.space.dropped_count
+    assert result.exit_code == ExitCode.OK
+    # Every kind of fault happened, and was survived.
+    assert statuses[500] and statuses[503] and statuses[429] and dropped, (statuses, dropped)
+    for cid, conference in after.items():
+        assert wears(conference, ON_THEME), cid
+        for field in WRITABLE_FIELDS:
+            if field not in ON_THEME and before[cid][field] is not None:
+                assert conference[field] == before[cid][field], (cid, field)
+    summary = summary_of(capsys.readouterr().out)
+    assert summary["failed"] == 0
+    assert summary["listed"] == 60
+    assert summary["updated"] + summary["unchanged"] == 60
+    assert summary["retries"] >= statuses[500] + statuses[503] + statuses[429]
+
+
+# Where the listing goes
+
+
+async def test_a_foreign_next_link_is_refused_with_exit_4_and_the_trap_sees_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[str] = []
+    async with serve_app(trap_app(seen)) as trap, sandbox_factory(
+        count=20, links_base=trap
+    ) as sb:
+        result = await run(sb.url, tmp_path, page_size=5)
+        list_requests = sb.space.list_count
+    assert result.exit_code == ExitCode.ABORTED
+    assert seen == []
+    assert list_requests == 1
+    out = capsys.readouterr().out
+    assert summary_of(out)["stopped"] == "UnsafeLinkError"
+    assert "refused to follow links.next" in str(result.error)
+    assert trap.rsplit(":", 1)[-1] in str(result.error)  # names where it led
+
+
+async def test_a_next_link_to_another_scheme_on_the_same_port_is_refused(
+    tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = SandboxConfig(count=10, links_base=f"https://127.0.0.1:{port}")
+    async with serve(config, port=port) as sb:
+        result = await run(sb.url, tmp_path, page_size=4)
+        assert result.exit_code == ExitCode.ABORTED
+        assert "https://127.0.0.1" in str(result.error)
+        assert sb.space.list_count == 1
+
+
+async def test_relative_next_links_are_followed_to_the_end(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=30, relative_links=True, on_theme_fraction=0.0) as sb:
+        result = await run(sb.url, tmp_path, page_size=7)
+        assert result.exit_code == ExitCode.OK
+        assert sb.space.list_count == 5
+        assert all(wears(c, ON_THEME) for c in sb.space.conferences.values())
+        assert sorted(puts(sb.space)) == sorted(sb.space.conferences)
+
+
+def mini_space(conferences: dict[str, dict[str, Any]], next_links: list[str | None],
+               seen: list[str]) -> web.Application:
+    """A tiny API whose list pages (all the conferences each time) carry the given
+    `next` links in turn, for listings the sandbox will not produce."""
+
+    async def list_page(request: web.Request) -> web.Response:
+        seen.append(f"GET {request.path_qs}")
+        number = sum(1 for s in seen if s.startswith(f"GET {LIST}?")) - 1
+        link = next_links[min(number, len(next_links) - 1)]
+        links = {"self": request.path_qs} | ({"next": link} if link is not None else {})
+        return web.json_response({"links": links, "data": list(conferences.values())})
+
+    async def get(request: web.Request) -> web.Response:
+        seen.append(f"GET {request.path}")
+        return web.json_response(conferences[request.match_info["id"]])
+
+    async def put(request: web.Request) -> web.Response:
+        seen.append(f"PUT {request.path}")
+        cid = request.match_info["id"]
+        conferences[cid] = {**conferences[cid], **await request.json()}
+        return web.json_response(conferences[cid])
+
+    app = web.Application()
+    app.router.add_get(LIST, list_page)
+    app.router.add_get(LIST + "/{id}", get)
+    app.router.add_put(LIST + "/{id}", put)
+    return app
+
+
+@pytest.mark.parametrize(
+    "links",
+    [[f"{LIST}?page_size=5"],  # next is the page itself
+     [f"{LIST}?page_token=b", f"{LIST}?page_size=5"],  # a cycle of two
+     [f"{LIST}?page_token=b", f"{LIST}?page_token=b"]],  # next repeats
+    ids=["self", "cycle", "repeat"],
+)
+async def test_a_next_link_that_repeats_stops_the_listing(
+    sandbox_factory: SandboxFactory, tmp_path: Path, links: list[str]
+) -> None:
+    async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
+        conferences = dict(sb.space.conferences)
+    seen: list[str] = []
+    async with serve_app(mini_space(conferences, [*links], seen)) as url:
+        result = await run(url, tmp_path, page_size=5)
+    list_requests = [s for s in seen if s.startswith(f"GET {LIST}?")]
+    assert result.exit_code == ExitCode.OK
+    assert len(list_requests) == len(set(list_requests)) <= 2
+    assert Counter(s for s in seen if s.startswith("PUT")) == Counter(
+        f"PUT {LIST}/{cid}" for cid in conferences)
+
+
+async def test_ids_already_seen_on_an_earlier_page_are_dropped(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=12, on_theme_fraction=0.0) as sb:
+        pages: list[list[str]] = []
+
+        def move_to_the_end(space: Space, page: list[dict[str, Any]]) -> None:
+            # Re-dated after the first page went out, it is listed again on the last one.
+            pages.append([c["id"] for c in page])
+            if len(pages) == 1:
+                first = page[0]
+                space.remove(first["id"])
+                space.add({**first, "created_at": "2099-01-01T00:00:00Z"})
+
+        sb.space.after_list_page = move_to_the_end
+        result = await run(sb.url, tmp_path, page_size=5)
+        puts_by_id = Counter(puts(sb.space))
+    moved = pages[0][0]
+    assert result.exit_code == ExitCode.OK
+    assert moved in pages[-1]  # the Space really did list it twice
+    events = outcome_events(capsys.readouterr().out)
+    ids = [e["conference_id"] for e in events]
+    assert len(ids) == len(set(ids)) == 12
+    assert puts_by_id[moved] == 1
+
+
+async def test_a_conference_edited_after_listing_keeps_its_edit(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
+        edited: list[str] = []
+
+        def edit_one(space: Space, page: list[dict[str, Any]]) -> None:
+            if not edited:
+                target = page[3]
+                edited.append(target["id"])
+                space.conferences[target["id"]] = {
+                    **target, "description": "edited after listing", "enable_chat": False,
+                    "display_name": "Renamed after listing", "layout": "2x2"}
+
+        sb.space.after_list_page = edit_one
+        result = await run(sb.url, tmp_path)
+        stored = sb.space.conferences[edited[0]]
+    assert result.exit_code == ExitCode.OK
+    assert stored["description"] == "edited after listing"
+    assert stored["display_name"] == "Renamed after listing"
+    assert (stored["enable_chat"], stored["layout"]) == (False, "2x2")
+    assert wears(stored, ON_THEME)
+
+
+async def test_a_conference_deleted_after_listing_is_vanished(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
+        deleted: list[str] = []
+
+        def delete_one(space: Space, page: list[dict[str, Any]]) -> None:
+            if not deleted:
+                deleted.append(page[2]["id"])
+                space.remove(page[2]["id"])
+
+        sb.space.after_list_page = delete_one
+        result = await run(sb.url, tmp_path)
+        assert deleted[0] not in puts(sb.space)
+    assert result.exit_code == ExitCode.OK
+    out = capsys.readouterr().out
+    vanished = [e for e in outcome_events(out) if e["event"] == "conference.vanished"]
+    assert [e["conference_id"] for e in vanished] == deleted
+    assert vanished[0]["status"] == 404
+    assert summary_of(out)["vanished"] == 1
+    assert summary_of(out)["updated"] == 9
+
+
+async def test_a_conference_deleted_between_its_read_and_its_write_is_vanished(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=4, on_theme_fraction=0.0) as sb:
+        victim = next(iter(sb.space.conferences))
+
+        def delete_first(space: Space, cid: str, _body: dict[str, Any]) -> None:
+            if cid == victim:
+                space.remove(cid)
+
+        sb.space.before_put = delete_first
+        result = await run(sb.url, tmp_path)
+    assert result.exit_code == ExitCode.OK
+    vanished = [e for e in outcome_events(capsys.readouterr().out)
+                if e["event"] == "conference.vanished"]
+    assert [e["conference_id"] for e in vanished] == [victim]
+
+
+# What the write does and does not change
+
+
+async def test_a_partial_theme_changes_only_the_colors_it_names(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    theme = {"light": {"primary": "#123456"}, "dark": {"negative": "#abcdef"}}
+    async with sandbox_factory(count=40) as sb:
+        before = sb.space.seed_snapshot()
+        result = await run(sb.url, tmp_path, theme=theme)
+        after = sb.space.conferences
+    assert result.exit_code == ExitCode.OK
+    others = [f for f in COLOR_FIELDS if f not in ("light_primary", "dark_negative")]
+    nulls_kept = 0
+    for cid, conference in after.items():
+        assert conference["light_primary"].upper() == "#123456"
+        assert conference["dark_negative"].upper() == "#ABCDEF"
+        for field in others:
+            assert conference[field] == before[cid][field], (cid, field)
+            nulls_kept += before[cid][field] is None
+    assert nulls_kept > 0  # the data had null colors to keep
+
+
+async def test_display_name_falls_back_to_name_on_the_space(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=60, on_theme_fraction=0.0) as sb:
+        unnamed = [cid for cid, c in sb.space.conferences.items() if c["display_name"] is None]
+        assert unnamed
+        result = await run(sb.url, tmp_path)
+        assert result.exit_code == ExitCode.OK
+        for cid in unnamed:
+            stored = sb.space.conferences[cid]
+            assert stored["display_name"] == stored["name"]
+
+
+async def test_a_second_run_sends_no_put_and_reports_all_unchanged(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=30) as sb:
+        first = await run(sb.url, tmp_path / "first")
+        assert first.exit_code == ExitCode.OK
+        capsys.readouterr()
+        puts_before, gets_before = sb.space.put_count, sb.space.get_count
+        assert puts_before > 0
+        second = await run(sb.url, tmp_path / "second")
+        assert second.exit_code == ExitCode.OK
+        assert sb.space.put_count == puts_before
+        assert sb.space.get_count == gets_before
+    out = capsys.readouterr().out
+    assert {e["event"] for e in outcome_events(out)} == {"conference.unchanged"}
+    summary = summary_of(out)
+    assert (summary["unchanged"], summary["updated"], summary["listed"]) == (30, 0, 30)
+
+
+async def test_conferences_already_on_theme_get_no_request_at_all(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=60, on_theme_fraction=0.3) as sb:
+        seeded = sb.space.seed_snapshot()
+        on_theme = {cid for cid, c in seeded.items() if wears(c, ON_THEME)}
+        lower = {cid for cid in on_theme if seeded[cid]["light_primary"] == "#0a84ff"}
+        assert on_theme and lower
+        result = await run(sb.url, tmp_path)
+        touched = {path.split("?")[0].rsplit("/", 1)[-1] for _, path in sb.space.requests}
+    assert result.exit_code == ExitCode.OK
+    assert not on_theme & touched
+    assert len(touched - {"conferences"}) == 60 - len(on_theme)
+
+
+async def test_a_color_that_did_not_take_fails_the_conference(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
+        victim = next(iter(sb.space.conferences))
+
+        def keep_the_old_primary(space: Space, cid: str, body: dict[str, Any]) -> None:
+            if cid == victim:
+                body["light_primary"] = "#000000"
+                body["description"] = "rewritten by the server"
+
+        sb.space.before_put = keep_the_old_primary
+        result = await run(sb.url, tmp_path)
+    assert result.exit_code == ExitCode.FAILURES
+    failed = [e for e in outcome_events(capsys.readouterr().out)
+              if e["event"] == "conference.failed"]
+    assert [e["conference_id"] for e in failed] == [victim]
+    assert failed[0]["errors"] == ["did not take: light_primary"]
+    assert "description" in failed[0]["mismatched_fields"]
+
+
+async def test_a_field_that_came_back_different_is_reported_on_the_event(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
+        victim = next(iter(sb.space.conferences))
+
+        def rewrite(space: Space, cid: str, body: dict[str, Any]) -> None:
+            if cid == victim:
+                body["display_name"] = "rewritten by the server"
+
+        sb.space.before_put = rewrite
+        result = await run(sb.url, tmp_path)
+    assert result.exit_code == ExitCode.OK
+    updated = {e["conference_id"]: e for e in outcome_events(capsys.readouterr().out)}
+    assert updated[victim]["event"] == "conference.updated"
+    assert updated[victim]["level"] == "warning"
+    assert updated[victim]["mismatched_fields"] == ["display_name"]
+    assert all("mismatched_fields" not in e for cid, e in updated.items() if cid != victim)
+
+
+# The report
+
+
+async def test_summary_agrees_with_the_events_and_every_event_names_its_conference(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = FaultConfig(error_500=0.1, get_500=0.05)
+    async with sandbox_factory(count=50, seed=4, faults=faults, on_theme_fraction=0.2) as sb:
+        ids = list(sb.space.conferences)
+        too_long = ids[:2]
+        for cid in too_long:
+            sb.space.conferences[cid]["display_name"] = "x" * 201
+        deleted: list[str] = []
+
+        def delete_one(space: Space, page: list[dict[str, Any]]) -> None:
+            # One off-theme conference of the first page goes before its fresh read.
+            if not deleted:
+                victim = next(c["id"] for c in page
+                              if not wears(c, ON_THEME) and c["id"] not in too_long)
+                deleted.append(victim)
+                space.remove(victim)
+
+        sb.space.after_list_page = delete_one
+        result = await run(sb.url, tmp_path, page_size=10)
+        applied_ids = set(sb.space.puts_by_id)
+        server_errors = sb.space.status_counts[500]
+    assert result.exit_code == ExitCode.FAILURES
+    out = capsys.readouterr().out
+    events = outcome_events(out)
+    summary = summary_of(out)
+    kinds = Counter(e["event"] for e in events)
+    for event in events:
+        assert event["event"] in CONFERENCE_EVENTS
+        assert isinstance(event["conference_id"], str) and event["conference_id"]
+        assert isinstance(event["name"], str) and event["name"]
+        assert isinstance(event["attempts"], int)
+    assert summary["listed"] == len(events) == len({e["conference_id"] for e in events})
+    assert summary["updated"] == kinds["conference.updated"] == len(applied_ids)
+    assert summary["unchanged"] == kinds["conference.unchanged"] > 0
+    assert summary["vanished"] == kinds["conference.vanished"] == 1
+    assert summary["failed"] == kinds["conference.failed"] == 2
+    assert {e["conference_id"] for e in events if e["event"] == "conference.failed"} == set(
+        too_long)
+    assert summary["retries"] >= server_errors > 0
+    # Events count write attempts; retries also count reads and list pages.
+    assert summary["retries"] >= sum(max(0, e["attempts"] - 1) for e in events)
+    assert summary["duration_s"] > 0
+    assert summary["updates_per_s"] == pytest.approx(
+        summary["updated"] / summary["duration_s"], rel=0.05, abs=0.2)
+    unchanged = [e for e in events if e["event"] == "conference.unchanged"]
+    assert all(e["attempts"] == 0 for e in unchanged)
+
+
+async def test_secrets_never_reach_the_output_or_the_journal(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = FaultConfig(error_500=0.2, error_429=0.05, drop_after_apply=0.1)
+    async with sandbox_factory(count=20, faults=faults, on_theme_fraction=0.0) as sb:
+        sb.space.conferences[next(iter(sb.space.conferences))]["display_name"] = "y" * 300
+        good = await run(sb.url, tmp_path / "good")
+        wrong = Credentials(SANDBOX_CREDENTIALS.project_id, "wrong-token-4242")
+        bad = await run_job(settings_for(sb.url), wrong, JobOptions(backup_dir=tmp_path / "bad"))
+    assert (good.exit_code, bad.exit_code) == (ExitCode.FAILURES, ExitCode.AUTH)
+    captured = capsys.readouterr()
+    journals = [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()]
+    assert journals
+    for secret in (*SANDBOX_CREDENTIALS.secrets, "wrong-token-4242",
+                   wrong.authorization().split()[1]):
+        assert secret not in captured.out
+        assert secret not in captured.err
+        assert secret not in str(bad.error)
+        for text in journals:
+            assert secret not in text
+
+
+# Streaming
+
+
+async def test_consumers_start_before_the_listing_finishes(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=40, latency_s=0.01, on_theme_fraction=0.0) as sb:
+        result = await run(sb.url, tmp_path, page_size=5, concurrency=4)
+        methods = [(m, p) for m, p in sb.space.requests]
+    assert result.exit_code == ExitCode.OK
+    list_positions = [i for i, (m, p) in enumerate(methods) if m == "GET" and "?" in p]
+    first_put = next(i for i, (m, _) in enumerate(methods) if m == "PUT")
+    assert len(list_positions) == 8
+    assert first_put < list_positions[-1]
+
+
+async def test_the_stream_is_bounded_so_listing_waits_for_the_consumers(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    page, queue, consumers = 2, 4, 2
+    async with sandbox_factory(count=40, latency_s=0.005, on_theme_fraction=0.0) as sb:
+        result = await run(sb.url, tmp_path, page_size=page, queue_size=queue,
+                           concurrency=consumers)
+        requests = list(sb.space.requests)
+    assert result.exit_code == ExitCode.OK
+    reads = 0
+    pages = 0
+    for method, path in requests:
+        if method == "GET" and "?" in path:
+            # Page `pages` is asked for only once every conference listed before it is in
+            # the stream (at most `queue`) or taken by a consumer (at most one each).
+            assert reads >= pages * page - queue - consumers, (pages, reads)
+            pages += 1
+        elif method == "GET":
+            reads += 1
+    assert pages == 20
+    # An unbounded stream would have let the listing run far ahead of the reads.
+    first_half = requests[: len(requests) // 2]
+    assert sum(1 for m, p in first_half if m == "GET" and "?" in p) < 15
+
+
+async def test_the_brand_fixture_is_the_sandboxs_on_theme_colors() -> None:
+    assert {f"{m}_{r}": v for m, roles in BRAND.items() for r, v in roles.items()} == ON_THEME
