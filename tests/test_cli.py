@@ -1,0 +1,304 @@
+"""The command line as a user runs it: a real process against a sandbox Space on loopback,
+judged by its exit code, its output, and what the Space saw."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+
+from tests.support import BRAND, REPO, SANDBOX_CREDENTIALS, SandboxFactory, serve_app, trap_app
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "PT-cli-secret-0f9e8d7c6b5a"
+FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05,
+              "max_attempts": 8}
+
+
+def write_config(directory: Path, space: str, **extra: Any) -> Path:
+    raw = {"space": space, "theme": BRAND, "concurrency": 8, "retry": FAST_RETRY, **extra}
+    path = directory / "rebrand.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **variables}
+
+
+def sandbox_env(**variables: str) -> dict[str, str]:
+    credentials = {"SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
+                   "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
+    return clean_env(**{**credentials, **variables})
+
+
+class Ran:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def summary(self) -> dict[str, Any]:
+        found = [e for e in self.events() if e["event"] == "run.summary"]
+        assert len(found) == 1, self.out
+        return found[0]
+
+
+async def rebrand(*args: str | Path, env: dict[str, str], cwd: Path = REPO) -> Ran:
+    """Run the CLI in a child process without blocking the loop the sandbox serves on."""
+    process = await anyio.run_process(
+        [sys.executable, "-m", "worker", *map(str, args)], env=env, cwd=cwd, check=False
+    )
+    return Ran(process.returncode, process.stdout.decode(), process.stderr.decode())
+
+
+# Bad input: exit 2, nothing sent
+
+
+BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], str]] = {
+    # name: (config overrides, environment changes, what stderr must name)
+    "unknown key": ({"colour": "blue"}, {}, "colour: unknown key"),
+    "unknown retry key": ({"retry": {"tries": 3}}, {}, "retry.tries"),
+    "bad color": ({"theme": {"light": {"primary": "#12345"}}}, {}, "theme.light.primary"),
+    "credentials in file": ({"api_token": SECRET, "project_id": "p"}, {}, "credentials"),
+    "numeric bound": ({"page_size": 5000}, {}, "page_size"),
+    "plain http elsewhere": ({}, {"SIGNALWIRE_SPACE": "http://example.com"}, "SIGNALWIRE_SPACE"),
+    "missing credentials": ({}, {"SIGNALWIRE_API_TOKEN": ""}, "SIGNALWIRE_API_TOKEN"),
+    "token and token file": ({}, {"SIGNALWIRE_API_TOKEN_FILE": "/etc/hostname"},
+                             "SIGNALWIRE_API_TOKEN_FILE"),
+    "unreadable token file": ({}, {"SIGNALWIRE_API_TOKEN": "",
+                                   "SIGNALWIRE_API_TOKEN_FILE": "/nonexistent/token"},
+                              "SIGNALWIRE_API_TOKEN_FILE"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+async def test_bad_input_exits_2_names_the_key_and_sends_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path, case: str
+) -> None:
+    overrides, env_changes, named = BAD_INPUTS[case]
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url, **overrides)
+        env = {k: v for k, v in sandbox_env(**env_changes).items() if v != ""}
+        ran = await rebrand("run", "--config", config, "--log-format", "json",
+                            "--backup-dir", tmp_path / "backups", env=env)
+        seen = list(sb.space.requests)
+    assert ran.code == 2, ran.err
+    assert named in ran.err
+    assert ran.err.startswith("rebrand: error: ")
+    assert seen == []
+    assert SECRET not in ran.out + ran.err
+    assert SANDBOX_CREDENTIALS.api_token not in ran.out + ran.err
+
+
+async def test_an_unquoted_color_exits_2_before_anything_is_sent(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=5) as sb:
+        config = tmp_path / "rebrand.yaml"
+        config.write_text(f"space: {sb.url}\ntheme:\n  light:\n    primary: #0A84FF\n",
+                          encoding="utf-8")
+        ran = await rebrand("run", "--config", config, env=sandbox_env())
+        seen = list(sb.space.requests)
+    assert ran.code == 2
+    assert "theme.light.primary" in ran.err and "quote it" in ran.err
+    assert seen == []
+
+
+async def test_a_usage_error_exits_2(tmp_path: Path) -> None:
+    ran = await rebrand("run", "--no-such-flag", env=clean_env())
+    assert ran.code == 2
+    assert "rebrand: error:" in ran.err
+
+
+async def test_a_missing_config_file_exits_2(tmp_path: Path) -> None:
+    ran = await rebrand("run", "--config", tmp_path / "absent.yaml", env=sandbox_env())
+    assert ran.code == 2
+    assert "--config" in ran.err
+
+
+# Runs
+
+
+async def test_json_log_format_is_json_lines_and_the_run_exits_0(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=25, on_theme_fraction=0.2) as sb:
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--log-format", "json",
+                            "--backup-dir", tmp_path / "backups", env=sandbox_env())
+        applied = sb.space.puts_applied
+    assert ran.code == 0, ran.err
+    events = ran.events()  # every line parses
+    assert all({"event", "level", "timestamp"} <= set(e) for e in events)
+    per_conference = [e for e in events if e["event"].startswith("conference.")]
+    assert len(per_conference) == 25
+    summary = ran.summary()
+    assert summary["listed"] == 25
+    assert summary["updated"] == applied > 0
+    assert list(Path(tmp_path / "backups").glob("*.jsonl"))
+
+
+async def test_console_log_format_is_for_people(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--log-format", "console",
+                            "--backup-dir", tmp_path / "backups", env=sandbox_env())
+    assert ran.code == 0, ran.err
+    assert "run.summary" in ran.out
+    assert not ran.out.lstrip().startswith("{")
+
+
+async def test_auto_log_format_is_json_when_stdout_is_not_a_terminal(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "b",
+                            env=sandbox_env())
+    assert ran.code == 0, ran.err
+    assert ran.summary()["listed"] == 5
+
+
+async def test_some_failed_conferences_exit_1(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
+        bad = next(iter(sb.space.conferences))
+        sb.space.conferences[bad]["display_name"] = "z" * 250  # the PUT will be a 422
+        config = write_config(tmp_path, sb.url)
+        report = tmp_path / "report.json"
+        ran = await rebrand("run", "--config", config, "--log-format", "json", "--report",
+                            report, "--backup-dir", tmp_path / "b", env=sandbox_env())
+    assert ran.code == 1, ran.err
+    failed = [e for e in ran.events() if e["event"] == "conference.failed"]
+    assert [e["conference_id"] for e in failed] == [bad]
+    document = json.loads(report.read_text(encoding="utf-8"))
+    assert document["exit_code"] == 1
+    assert [f["conference_id"] for f in document["failures"]] == [bad]
+    assert document["failures"][0]["status"] == 422
+    assert document["summary"]["updated"] == 9
+
+
+async def test_refused_credentials_exit_3_after_one_request(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10) as sb:
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--log-format", "json",
+                            "--backup-dir", tmp_path / "b",
+                            env=sandbox_env(SIGNALWIRE_API_TOKEN=SECRET))
+        seen = list(sb.space.requests)
+    assert ran.code == 3, ran.err
+    assert len(seen) == 1
+    assert sb.space.put_count == 0
+    aborted = [e for e in ran.events() if e["event"] == "run.aborted"]
+    assert aborted and aborted[0]["exit_code"] == 3
+    assert SECRET not in ran.out + ran.err
+
+
+async def test_a_foreign_next_link_exits_4_and_the_trap_sees_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    trapped: list[str] = []
+    async with serve_app(trap_app(trapped)) as trap, sandbox_factory(
+        count=12, links_base=trap
+    ) as sb:
+        config = write_config(tmp_path, sb.url, page_size=5)
+        ran = await rebrand("run", "--config", config, "--log-format", "json",
+                            "--backup-dir", tmp_path / "b", env=sandbox_env())
+    assert ran.code == 4, ran.err
+    assert trapped == []
+    aborted = [e for e in ran.events() if e["event"] == "run.aborted"]
+    assert aborted and "links.next" in aborted[0]["error"]
+
+
+async def test_an_unreachable_space_exits_4(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}",
+                          retry={**FAST_RETRY, "max_attempts": 2})
+    ran = await rebrand("run", "--config", config, "--log-format", "json",
+                        "--backup-dir", tmp_path / "b", env=sandbox_env())
+    assert ran.code == 4, ran.err
+
+
+# Secrets
+
+
+async def test_the_token_never_appears_in_any_output(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    from worker.sandbox import FaultConfig
+
+    faults = FaultConfig(error_500=0.2, drop_after_apply=0.1)
+    token_file = tmp_path / "token"
+    token_file.write_text(SANDBOX_CREDENTIALS.api_token + "\n", encoding="utf-8")
+    async with sandbox_factory(count=15, faults=faults, on_theme_fraction=0.0) as sb:
+        sb.space.conferences[next(iter(sb.space.conferences))]["display_name"] = "q" * 201
+        config = write_config(tmp_path, sb.url)
+        good = await rebrand("run", "--config", config, "--log-format", "json",
+                             "--report", tmp_path / "good.json", "--backup-dir", tmp_path / "b",
+                             env=clean_env(SIGNALWIRE_PROJECT_ID=SANDBOX_CREDENTIALS.project_id,
+                                           SIGNALWIRE_API_TOKEN_FILE=str(token_file)))
+        refused = await rebrand("run", "--config", config, "--log-format", "console",
+                                "--report", tmp_path / "refused.json",
+                                "--backup-dir", tmp_path / "b",
+                                env=sandbox_env(SIGNALWIRE_API_TOKEN=SECRET))
+    assert (good.code, refused.code) == (1, 3)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != token_file]
+    assert any(p.suffix == ".jsonl" for p in files)
+    assert {p.name for p in files} >= {"good.json", "refused.json"}
+    texts = [good.out, good.err, refused.out, refused.err,
+             *(p.read_text(encoding="utf-8") for p in files)]
+    from worker.config import Credentials
+
+    refused_creds = Credentials(SANDBOX_CREDENTIALS.project_id, SECRET)
+    for secret in (*SANDBOX_CREDENTIALS.secrets, *refused_creds.secrets):
+        for text in texts:
+            assert secret not in text
+
+
+async def test_validate_checks_offline_and_does_not_print_the_token(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "example.signalwire.com")
+    ran = await rebrand("validate", "--config", config, env=sandbox_env(
+        SIGNALWIRE_API_TOKEN=SECRET))
+    assert ran.code == 0, ran.err
+    assert "is valid" in ran.out
+    assert SECRET not in ran.out + ran.err
+
+
+# The demo and the entry points
+
+
+async def test_demo_exits_0_with_a_summary_line(tmp_path: Path) -> None:
+    ran = await rebrand("demo", "--count", "60", "--log-format", "json",
+                        "--backup-dir", tmp_path / "b", env=clean_env())
+    assert ran.code == 0, ran.err
+    summary = ran.summary()
+    assert summary["listed"] == 60
+    assert summary["failed"] == 0
+    assert summary["updated"] + summary["unchanged"] == 60
+
+
+async def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "rebrand"
+    if not script.exists():
+        pytest.skip("no console script beside this interpreter")
+    process = await anyio.run_process([str(script), "--version"], check=False)
+    assert process.returncode == 0
+    assert process.stdout.decode().startswith("rebrand ")
