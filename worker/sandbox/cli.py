@@ -14,7 +14,6 @@ from worker.sandbox.config import (
     FaultConfig,
     SandboxConfig,
 )
-from worker.sandbox.server import main_serve
 
 
 def _probability(text: str) -> float:
@@ -142,5 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(namespace)
     except ValueError as exc:
         parser.error(str(exc))
+    from worker.sandbox.server import main_serve
+
     main_serve(config, namespace.host, namespace.port)
     return 0
