@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,37 @@ async def test_the_console_script_is_installed() -> None:
     process = await anyio.run_process([str(script), "--version"], check=False)
     assert process.returncode == 0
     assert process.stdout.decode().startswith("rebrand ")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_stops_the_run_cleanly_with_its_exit_code(
+    sandbox_factory: SandboxFactory, tmp_path: Path, signum: int, code: int
+) -> None:
+    async with sandbox_factory(count=200, latency_s=0.02, on_theme_fraction=0.0) as sb:
+        config = write_config(tmp_path, sb.url, concurrency=2, page_size=20)
+        writing = anyio.Event()
+        sb.space.before_put = lambda space, _cid, _body: (
+            writing.set() if space.puts_applied >= 2 else None)
+        process = await anyio.open_process(
+            [sys.executable, "-m", "worker", "run", "--config", str(config), "--log-format",
+             "json", "--backup-dir", str(tmp_path / "b"), "--grace-seconds", "5"],
+            env=sandbox_env(), cwd=REPO)
+        async with process:
+            with anyio.fail_after(20):
+                await writing.wait()
+                process.send_signal(signum)
+                out = b""
+                assert process.stdout is not None
+                async for chunk in process.stdout:
+                    out += chunk
+                await process.wait()
+        puts_at_exit = sb.space.put_count
+        await anyio.sleep(0.1)
+        assert sb.space.put_count == puts_at_exit
+    assert process.returncode == code
+    ran = Ran(code, out.decode(), "")
+    summary = ran.summary()
+    assert summary["stopped"] is not None
+    assert 0 < summary["updated"] < 200
+    assert summary["updated"] == sb.space.puts_applied

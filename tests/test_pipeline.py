@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -255,6 +256,7 @@ async def test_a_conference_deleted_after_listing_is_vanished(
     vanished = [e for e in outcome_events(out) if e["event"] == "conference.vanished"]
     assert [e["conference_id"] for e in vanished] == deleted
     assert vanished[0]["status"] == 404
+    assert vanished[0]["attempts"] == 1  # a 404 is never retried
     assert summary_of(out)["vanished"] == 1
     assert summary_of(out)["updated"] == 9
 
@@ -502,6 +504,37 @@ async def test_the_stream_is_bounded_so_listing_waits_for_the_consumers(
     # An unbounded stream would have let the listing run far ahead of the reads.
     first_half = requests[: len(requests) // 2]
     assert sum(1 for m, p in first_half if m == "GET" and "?" in p) < 15
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_exactly_concurrency_conferences_are_in_flight(
+    sandbox_factory: SandboxFactory, tmp_path: Path, concurrency: int
+) -> None:
+    async with sandbox_factory(count=12, on_theme_fraction=0.0) as sb:
+        conferences = dict(sb.space.conferences)
+    in_flight = [0]
+    most = [0]
+
+    @web.middleware
+    async def count_in_flight(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == LIST:
+            return await handler(request)  # the producer is not a consumer
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        try:
+            await anyio.sleep(0.01)
+            return await handler(request)
+        finally:
+            in_flight[0] -= 1
+
+    seen: list[str] = []
+    app = mini_space(conferences, [None], seen)
+    app.middlewares.append(count_in_flight)
+    async with serve_app(app) as url:
+        result = await run(url, tmp_path, concurrency=concurrency)
+    assert result.exit_code == ExitCode.OK
+    assert most[0] == concurrency
+    assert sum(1 for s in seen if s.startswith("PUT")) == 12
 
 
 async def test_the_brand_fixture_is_the_sandboxs_on_theme_colors() -> None:
