@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -73,9 +74,7 @@ class SpaceClient:
         return self._space
 
     def first_page_url(self, page_size: int, filters: Mapping[str, str] | None = None) -> str:
-        query = f"page_size={page_size}"
-        for key, value in (filters or {}).items():
-            query += f"&{key}={value}"
+        query = urlencode({"page_size": page_size, **(filters or {})})
         return self._space.url(f"{CONFERENCES}?{query}")
 
     async def list_page(self, url: str) -> Page:

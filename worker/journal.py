@@ -55,6 +55,13 @@ class Header:
         }
 
 
+def _datasync(fd: int) -> None:
+    # fdatasync makes the appended bytes and the file's new size durable, all a reader
+    # needs after a crash, and skips the inode's timestamps: about half fsync's cost here.
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
+
+
 class JournalWriter:
     """Appends records and makes each pre-image durable before its write."""
 
@@ -99,7 +106,7 @@ class JournalWriter:
                 return  # an fsync that started after our write already covered it
             upto = self._written
             self._file.flush()
-            await anyio.to_thread.run_sync(os.fsync, self._fd)
+            await anyio.to_thread.run_sync(_datasync, self._fd)
             self._synced = upto
 
     def close(self) -> None:

@@ -1,0 +1,26 @@
+"""The producer's memory of listed ids: exact for realistic ids, across merges."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worker.seen import SeenIds
+
+
+@given(st.lists(st.text(min_size=1, max_size=40), max_size=300), st.integers(1, 17))
+def test_an_id_is_new_exactly_once_whatever_the_batching(ids: list[str], batch: int) -> None:
+    seen = SeenIds(batch=batch)
+    accepted = [cid for cid in ids if seen.add(cid)]
+    assert accepted == list(dict.fromkeys(ids))
+    assert len(seen) == len(accepted)
+
+
+def test_ids_from_every_merged_batch_are_still_recognised() -> None:
+    ids = [str(uuid.UUID(int=i * 7919 + 1, version=4)) for i in range(20_000)]
+    seen = SeenIds(batch=1000)
+    assert all(seen.add(cid) for cid in ids)
+    assert not any(seen.add(cid) for cid in ids[::97])
+    assert len(seen) == 20_000
