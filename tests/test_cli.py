@@ -74,7 +74,7 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], str]] = {
     "numeric bound": ({"page_size": 5000}, {}, "page_size"),
     "plain http elsewhere": ({}, {"SIGNALWIRE_SPACE": "http://example.com"}, "SIGNALWIRE_SPACE"),
     "missing credentials": ({}, {"SIGNALWIRE_API_TOKEN": ""}, "SIGNALWIRE_API_TOKEN"),
-    "token and token file": ({}, {"SIGNALWIRE_API_TOKEN_FILE": "/etc/hostname"},
+    "token and token file": ({}, {"SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},
                              "SIGNALWIRE_API_TOKEN_FILE"),
     "unreadable token file": ({}, {"SIGNALWIRE_API_TOKEN": "",
                                    "SIGNALWIRE_API_TOKEN_FILE": "/nonexistent/token"},
@@ -89,7 +89,9 @@ async def test_bad_input_exits_2_names_the_key_and_sends_nothing(
     overrides, env_changes, named = BAD_INPUTS[case]
     async with sandbox_factory(count=5) as sb:
         config = write_config(tmp_path, sb.url, **overrides)
-        env = {k: v for k, v in sandbox_env(**env_changes).items() if v != ""}
+        (tmp_path / "token").write_text("from-a-file", encoding="utf-8")
+        env = {k: v.replace("{tmp}", str(tmp_path))
+               for k, v in sandbox_env(**env_changes).items() if v != ""}
         ran = await rebrand("run", "--config", config, "--log-format", "json",
                             "--backup-dir", tmp_path / "backups", env=env)
         seen = list(sb.space.requests)
