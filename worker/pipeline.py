@@ -209,7 +209,15 @@ async def produce(
                         page = await client.list_page(url)
             except ApiError as exc:
                 raise UnreachableError(f"listing conferences failed: {exc}") from None
-            for conference in page.conferences:
+            next_link = page.next_link
+            # Hand conferences over one by one and let go of each: the page's list would
+            # otherwise keep every already-processed conference alive until the next
+            # page arrives, doubling the producer's share of memory.
+            conferences = page.conferences
+            del page
+            conferences.reverse()
+            while conferences:
+                conference = conferences.pop()
                 cid = conference.get("id")
                 if not isinstance(cid, str) or not seen.add(cid):
                     continue
@@ -218,9 +226,10 @@ async def produce(
                     reporter.record(Outcome(Kind.EXCLUDED, cid, str(conference.get("name"))))
                     continue
                 await send.send(conference)
-            if page.next_link is None:
+                del conference
+            if next_link is None:
                 return
-            url = resolve_link(client.space, url, page.next_link)
+            url = resolve_link(client.space, url, next_link)
             if url in visited:
                 return
             visited.add(url)
