@@ -22,6 +22,8 @@ class SandboxKnobs:
     rate_window_s: float
     validate: bool
     seed: int = 0
+    # More `python -m worker.sandbox` flags, e.g. ("--fault-500", "0.03").
+    extra: tuple[str, ...] = ()
 
 
 class SandboxProcess:
@@ -46,6 +48,7 @@ class SandboxProcess:
         ]
         if not k.validate:
             command.append("--no-validate")
+        command += k.extra
         self._log = self._log_path.open("wb")
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
         stdout = self._process.stdout

@@ -17,9 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import anyio
-
-from worker import __version__, confirm
+from worker import __version__, confirm, loop
 from worker.config import Credentials, Settings, load_credentials, load_settings
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
@@ -199,7 +197,7 @@ def _ask_first(settings: Settings, credentials: Credentials, job: JobOptions,
     """Plan, and above `confirm_above` changes ask. Returns (exit code to stop with, or
     None to go on; the number of conferences listed, for the progress bar)."""
     stop = Stop()  # its event belongs to this event loop, not the run's
-    plan, planned = anyio.run(with_signals, lambda: confirm.plan_quietly(
+    plan, planned = loop.run(with_signals, lambda: confirm.plan_quietly(
         settings, credentials, job, select=select, stop=stop), stop)
     if plan.exit_code not in (ExitCode.OK, ExitCode.CHANGES_PENDING):
         return int(plan.exit_code), None
@@ -236,7 +234,7 @@ def _run(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> in
     reporter = Reporter(keep_plans=dry_run and (fmt == "console" or ns.summary_md is not None))
     bar = _progress(ns, reporter, credentials, total)
     try:
-        result = anyio.run(with_signals, lambda: run_job(
+        result = loop.run(with_signals, lambda: run_job(
             settings, credentials, job, reporter=reporter, stop=stop, select=select,
             command="plan" if dry_run else "run"), stop)
     finally:
@@ -262,7 +260,7 @@ def _restore(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     job = _job_options(ns, dry_run=ns.dry_run)
     bar = _progress(ns, reporter, credentials, None)
     try:
-        result = anyio.run(with_signals, lambda: restore_job(
+        result = loop.run(with_signals, lambda: restore_job(
             ns.journal, settings, credentials, job, reporter=reporter, stop=stop), stop)
     finally:
         if bar is not None:

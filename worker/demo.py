@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import anyio
 
+from worker import loop
 from worker.config import Credentials, load_settings
 from worker.job import JobOptions, JobResult, run_job
 from worker.logs import configure_logging
@@ -44,7 +45,7 @@ def run_demo(ns: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
         return result
 
-    result = anyio.run(main)
+    result = loop.run(main)
     if ns.report is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))

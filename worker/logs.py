@@ -1,5 +1,5 @@
 """structlog, configured once: JSON lines off a terminal, the console renderer on one,
-and a processor that scrubs secrets from every line whatever path they took."""
+and a last processor that scrubs secrets from every rendered line whatever path they took."""
 
 from __future__ import annotations
 
@@ -14,32 +14,38 @@ LogFormat = Literal["json", "console", "auto"]
 REDACTED = "[REDACTED]"
 
 
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, list | tuple):
-        return [_scrub(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items()}
-    return value
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as it may appear in a rendered line: raw, JSON-escaped, repr-escaped."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= {secret, orjson.dumps(secret).decode()[1:-1], repr(secret)[1:-1]}
+    # Longest first, so a form containing another is replaced whole.
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
-def redactor(secrets: Iterable[str]) -> structlog.types.Processor:
-    """A processor that replaces every secret in every string of the event."""
-    kept = tuple(s for s in secrets if s)
+def redacting(renderer: structlog.types.Processor,
+              secrets: Iterable[str]) -> structlog.types.Processor:
+    """The renderer, then every secret scrubbed from the finished line. Scrubbing the
+    rendered text catches a secret however deeply an event nests it, at the cost of one
+    substring search per secret per line."""
+    text_forms = secret_forms(secrets)
+    byte_forms = tuple(f.encode() for f in text_forms)
+    redacted = REDACTED.encode()
 
-    def redact(
-        _logger: Any, _method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        if kept:
-            for key, value in event.items():
-                event[key] = _scrub(value, kept)
-        return event
+    def render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        line = renderer(logger, method, event)
+        if isinstance(line, bytes):
+            for form in byte_forms:
+                if form in line:
+                    line = line.replace(form, redacted)
+        elif isinstance(line, str):
+            for text in text_forms:
+                if text in line:
+                    line = line.replace(text, REDACTED)
+        return line
 
-    return redact
+    return render
 
 
 def resolve_format(fmt: LogFormat, stream: TextIO) -> Literal["json", "console"]:
@@ -86,7 +92,6 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redactor(secrets),
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
@@ -94,7 +99,7 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, redacting(renderer, secrets)],
         logger_factory=lambda *_args: _LineWriter(stream),
         wrapper_class=structlog.make_filtering_bound_logger(20),
         cache_logger_on_first_use=True,

@@ -64,7 +64,7 @@ class Reporter:
             fields["errors"] = list(outcome.errors)
         if outcome.mismatched:
             fields["mismatched_fields"] = list(outcome.mismatched)
-        if outcome.changes:
+        if outcome.changes and outcome.kind is Kind.PLANNED:
             fields["changes"] = {c.field: {"old": c.old, "new": c.new} for c in outcome.changes}
         if self._keep_plans and outcome.kind is Kind.PLANNED:
             self.planned.append(outcome)
