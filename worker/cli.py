@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from worker import __version__, confirm, loop
+from worker.argtypes import positive_float, positive_int
 from worker.config import Credentials, Settings, load_credentials, load_settings
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
@@ -35,26 +36,6 @@ from worker.stopping import Stop
 from worker.tables import plan_markdown, plan_table
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with a message that says what to change."""
 
@@ -68,15 +49,15 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
                    help="JSON lines, the console renderer, or JSON unless stdout is a terminal")
     p.add_argument("--backup-dir", type=Path, default=Path("rebrand-backups"),
                    help="where the backup journal is written (default ./rebrand-backups)")
-    p.add_argument("--grace-seconds", type=_positive_float, default=20.0,
+    p.add_argument("--grace-seconds", type=positive_float, default=20.0,
                    help="on SIGTERM/SIGINT, time in-flight writes get to finish (default 20)")
-    p.add_argument("--deadline", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--deadline", type=positive_float, default=None, metavar="SECONDS",
                    help="stop cleanly after this long and exit 4")
-    p.add_argument("--max-failures", type=_positive_int, default=25, metavar="N",
+    p.add_argument("--max-failures", type=positive_int, default=25, metavar="N",
                    help="abort with exit 4 once N conferences have failed (default 25)")
     p.add_argument("--report", type=Path, default=None, metavar="PATH",
                    help="write a JSON report (summary, failures, journal path) here")
-    p.add_argument("--concurrency", type=_positive_int, default=None,
+    p.add_argument("--concurrency", type=positive_int, default=None,
                    help="override the config's concurrency")
 
 
@@ -140,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sandbox_arguments(sandbox)
 
     demo = sub.add_parser("demo", help="run the job on an in-process sandbox")
-    demo.add_argument("--count", type=_positive_int, default=500)
+    demo.add_argument("--count", type=positive_int, default=500)
     demo.add_argument("--latency", type=float, default=0.005)
     demo.add_argument("--no-faults", dest="faults", action="store_false")
     demo.add_argument("--config", type=Path, default=Path("config.example.yaml"),

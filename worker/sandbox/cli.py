@@ -8,44 +8,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from worker.argtypes import limit_or_none, non_negative, probability
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,
     FaultConfig,
     SandboxConfig,
 )
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
-
-
-def _rate_limit(text: str) -> int | None:
-    if text.lower() in {"none", "off", "0"}:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'none'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,13 +26,13 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data and faults")
     parser.add_argument(
         "--latency",
-        type=_non_negative,
+        type=non_negative,
         default=defaults.latency_s,
         help="seconds added per request",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_rate_limit,
+        type=limit_or_none,
         default=defaults.put_rate_limit,
         help="PUTs allowed per window; 'none' for unlimited",
     )
@@ -76,15 +45,15 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip OpenAPI validation (cheap checks only), for throughput runs",
     )
-    parser.add_argument("--fault-500", type=_probability, default=0.0, help="P(500) per PUT")
-    parser.add_argument("--fault-503", type=_probability, default=0.0, help="P(503) per PUT")
-    parser.add_argument("--fault-429", type=_probability, default=0.0, help="P(429) per PUT")
+    parser.add_argument("--fault-500", type=probability, default=0.0, help="P(500) per PUT")
+    parser.add_argument("--fault-503", type=probability, default=0.0, help="P(503) per PUT")
+    parser.add_argument("--fault-429", type=probability, default=0.0, help="P(429) per PUT")
     parser.add_argument(
-        "--fault-drop", type=_probability, default=0.0, help="P(apply, then drop) per PUT"
+        "--fault-drop", type=probability, default=0.0, help="P(apply, then drop) per PUT"
     )
-    parser.add_argument("--fault-get-500", type=_probability, default=0.0, help="P(500) per GET")
+    parser.add_argument("--fault-get-500", type=probability, default=0.0, help="P(500) per GET")
     parser.add_argument(
-        "--retry-after", type=_non_negative, default=1.0, help="Retry-After of injected 429s"
+        "--retry-after", type=non_negative, default=1.0, help="Retry-After of injected 429s"
     )
     parser.add_argument(
         "--retry-after-http-date",
@@ -93,7 +62,7 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--on-theme-fraction",
-        type=_probability,
+        type=probability,
         default=defaults.on_theme_fraction,
         help="fraction of seeded conferences already on the demo theme",
     )
