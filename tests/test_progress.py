@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import REPO
 from tests.terminal import run_on_terminal
 from worker.outcome import Kind, Outcome
 from worker.progress import ProgressBar, Snapshot, render
@@ -85,3 +86,12 @@ def test_off_a_terminal_there_is_nothing_but_json_lines(tmp_path: Path) -> None:
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert events[-1]["event"] == "run.summary"
     assert "\x1b" not in done.stdout
+
+
+def test_the_demo_at_a_terminal_shows_the_bar_with_its_known_total(tmp_path: Path) -> None:
+    run = run_on_terminal(["demo", "--count", "30", "--no-faults", "--config",
+                           str(REPO / "config.example.yaml"), "--backup-dir",
+                           str(tmp_path / "b")], SANDBOX_ENV)
+    assert run.code == 0, run.output
+    assert "/30 100.0%" in run.output
+    assert "run.summary" in run.output

@@ -7,6 +7,7 @@ and the theme comes from config.example.yaml.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 import anyio
@@ -15,6 +16,7 @@ from worker import loop
 from worker.config import Credentials, load_settings
 from worker.job import JobOptions, JobResult, run_job
 from worker.logs import configure_logging
+from worker.progress import ProgressBar
 from worker.report import Reporter, write_report
 from worker.sandbox import FaultConfig, SandboxConfig, serve
 from worker.signals import watch_signals
@@ -30,6 +32,12 @@ def run_demo(ns: argparse.Namespace) -> int:
     sandbox_config = SandboxConfig(count=ns.count, latency_s=ns.latency,
                                    faults=DEMO_FAULTS if ns.faults else FaultConfig())
     reporter = Reporter()
+    # A person at a terminal gets the live bar, the console log scrolling above it.
+    bar = None
+    if getattr(ns, "progress", True) and sys.stderr.isatty():
+        bar = ProgressBar(reporter, sys.stderr, total=ns.count).attach()
+        if sys.stdout.isatty():
+            configure_logging(ns.log_format, stream=bar.log_stream(sys.stdout))
     stop = Stop()
     job = JobOptions(backup_dir=ns.backup_dir, grace_s=ns.grace_seconds,
                      max_failures=ns.max_failures, deadline_s=ns.deadline)
@@ -45,7 +53,11 @@ def run_demo(ns: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
         return result
 
-    result = loop.run(main)
+    try:
+        result = loop.run(main)
+    finally:
+        if bar is not None:
+            bar.close()
     if ns.report is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))
