@@ -24,6 +24,8 @@ from worker.retry import is_retryable_status
 from worker.space import Space
 
 CONFERENCES = "/api/video/conferences"
+# A conference as the API gives it: the JSON object, untyped past its keys.
+Conference = dict[str, Any]
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -147,4 +149,4 @@ def _interpret(status: int, raw: bytes, retry_after: str | None) -> dict[str, An
     raise ApiError(status, messages)
 
 
-__all__ = ["CONFERENCES", "Page", "SpaceClient", "error_messages"]
+__all__ = ["CONFERENCES", "Conference", "Page", "SpaceClient", "error_messages"]

@@ -25,7 +25,7 @@ from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_
 from worker.journal import read_journal
 from worker.logs import configure_logging
 from worker.metrics import export_metrics
-from worker.pipeline import Selector
+from worker.producer import Selector
 from worker.progress import ProgressBar
 from worker.report import Reporter, write_report
 from worker.select import all_of

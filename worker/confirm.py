@@ -18,7 +18,7 @@ import structlog
 
 from worker.config import Credentials, Settings
 from worker.job import JobOptions, JobResult, run_job
-from worker.pipeline import Selector
+from worker.producer import Selector
 from worker.report import Reporter
 from worker.stopping import Stop
 

@@ -17,22 +17,16 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from worker import __version__
-from worker.api import SpaceClient
+from worker.api import Conference, SpaceClient
 from worker.config import Credentials, Settings
+from worker.consumer import Worker
 from worker.decide import Restore, Retheme, Strategy
 from worker.errors import ExitCode, RebrandError
 from worker.journal import Header, JournalWriter, new_run_id, now_iso, pre_images, read_journal
 from worker.limiter import RateLimiter
 from worker.outcome import Summary
-from worker.pipeline import (
-    Conference,
-    PipelineOptions,
-    Selector,
-    Source,
-    Worker,
-    listing,
-    run_pipeline,
-)
+from worker.pipeline import PipelineOptions, run_pipeline
+from worker.producer import Selector, Source, listing
 from worker.report import Reporter
 from worker.retry import RetryPolicy
 from worker.space import Space
@@ -163,7 +157,9 @@ async def run_job(
     journal = _open_journal(job, settings.space, command, settings.theme.as_config())
 
     def make_source(client: SpaceClient, rep: Reporter) -> Source:
-        return listing(client, rep, options, select=select, sleep=sleep)
+        return listing(client, rep, page_size=options.page_size,
+                       filters=options.list_filters, policy=options.retry, select=select,
+                       sleep=sleep)
 
     summary, error, _ = await _execute(
         space=settings.space, credentials=credentials, strategy=Retheme(settings.theme),
