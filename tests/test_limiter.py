@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.limiter import Adaptation, RateLimiter, admitted_rate, cubic_rate
+from worker.limiter import Adaptation, RateLimiter, admitted_rate, congested, cubic_rate
 
 ADAPT = Adaptation()
 
@@ -87,13 +87,38 @@ async def test_an_idle_limiter_allows_no_burst_of_saved_slots() -> None:
 @pytest.mark.anyio
 async def test_a_throttle_cuts_the_rate_to_beta_times_the_admitted_rate() -> None:
     limiter, t = make(limit=1380.0)
-    for _ in range(201):  # 200 fill a 200-per-second Space in 0.15 s; the 201st is refused
+    for _ in range(220):  # 220 sent in 0.16 s to a Space that takes 200 a second
         await limiter.acquire()
-    t.now += 0.15
-    limiter.throttled()
-    # Measured over the whole window, not the 0.15 s it took: 200/s, not 1,333/s.
-    assert limiter.rate == pytest.approx(200.0 * ADAPT.beta)
+    t.now += 0.16
+    for _ in range(11):  # the 11th refusal is 5 % of what was sent: congestion
+        limiter.throttled()
+    # Measured over the whole window, not the 0.16 s it took: 209/s, not 1,300/s.
+    assert limiter.rate == pytest.approx((220 - 11) * ADAPT.beta)
     assert limiter.decreases == 1
+
+
+@pytest.mark.parametrize(
+    ("sent", "refused", "expected"),
+    [(256, 5, False), (256, 13, True), (5, 1, False), (5, 2, False), (40, 3, True),
+     (0, 3, True)],
+)
+def test_only_a_real_share_of_refusals_counts_as_congestion(
+    sent: int, refused: int, expected: bool
+) -> None:
+    assert congested(sent, refused, ADAPT) is expected
+
+
+@pytest.mark.anyio
+async def test_stray_429s_leave_the_rate_alone() -> None:
+    limiter, t = make(limit=1380.0)
+    for _ in range(250):
+        await limiter.acquire()
+    t.now += 1.0 - 1e-6
+    for _ in range(5):  # 2 % of what was sent: faults, not a limit
+        limiter.throttled()
+        t.now += 0.001
+    assert limiter.rate == 1380.0
+    assert limiter.decreases == 0
 
 
 @pytest.mark.anyio
@@ -102,9 +127,9 @@ async def test_the_decrease_never_starts_above_the_current_rate() -> None:
     for _ in range(50):
         await limiter.acquire()
     t.now += 2.0
-    for _ in range(2):  # a burst of refusals outweighs nothing already sent
+    for _ in range(3):  # refusals when nothing was sent lately: all refused, congested
         limiter.throttled()
-        t.now += ADAPT.decrease_cooldown_s
+        t.now += 0.001
     assert limiter.rate <= 50.0 * ADAPT.beta
 
 
@@ -113,27 +138,29 @@ async def test_a_burst_of_429s_is_one_congestion_event() -> None:
     limiter, t = make(limit=100.0)
     for _ in range(100):
         await limiter.acquire()
-    t.now += 1.0
+    t.now += 0.9
     for _ in range(10):
         limiter.throttled()
-        t.now += 0.01
+        t.now += 0.001
     assert limiter.decreases == 1
     t.now += ADAPT.decrease_cooldown_s
-    limiter.throttled()
+    for _ in range(5):
+        limiter.throttled()
     assert limiter.decreases == 2
 
 
 @pytest.mark.anyio
 async def test_the_rate_recovers_along_the_cubic_and_stops_at_the_limit() -> None:
     limiter, t = make(limit=300.0)
-    for _ in range(201):  # 200 admitted, one refused
+    for _ in range(220):
         await limiter.acquire()
-    t.now += 1.0 - 1e-6  # all 200 sends are inside the trailing second
-    limiter.throttled()
-    assert limiter.rate == pytest.approx(200.0 * ADAPT.beta)
-    t.now += k_of(200.0)
+    t.now += 1.0 - 1e-6  # all the sends are inside the trailing second
+    for _ in range(11):  # congestion at 5 %: 209 admitted
+        limiter.throttled()
+    assert limiter.rate == pytest.approx(209.0 * ADAPT.beta)
+    t.now += k_of(209.0)
     await limiter.acquire()
-    assert limiter.rate == pytest.approx(200.0)
+    assert limiter.rate == pytest.approx(209.0)
     t.now += 60.0
     await limiter.acquire()
     assert limiter.rate == 300.0
@@ -145,13 +172,14 @@ async def test_a_slower_rate_spaces_the_next_slots_further_apart() -> None:
     for _ in range(100):
         await limiter.acquire()
     t.now += 1.0 - 1e-6
-    limiter.throttled()
+    for _ in range(5):  # 5 % of 100: congestion
+        limiter.throttled()
     t.sleeps.clear()
     for _ in range(4):
         await limiter.acquire()
     gaps = [b - a for a, b in zip(t.sleeps, t.sleeps[1:], strict=False)]
     assert gaps == pytest.approx([1 / limiter.rate] * 2)
-    assert limiter.rate == pytest.approx(99 * ADAPT.beta)  # 100 sent, 1 refused
+    assert limiter.rate == pytest.approx(95 * ADAPT.beta)  # 100 sent, 5 refused
 
 
 def test_effective_rate_counts_acquisitions_over_the_elapsed_time() -> None:
