@@ -364,7 +364,7 @@ def test_token_and_token_file_both_set_is_refused(tmp_path: Path) -> None:
 
 def test_the_authorization_header_is_http_basic() -> None:
     credentials = load_credentials({"SIGNALWIRE_PROJECT_ID": "proj",
-                                    "SIGNALWIRE_API_TOKEN": "tok"})
-    assert credentials.authorization() == "Basic cHJvajp0b2s="
-    assert "tok" in credentials.secrets
-    assert "cHJvajp0b2s=" in credentials.secrets
+                                    "SIGNALWIRE_API_TOKEN": "token-42"})
+    assert credentials.authorization() == "Basic cHJvajp0b2tlbi00Mg=="
+    assert "token-42" in credentials.secrets
+    assert "cHJvajp0b2tlbi00Mg==" in credentials.secrets

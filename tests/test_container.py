@@ -105,7 +105,7 @@ def test_replaying_the_dockerfile_install_gives_a_working_entrypoint(tmp_path: P
     [entrypoint] = [json.loads(a) for _, i, a in steps if i == "ENTRYPOINT"]
     exe = venv / "bin" / entrypoint[0]
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "SIGNALWIRE_PROJECT_ID": "p",
-           "SIGNALWIRE_API_TOKEN": "t"}
+           "SIGNALWIRE_API_TOKEN": "container-test-token"}
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
                              timeout=30, check=True, env=env, cwd=work)
     assert version.stdout.startswith("rebrand ")

@@ -20,6 +20,7 @@ from worker.errors import (
     NotFoundError,
     RetryableApiError,
 )
+from worker.logs import REDACTED, secret_forms
 from worker.retry import is_retryable_status
 from worker.space import Space
 
@@ -65,11 +66,14 @@ class SpaceClient:
         authorization: str,
         *,
         timeout_s: float = 30.0,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._session = session
         self._space = space
         self._headers = {**_JSON_HEADERS, "Authorization": authorization}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # An error answer may quote what we sent; its text goes into events and reports.
+        self._secret_forms = tuple(f.encode() for f in secret_forms(secrets))
 
     @property
     def space(self) -> Space:
@@ -89,6 +93,10 @@ class SpaceClient:
         links = payload.get("links")
         if not isinstance(data, list) or not isinstance(links, Mapping):
             raise ApiError(200, ("list answer has no `data` list or `links` object",))
+        for index, item in enumerate(data):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise ApiError(200, (f"list answer's data[{index}] is not a conference with "
+                                     "a string id",))
         next_link = links.get("next")
         return Page(data, next_link if isinstance(next_link, str) and next_link else None)
 
@@ -118,6 +126,9 @@ class SpaceClient:
             raise RetryableApiError(None, (_transport_message(exc),)) from None
         except TimeoutError:
             raise RetryableApiError(None, ("request timed out",)) from None
+        if status != 200:
+            for form in self._secret_forms:
+                raw = raw.replace(form, REDACTED.encode())
         return _interpret(status, raw, retry_after)
 
 

@@ -4,6 +4,7 @@ to give instead. Shared by `rebrand` and `python -m worker.sandbox`."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +21,8 @@ def bounded(kind: Callable[[str], N], *, low: float | None = None,
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if low is not None and (value <= low if above else value < low):
             raise argparse.ArgumentTypeError(
                 f"{text} must be above {low:g}" if above else f"{text} must be at least {low:g}")
@@ -31,6 +34,8 @@ def bounded(kind: Callable[[str], N], *, low: float | None = None,
 
 
 positive_int = bounded(int, low=1)
+# Each consumer is a task with its own pooled connection: beyond this it is a typo.
+concurrency = bounded(int, low=1, high=1024)
 positive_float = bounded(float, low=0, above=True)
 non_negative = bounded(float, low=0)
 probability = bounded(float, low=0, high=1)

@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from worker import __version__, confirm, loop
-from worker.argtypes import positive_float, positive_int
+from worker.argtypes import concurrency, non_negative, positive_float, positive_int
 from worker.config import Credentials, Settings, load_credentials, load_settings
-from worker.errors import ConfigError, ExitCode, RebrandError
+from worker.errors import ConfigError, ExitCode, RebrandError, primary_error
 from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
 from worker.journal import read_journal
 from worker.logs import configure_logging
@@ -31,7 +31,7 @@ from worker.report import Reporter, write_report
 from worker.select import all_of
 from worker.shard import Shard, resolve_shard
 from worker.signals import with_signals
-from worker.space import parse_space
+from worker.space import is_loopback, parse_space
 from worker.stopping import Stop
 from worker.tables import plan_markdown, plan_table
 
@@ -57,7 +57,7 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
                    help="abort with exit 4 once N conferences have failed (default 25)")
     p.add_argument("--report", type=Path, default=None, metavar="PATH",
                    help="write a JSON report (summary, failures, journal path) here")
-    p.add_argument("--concurrency", type=positive_int, default=None,
+    p.add_argument("--concurrency", type=concurrency, default=None,
                    help="override the config's concurrency")
 
 
@@ -122,10 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the job on an in-process sandbox")
     demo.add_argument("--count", type=positive_int, default=500)
-    demo.add_argument("--latency", type=float, default=0.005)
+    demo.add_argument("--latency", type=non_negative, default=0.005)
     demo.add_argument("--no-faults", dest="faults", action="store_false")
-    demo.add_argument("--config", type=Path, default=Path("config.example.yaml"),
-                      help="whose theme to apply (default config.example.yaml)")
+    demo.add_argument("--config", type=Path, default=None,
+                      help="whose theme to apply (default ./config.example.yaml if present, "
+                           "else the same brand built in)")
     _add_job_flags(demo)
     return parser
 
@@ -135,18 +136,35 @@ def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
                       max_failures=ns.max_failures, deadline_s=ns.deadline)
 
 
+def check_output_path(path: Path, flag: str) -> None:
+    """Refuse, before anything is sent, an output file that could not be written later."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot create {path.parent} ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
+
+
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
-              log_format: str, *, shard: Shard | None = None) -> int:
-    if getattr(ns, "report", None) is not None:
-        write_report(ns.report, result.summary, reporter.failures, result.journal,
-                     exit_code=int(result.exit_code))
+              log_format: str, *, secrets: tuple[str, ...],
+              shard: Shard | None = None) -> int:
+    try:
+        if getattr(ns, "report", None) is not None:
+            write_report(ns.report, result.summary, reporter.failures, result.journal,
+                         exit_code=int(result.exit_code), secrets=secrets)
+        if getattr(ns, "summary_md", None) is not None:
+            ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
+                                                   exit_code=int(result.exit_code)),
+                                     encoding="utf-8")
+    except OSError as exc:
+        # The run itself is over and its outcome stands; say what could not be saved.
+        print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
+              file=sys.stderr)
     if log_format == "console" and reporter.planned:
         print(plan_table(reporter.planned), file=sys.stdout)
-    if getattr(ns, "summary_md", None) is not None:
-        ns.summary_md.parent.mkdir(parents=True, exist_ok=True)
-        ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
-                                               exit_code=int(result.exit_code)),
-                                 encoding="utf-8")
     _export_metrics(result, ns, shard)
     return int(result.exit_code)
 
@@ -221,7 +239,7 @@ def _run(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> in
     finally:
         if bar is not None:
             bar.close()
-    return _conclude(result, ns, reporter, fmt, shard=shard)
+    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets, shard=shard)
 
 
 def _override_concurrency(settings: Settings, concurrency: int) -> Settings:
@@ -246,7 +264,7 @@ def _restore(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     finally:
         if bar is not None:
             bar.close()
-    return _conclude(result, ns, reporter, fmt)
+    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets)
 
 
 def _validate(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -262,6 +280,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     ns = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
     try:
+        for flag, path in (("--report", getattr(ns, "report", None)),
+                           ("--summary-md", getattr(ns, "summary_md", None)),
+                           ("--metrics-file", getattr(ns, "metrics_file", None))):
+            if path is not None:
+                check_output_path(path, flag)
         if ns.command in ("run", "plan"):
             return _run(ns, environ, dry_run=ns.command == "plan" or ns.dry_run)
         if ns.command == "restore":
@@ -272,7 +295,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             from worker.sandbox.cli import config_from_args
             from worker.sandbox.server import main_serve
 
-            main_serve(config_from_args(ns), ns.host, ns.port)
+            if not is_loopback(ns.host):
+                raise ConfigError(f"--host {ns.host}: the sandbox serves loopback only; use "
+                                  "127.0.0.1, ::1 or localhost")
+            try:
+                sandbox_config = config_from_args(ns)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            main_serve(sandbox_config, ns.host, ns.port)
             return ExitCode.OK
         if ns.command == "demo":
             from worker.demo import run_demo
@@ -281,4 +311,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except RebrandError as exc:
         print(f"rebrand: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
+    except BaseExceptionGroup as group:
+        # An error of ours raised inside the event loop arrives wrapped by a task group.
+        error = primary_error(group)
+        if not isinstance(error, RebrandError):
+            raise
+        print(f"rebrand: error: {error}", file=sys.stderr)
+        return int(error.exit_code)
     raise ConfigError(f"unknown command {ns.command}")  # pragma: no cover - argparse guards

@@ -8,6 +8,7 @@ change. Nothing here reads `os.environ` itself: the CLI passes the environment i
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,12 @@ from worker.select import Selection, parse_selection
 from worker.space import Space, parse_space
 from worker.theme import Theme, parse_theme
 
-DEFAULT_RATE_LIMIT = 1380.0  # the documented 13,800 writes per 10 s per Space
+DEFAULT_RATE_LIMIT = 1380.0
+MIN_TOKEN_LENGTH = 8
+# Upper bounds that catch typos before they cost memory: each consumer is a task with its
+# own connection, each queue slot a conference.
+MAX_CONCURRENCY = 1024
+MAX_QUEUE_SIZE = 100_000  # the documented 13,800 writes per 10 s per Space
 _TOP_KEYS = (
     "space",
     "theme",
@@ -72,14 +78,32 @@ class Settings:
     confirm_above: int = 50
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, but a key given twice is an error: YAML would keep the last silently,
+    and a second `theme:` further down a long file is an easy mistake to miss."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); "
+                                  "keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
     """Read and check the config file. `SIGNALWIRE_SPACE` in `env` overrides `space`."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"--config {path}: not valid YAML ({exc})") from None
     return parse_settings(raw, env)
@@ -90,6 +114,9 @@ def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
         raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
     _check_keys(raw, _TOP_KEYS, "")
     space_text = env.get("SIGNALWIRE_SPACE") or raw.get("space")
+    if space_text is not None and not isinstance(space_text, str):
+        raise ConfigError(f"space: {space_text!r} is not a host name; write it as "
+                          "`space: example.signalwire.com`")
     if not isinstance(space_text, str):
         raise ConfigError(
             "space: missing; set `space: example.signalwire.com` in the config "
@@ -119,8 +146,8 @@ def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
     return Settings(
         space=parse_space(space_text, key=key),
         theme=parse_theme(raw["theme"]),
-        concurrency=_number(raw, "concurrency", "", int, 16, 1),
-        queue_size=_number(raw, "queue_size", "", int, 512, 1),
+        concurrency=_number(raw, "concurrency", "", int, 16, 1, MAX_CONCURRENCY),
+        queue_size=_number(raw, "queue_size", "", int, 512, 1, MAX_QUEUE_SIZE),
         page_size=page_size,
         request_timeout_s=_number(raw, "request_timeout_s", "", float, 30.0, 0.001),
         rate_limit=_number(raw, "rate_limit", "", float, DEFAULT_RATE_LIMIT, 0.001),
@@ -152,7 +179,7 @@ N = TypeVar("N", int, float)
 
 def _number(
     raw: Mapping[str, Any], key: str, prefix: str, kind: Callable[[Any], N], default: N,
-    minimum: float,
+    minimum: float, maximum: float | None = None,
 ) -> N:
     value = raw.get(key, default)
     is_int = kind is int
@@ -160,8 +187,12 @@ def _number(
     if not ok or isinstance(value, bool):
         wanted = "a whole number" if is_int else "a number"
         raise ConfigError(f"{prefix}{key}: {value!r} is not {wanted}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{prefix}{key}: {value!r} is not a finite number")
     if value < minimum:
         raise ConfigError(f"{prefix}{key}: {value!r} is too small; use at least {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{prefix}{key}: {value!r} is too large; use at most {maximum:g}")
     return kind(value)
 
 
@@ -179,6 +210,11 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is not UTF-8 text; it should hold "
+                "only the token"
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} ({exc.strerror})"
@@ -196,4 +232,11 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             f"missing credentials: set {' and '.join(missing)} in the environment "
             "(or SIGNALWIRE_API_TOKEN_FILE to a file holding the token)"
         )
-    return Credentials(project_id, token.strip())
+    if len(token) < MIN_TOKEN_LENGTH:
+        # Real tokens are long; a short one is a mistake (and could not be told apart from
+        # ordinary text when it is scrubbed from the logs).
+        raise ConfigError(
+            f"SIGNALWIRE_API_TOKEN: only {len(token)} characters; SignalWire API tokens are "
+            "far longer: check the variable holds the token from your Space's API page"
+        )
+    return Credentials(project_id, token)

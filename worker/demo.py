@@ -9,28 +9,46 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import anyio
 
 from worker import loop
-from worker.config import Credentials, load_settings
+from worker.config import Credentials, Settings, load_settings
 from worker.job import JobOptions, JobResult, run_job
 from worker.logs import configure_logging
 from worker.progress import ProgressBar
 from worker.report import Reporter, write_report
-from worker.sandbox import FaultConfig, SandboxConfig, serve
+from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, serve
 from worker.signals import watch_signals
+from worker.space import parse_space
 from worker.stopping import Stop
+from worker.theme import COLOR_FIELDS, Theme
 
 # Enough of every fault kind to show the retries working, not so much it drags.
 DEMO_FAULTS = FaultConfig(error_500=0.03, error_503=0.03, error_429=0.02,
                           drop_after_apply=0.02, retry_after_s=1.0)
 
 
+def demo_settings(config: Path | None) -> Settings:
+    """The demo's settings: from `config`, else ./config.example.yaml when there is one,
+    else the same brand built in (the sandbox's ON_THEME; a test keeps the two equal), so
+    the demo runs from any directory and from the container image."""
+    # Replaced by the sandbox's own address once it is listening.
+    placeholder = {"SIGNALWIRE_SPACE": "http://127.0.0.1"}
+    example = Path("config.example.yaml")
+    path = config or (example if example.is_file() else None)
+    if path is not None:
+        return load_settings(path, placeholder)
+    theme = Theme(tuple((name, ON_THEME[name]) for name in COLOR_FIELDS))
+    return Settings(space=parse_space(placeholder["SIGNALWIRE_SPACE"]), theme=theme)
+
+
 def run_demo(ns: argparse.Namespace) -> int:
     fmt = configure_logging(ns.log_format)
     sandbox_config = SandboxConfig(count=ns.count, latency_s=ns.latency,
                                    faults=DEMO_FAULTS if ns.faults else FaultConfig())
+    template = demo_settings(ns.config)
     reporter = Reporter()
     # A person at a terminal gets the live bar, the console log scrolling above it.
     bar = None
@@ -45,7 +63,7 @@ def run_demo(ns: argparse.Namespace) -> int:
     async def main() -> JobResult:
         async with serve(sandbox_config) as sandbox, anyio.create_task_group() as tg:
             tg.start_soon(watch_signals, stop)
-            settings = load_settings(ns.config, {"SIGNALWIRE_SPACE": sandbox.url})
+            settings = replace(template, space=parse_space(sandbox.url))
             if ns.concurrency:
                 settings = replace(settings, concurrency=ns.concurrency)
             credentials = Credentials(sandbox_config.project_id, sandbox_config.api_token)

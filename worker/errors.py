@@ -17,6 +17,7 @@ where they happen, so everything above the edge reasons about one small vocabula
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -97,3 +98,23 @@ class NotFoundError(ApiError):
 
 class RetryableApiError(ApiError):
     """A failure that another attempt may cure."""
+
+
+def primary_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error in a task group's exception group that decides the exit: a refused
+    credential first, then aborts, then any of ours; the group itself if none is ours."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for kind in (AuthError, AbortError, RebrandError):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return group

@@ -94,7 +94,7 @@ async def _execute(
     try:
         async with _session(options.concurrency) as session:
             client = SpaceClient(session, space, credentials.authorization(),
-                                 timeout_s=request_timeout_s)
+                                 timeout_s=request_timeout_s, secrets=credentials.secrets)
             worker = Worker(client, strategy, reporter, policy=options.retry,
                             limiter=limiter, journal=journal, dry_run=options.dry_run,
                             sleep=sleep)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 
 from worker.api import Conference
 from worker.consumer import Worker, consume
-from worker.errors import AbortError, AuthError, RebrandError
+from worker.errors import primary_error
 from worker.producer import Source
 from worker.report import Reporter
 from worker.retry import RetryPolicy
@@ -34,25 +33,6 @@ class PipelineOptions:
     grace_s: float = 20.0
     max_failures: int | None = None
     list_filters: Mapping[str, str] = field(default_factory=dict)
-
-
-def _primary_error(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The error that decides the exit: auth refusal first, then aborts, then the rest."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for kind in (AuthError, AbortError, RebrandError):
-        for leaf in leaves:
-            if isinstance(leaf, kind):
-                return leaf
-    return group
 
 
 async def run_pipeline(
@@ -93,7 +73,7 @@ async def run_pipeline(
                                         options.max_failures)
             everything.cancel_scope.cancel()  # the work is done: end the stop watcher
     except BaseExceptionGroup as group:
-        raise _primary_error(group) from None
+        raise primary_error(group) from None
     finally:
         send.close()
         receive.close()

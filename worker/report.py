@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import structlog
 
+from worker.logs import REDACTED, secret_forms
 from worker.outcome import Kind, Outcome, Summary
 
 _ERROR_KINDS = frozenset({Kind.FAILED})
@@ -118,7 +119,7 @@ class Reporter:
 
 
 def write_report(path: Path, summary: Summary, failures: list[Outcome], journal: Path | None,
-                 *, exit_code: int) -> None:
+                 *, exit_code: int, secrets: tuple[str, ...] = ()) -> None:
     """One JSON document for CI artifacts: the summary, every failure, the journal."""
     document = {
         "summary": {k: getattr(summary, k) for k in summary.__dataclass_fields__},
@@ -132,5 +133,9 @@ def write_report(path: Path, summary: Summary, failures: list[Outcome], journal:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    rendered = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    # Failures carry the server's own words, which may quote what we sent.
+    for form in secret_forms(secrets):
+        rendered = rendered.replace(form.encode(), REDACTED.encode())
+    temporary.write_bytes(rendered)
     os.replace(temporary, path)  # a reader never sees half a report
