@@ -32,6 +32,8 @@ _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """One list page: its conferences and the raw `links.next`, not yet checked."""
+
     conferences: list[dict[str, Any]]
     next_link: str | None
 

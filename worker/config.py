@@ -65,6 +65,8 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Everything a run needs to know except the credentials, checked and frozen."""
+
     space: Space
     theme: Theme
     concurrency: int = 16

@@ -195,6 +195,8 @@ def _pipeline_options(concurrency: int, queue_size: int, page_size: int,
 
 @dataclass(frozen=True, slots=True)
 class RestoreSettings:
+    """What a restore needs besides the journal: the Space comes from its header."""
+
     space: Space
     concurrency: int = 16
     rate_limit: float = 1380.0

@@ -181,7 +181,8 @@ def read_journal(path: Path) -> JournalContents:
             value = record.get("updated_at")
             written_at[record["id"]] = value if isinstance(value, str) else None
     if header is None:
-        raise ConfigError(f"journal {path}: empty; nothing to restore")
+        raise ConfigError(f"journal {path}: no readable header line; this is not a whole "
+                          "rebrand journal (or it is empty)")
     return JournalContents(header, written_at, count, torn)
 
 

@@ -83,6 +83,7 @@ def retrying(
     sleep: Sleep,
     rng: random.Random | None = None,
     deadline_s: float | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_retry: Callable[[RetryCallState], None] | None = None,
 ) -> AsyncRetrying:
     """A tenacity controller that retries RetryableApiError only, and re-raises the last
@@ -92,7 +93,7 @@ def retrying(
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return wait_for(error, state.attempt_number, policy, draw(), datetime.now(UTC))
+        return wait_for(error, state.attempt_number, policy, draw(), now())
 
     return AsyncRetrying(
         sleep=sleep,

@@ -101,7 +101,8 @@ def _list(raw: Mapping[str, Any], key: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ConfigError(f"select.{key}: must be a list, e.g. {key}: [\"sales-*\"]")
+        example = '["0b6c2f5e-..."]' if key == "ids" else '["sales-*"]'
+        raise ConfigError(f"select.{key}: must be a list, e.g. {key}: {example}")
     return value
 
 
@@ -141,6 +142,6 @@ def _instant(value: object, key: str) -> str | None:
                           "2025-01-31T00:00:00Z")
     if moment.tzinfo is None:
         # A bare local time would shift by the runner's zone: make the operator say.
-        raise ConfigError(f"{key}: {value!r} has no timezone; add Z (UTC) or an offset "
-                          "such as +02:00")
+        raise ConfigError(f"{key}: {moment.isoformat()} has no timezone; add Z (UTC) or an "
+                          "offset such as +02:00")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
