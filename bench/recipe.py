@@ -16,13 +16,8 @@ from urllib.parse import urljoin
 
 import requests
 
-WRITABLE_FIELDS = (
-    "display_name", "description", "join_from", "join_until", "quality", "layout", "size",
-    "record_on_start", "tone_on_entry_and_exit", "room_join_video_off",
-    "user_join_video_off", "enable_room_previews", "enable_chat",
-    "dark_primary", "dark_background", "dark_foreground", "dark_success", "dark_negative",
-    "light_primary", "light_background", "light_foreground", "light_success", "light_negative",
-)
+# The update schema's fields: the one correction the recipe needs to succeed at all.
+from worker.body import WRITABLE_FIELDS
 
 
 def main() -> int:
