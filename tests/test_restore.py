@@ -11,7 +11,7 @@ from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.body import writable_state
 from worker.config import parse_settings
 from worker.decide import same_writable_state
-from worker.job import JobOptions, RestoreSettings, restore_job, run_job
+from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
 from worker.journal import pre_images, read_journal
 from worker.space import parse_space
 
@@ -23,6 +23,12 @@ def _restore_settings(url: str, *, force: bool = False) -> RestoreSettings:
                             "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05,
                                       "retry_after_cap_s": 0.05}}, {}).retry
     return RestoreSettings(space=parse_space(url), concurrency=8, retry=retry, force=force)
+
+
+async def _themed(url: str, tmp_path: Path) -> JobResult:
+    """A run that themes the Space, journalling into tmp_path/run: what restore undoes."""
+    return await run_job(settings_for(url), SANDBOX_CREDENTIALS,
+                         JobOptions(backup_dir=tmp_path / "run"))
 
 
 def _assert_back(space_conferences: dict[str, dict[str, Any]],
@@ -39,8 +45,7 @@ async def test_restore_puts_every_conference_back_and_a_second_restore_changes_n
 ) -> None:
     async with sandbox_factory(count=50) as sb:
         before = sb.space.seed_snapshot()
-        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                            JobOptions(backup_dir=tmp_path / "run"))
+        run = await _themed(sb.url, tmp_path)
         assert run.summary.updated > 0
         assert run.journal is not None
         first = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
@@ -62,8 +67,7 @@ async def test_a_restore_writes_its_own_journal_so_it_can_be_undone(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     async with sandbox_factory(count=30) as sb:
-        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                            JobOptions(backup_dir=tmp_path / "run"))
+        run = await _themed(sb.url, tmp_path)
         themed = {cid: dict(c) for cid, c in sb.space.conferences.items()}
         assert run.journal is not None
         restore = await restore_job(run.journal, _restore_settings(sb.url),
@@ -83,8 +87,7 @@ async def test_a_conference_edited_since_our_write_is_a_conflict_unless_forced(
 ) -> None:
     async with sandbox_factory(count=30) as sb:
         before = sb.space.seed_snapshot()
-        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                            JobOptions(backup_dir=tmp_path / "run"))
+        run = await _themed(sb.url, tmp_path)
         assert run.journal is not None
         victim = next(iter(c["id"] for c in pre_images(run.journal)))
         # Someone else edits it after our run (the sandbox stamps a new updated_at).
@@ -109,8 +112,7 @@ async def test_restore_dry_run_sends_no_write(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     async with sandbox_factory(count=20) as sb:
-        run = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                            JobOptions(backup_dir=tmp_path / "run"))
+        run = await _themed(sb.url, tmp_path)
         assert run.journal is not None
         puts = sb.space.put_count
         dry = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
