@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory
-from worker.logs import configure_logging
+from worker.run.logs import configure_logging
 from worker.sandbox import RunningSandbox, SandboxConfig, serve
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.support import REPO
-from worker.cli import build_parser
+from worker.cli.main import build_parser
 
 CI = REPO / "deploy" / "ci"
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.terminal import run_on_terminal
-from worker import confirm
-from worker.cli import main
+from worker.cli import confirm
+from worker.cli.main import main
 
 QUESTION = "Re-theme them now?"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.support import REPO
-from worker.cli import build_parser
+from worker.cli.main import build_parser
 from worker.config import parse_settings
 from worker.shard import Shard, resolve_shard
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.errors import ConfigError
-from worker.job import JobOptions, run_job
-from worker.journal import Header, JournalWriter, pre_images, read_journal
+from worker.run.job import JobOptions, run_job
+from worker.run.journal import Header, JournalWriter, pre_images, read_journal
 
 pytestmark = pytest.mark.anyio
 

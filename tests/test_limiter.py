@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.limiter import Adaptation, RateLimiter, admitted_rate, congested, cubic_rate
+from worker.run.limiter import Adaptation, RateLimiter, admitted_rate, congested, cubic_rate
 
 ADAPT = Adaptation()
 

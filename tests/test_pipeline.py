@@ -24,7 +24,7 @@ from tests.support import (
 from worker.body import WRITABLE_FIELDS
 from worker.config import Credentials
 from worker.errors import ExitCode
-from worker.job import JobOptions, JobResult, run_job
+from worker.run.job import JobOptions, JobResult, run_job
 from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, Space, serve
 from worker.theme import COLOR_FIELDS
 

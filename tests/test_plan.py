@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
-from worker.job import JobOptions, run_job
+from worker.run.job import JobOptions, run_job
 from worker.sandbox import ON_THEME
 
 pytestmark = pytest.mark.anyio

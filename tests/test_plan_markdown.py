@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from worker.cli.tables import plan_markdown
 from worker.outcome import Change, Kind, Outcome, Summary
-from worker.tables import plan_markdown
 
 
 def _summary(planned: int, **extra: int) -> Summary:

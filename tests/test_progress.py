@@ -12,9 +12,9 @@ from pathlib import Path
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.support import REPO
 from tests.terminal import run_on_terminal
+from worker.cli.progress import ProgressBar, Snapshot, render
 from worker.outcome import Kind, Outcome
-from worker.progress import ProgressBar, Snapshot, render
-from worker.report import Reporter
+from worker.run.report import Reporter
 
 
 def test_render_with_a_total_shows_counts_percent_rate_eta_and_failures() -> None:

@@ -11,8 +11,8 @@ from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.body import writable_state
 from worker.config import parse_settings
 from worker.decide import same_writable_state
-from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
-from worker.journal import pre_images, read_journal
+from worker.run.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
+from worker.run.journal import pre_images, read_journal
 from worker.space import parse_space
 
 pytestmark = pytest.mark.anyio

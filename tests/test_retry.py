@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, json_events, settings_for
 from worker.config import Credentials
 from worker.errors import ApiError, AuthError, ExitCode, NotFoundError, RetryableApiError
-from worker.job import JobOptions, run_job
 from worker.retry import (
     RetryPolicy,
     backoff_delay,
@@ -31,6 +30,7 @@ from worker.retry import (
     retrying,
     wait_for,
 )
+from worker.run.job import JobOptions, run_job
 from worker.sandbox import FaultConfig
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

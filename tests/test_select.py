@@ -11,10 +11,10 @@ import pytest
 
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
-from worker.cli import main
+from worker.cli.main import main
 from worker.config import parse_settings
 from worker.errors import ConfigError
-from worker.job import JobOptions, run_job
+from worker.run.job import JobOptions, run_job
 from worker.select import Selection, all_of, parse_selection
 from worker.shard import Shard
 

@@ -14,9 +14,9 @@ import pytest
 
 from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
-from worker.cli import main
+from worker.cli.main import main
 from worker.errors import ConfigError
-from worker.job import JobOptions, JobResult, run_job
+from worker.run.job import JobOptions, JobResult, run_job
 from worker.sandbox import ON_THEME
 from worker.shard import Shard, resolve_shard, shard_of
 

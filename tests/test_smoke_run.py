@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import BRAND, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.body import WRITABLE_FIELDS
-from worker.job import JobOptions, run_job
+from worker.run.job import JobOptions, run_job
 from worker.sandbox import ON_THEME
 
 pytestmark = pytest.mark.anyio

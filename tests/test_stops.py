@@ -21,7 +21,7 @@ from anyio.abc import Process
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory
 from worker.decide import same_writable_state
-from worker.journal import pre_images
+from worker.run.journal import pre_images
 
 pytestmark = pytest.mark.anyio
 

@@ -1,22 +1,46 @@
-"""rebrand: re-theme every Video Conference in a SignalWire Space, safely and fast."""
+"""rebrand: re-theme every Video Conference in a SignalWire Space, safely and fast.
+
+The package is layered (see README, "How it is built"):
+
+    worker.cli      the command line: flags, terminal, signals, metrics files
+    worker.run      one run's I/O: the HTTP client, producer, consumers, journal, reporter
+    worker.*        pure rules and values: config, theme, select, shard, body, decide, retry
+
+Importing `worker` loads none of them: the names below are resolved on first use, so
+`import worker.theme` costs only the theme (and no HTTP stack).
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from worker.config import Credentials, Settings, load_credentials, load_settings
-from worker.errors import (
-    AbortError,
-    ApiError,
-    AuthError,
-    ConfigError,
-    ExitCode,
-    RebrandError,
-    UnsafeLinkError,
-)
-from worker.job import JobOptions, JobResult, restore_job, run_job
-from worker.outcome import Kind, Outcome, Summary
-from worker.theme import Theme, parse_theme
+from worker.version import __version__
+
+if TYPE_CHECKING:
+    from worker.config import Credentials, Settings, load_credentials, load_settings
+    from worker.errors import (
+        AbortError,
+        ApiError,
+        AuthError,
+        ConfigError,
+        ExitCode,
+        RebrandError,
+        UnsafeLinkError,
+    )
+    from worker.outcome import Kind, Outcome, Summary
+    from worker.run.job import JobOptions, JobResult, restore_job, run_job
+    from worker.theme import Theme, parse_theme
+
+_HOMES = {
+    "worker.config": ("Credentials", "Settings", "load_credentials", "load_settings"),
+    "worker.errors": ("AbortError", "ApiError", "AuthError", "ConfigError", "ExitCode",
+                      "RebrandError", "UnsafeLinkError"),
+    "worker.outcome": ("Kind", "Outcome", "Summary"),
+    "worker.run.job": ("JobOptions", "JobResult", "restore_job", "run_job"),
+    "worker.theme": ("Theme", "parse_theme"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AbortError",
@@ -41,3 +65,10 @@ __all__ = [
     "restore_job",
     "run_job",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'worker' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

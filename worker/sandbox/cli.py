@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from worker.argtypes import limit_or_none, non_negative, probability
+from worker.cli.argtypes import limit_or_none, non_negative, probability
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,

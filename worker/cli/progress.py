@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO, cast
 
 from worker.outcome import Kind, Outcome
-from worker.report import Reporter
+from worker.run.report import Reporter
 
 _CLEAR = "\r\x1b[2K"
 _BAR_WIDTH = 24

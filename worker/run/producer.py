@@ -13,11 +13,11 @@ import anyio
 from anyio.abc import ObjectSendStream
 from tenacity import RetryCallState
 
-from worker.api import Conference, SpaceClient
 from worker.errors import ApiError, UnreachableError
 from worker.outcome import Kind, Outcome
-from worker.report import Reporter
 from worker.retry import RetryPolicy, retrying
+from worker.run.api import Conference, SpaceClient
+from worker.run.report import Reporter
 from worker.seen import SeenIds
 from worker.space import resolve_link
 

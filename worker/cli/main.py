@@ -16,10 +16,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from worker import __version__, commands
-from worker.argtypes import concurrency, non_negative, positive_float, positive_int
+from worker.cli import commands
+from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
 from worker.errors import ConfigError, ExitCode, RebrandError, primary_error
 from worker.space import is_loopback
+from worker.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,7 +147,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             main_serve(sandbox_config, ns.host, ns.port)
             return ExitCode.OK
         if ns.command == "demo":
-            from worker.demo import run_demo
+            from worker.cli.demo import run_demo
 
             return run_demo(ns)
     except RebrandError as exc:

@@ -17,10 +17,10 @@ from typing import Any, TextIO
 import structlog
 
 from worker.config import Credentials, Settings
-from worker.job import JobOptions, JobResult, run_job
-from worker.producer import Selector
-from worker.report import Reporter
-from worker.stopping import Stop
+from worker.run.job import JobOptions, JobResult, run_job
+from worker.run.producer import Selector
+from worker.run.report import Reporter
+from worker.run.stopping import Stop
 
 
 def plan_first(*, yes: bool, dry_run: bool, stdin: TextIO) -> bool:

@@ -14,21 +14,21 @@ from typing import Any, Protocol
 from anyio.abc import ObjectReceiveStream
 from tenacity import RetryCallState
 
-from worker.api import Conference, SpaceClient
 from worker.body import echo_mismatches
 from worker.decide import Skip, Strategy
 from worker.errors import ApiError, NotFoundError, RetryableApiError
-from worker.limiter import RateLimiter
 from worker.outcome import Kind, Outcome
-from worker.report import Reporter
 from worker.retry import RetryPolicy, retrying
-from worker.stopping import Stop, StopReason
+from worker.run.api import Conference, SpaceClient
+from worker.run.limiter import RateLimiter
+from worker.run.report import Reporter
+from worker.run.stopping import Stop, StopReason
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class Journal(Protocol):
-    """Where pre-images go before a write (see worker.journal)."""
+    """Where pre-images go before a write (see worker.run.journal)."""
 
     async def before_write(self, conference: Mapping[str, Any]) -> None: ...
 

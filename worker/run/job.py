@@ -16,22 +16,22 @@ import aiohttp
 import anyio
 from anyio.abc import ObjectSendStream
 
-from worker import __version__
-from worker.api import Conference, SpaceClient
 from worker.config import Credentials, Settings
-from worker.consumer import Worker
 from worker.decide import Restore, Retheme, Strategy
 from worker.errors import ExitCode, RebrandError
-from worker.journal import Header, JournalWriter, new_run_id, now_iso, pre_images, read_journal
-from worker.limiter import RateLimiter
 from worker.outcome import Summary
-from worker.pipeline import PipelineOptions, run_pipeline
-from worker.producer import Selector, Source, listing
-from worker.report import Reporter
 from worker.retry import RetryPolicy
+from worker.run.api import Conference, SpaceClient
+from worker.run.consumer import Worker
+from worker.run.journal import Header, JournalWriter, new_run_id, now_iso, pre_images, read_journal
+from worker.run.limiter import RateLimiter
+from worker.run.pipeline import PipelineOptions, run_pipeline
+from worker.run.producer import Selector, Source, listing
+from worker.run.report import Reporter
+from worker.run.stopping import Stop, StopReason
 from worker.space import Space
-from worker.stopping import Stop, StopReason
 from worker.theme import parse_theme
+from worker.version import __version__
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from worker.api import Conference
-from worker.consumer import Worker, consume
 from worker.errors import primary_error
-from worker.producer import Source
-from worker.report import Reporter
 from worker.retry import RetryPolicy
-from worker.stopping import Stop
+from worker.run.api import Conference
+from worker.run.consumer import Worker, consume
+from worker.run.producer import Source
+from worker.run.report import Reporter
+from worker.run.stopping import Stop
 
 
 @dataclass(frozen=True, slots=True)

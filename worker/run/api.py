@@ -20,8 +20,8 @@ from worker.errors import (
     NotFoundError,
     RetryableApiError,
 )
-from worker.logs import REDACTED, secret_forms
 from worker.retry import is_retryable_status
+from worker.run.logs import REDACTED, secret_forms
 from worker.space import Space
 
 CONFERENCES = "/api/video/conferences"

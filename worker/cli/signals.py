@@ -11,7 +11,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
-from worker.stopping import Stop, StopReason
+from worker.run.stopping import Stop, StopReason
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import structlog
 
-from worker.logs import REDACTED, secret_forms
 from worker.outcome import Kind, Outcome, Summary
+from worker.run.logs import REDACTED, secret_forms
 
 _ERROR_KINDS = frozenset({Kind.FAILED})
 _WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED})

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import anyio
 
-from worker import loop
+from worker.cli import loop
+from worker.cli.progress import ProgressBar
+from worker.cli.signals import watch_signals
 from worker.config import Credentials, Settings, load_settings
-from worker.job import JobOptions, JobResult, run_job
-from worker.logs import configure_logging
-from worker.progress import ProgressBar
-from worker.report import Reporter, write_report
+from worker.run.job import JobOptions, JobResult, run_job
+from worker.run.logs import configure_logging
+from worker.run.report import Reporter, write_report
+from worker.run.stopping import Stop
 from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, serve
-from worker.signals import watch_signals
 from worker.space import parse_space
-from worker.stopping import Stop
 from worker.theme import COLOR_FIELDS, Theme
 
 # Enough of every fault kind to show the retries working, not so much it drags.

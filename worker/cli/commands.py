@@ -14,22 +14,22 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from worker import confirm, loop
+from worker.cli import confirm, loop
+from worker.cli.metrics import export_metrics
+from worker.cli.progress import ProgressBar
+from worker.cli.signals import with_signals
+from worker.cli.tables import plan_markdown, plan_table
 from worker.config import Credentials, Settings, load_credentials, load_settings
 from worker.errors import ConfigError, ExitCode
-from worker.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
-from worker.journal import read_journal
-from worker.logs import configure_logging
-from worker.metrics import export_metrics
-from worker.producer import Selector
-from worker.progress import ProgressBar
-from worker.report import Reporter, write_report
+from worker.run.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
+from worker.run.journal import read_journal
+from worker.run.logs import configure_logging
+from worker.run.producer import Selector
+from worker.run.report import Reporter, write_report
+from worker.run.stopping import Stop
 from worker.select import all_of
 from worker.shard import Shard, resolve_shard
-from worker.signals import with_signals
 from worker.space import parse_space
-from worker.stopping import Stop
-from worker.tables import plan_markdown, plan_table
 
 
 def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
