@@ -119,3 +119,51 @@ def _describe(url: str) -> str:
         return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"[:200]
     except ValueError:
         return "an unparseable URL"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSpace:
+    """The Space the operator named for a restore, and where they named it."""
+
+    space: Space
+    source: str  # "--space", "SIGNALWIRE_SPACE", "--config config.yaml"
+
+
+def restore_space(named: NamedSpace | None, header_space: object, journal: str) -> Space:
+    """The Space a restore may send credentials to: the one the operator named, and only
+    when the journal's header agrees. A journal is a file anyone could have edited, so its
+    header never chooses where the token goes; it can only fail to match."""
+    try:
+        written = parse_space(header_space if isinstance(header_space, str) else "",
+                              key="journal header space")
+    except ConfigError:
+        shown = repr(header_space)[:100]
+        raise ConfigError(
+            f"journal {journal}: its header names no usable Space ({shown}); "
+            "this is not a journal rebrand wrote, or it was edited"
+        ) from None
+    if named is None:
+        raise ConfigError(
+            f"restore: name the Space to restore. Credentials go only to a Space you name, "
+            f"never to the one a journal points at. This journal was written against "
+            f"{written.origin}; if that is your Space, run "
+            f"`SIGNALWIRE_SPACE={_as_named(written)} rebrand restore {journal}` "
+            f"(or pass --space {_as_named(written)})"
+        )
+    if named.space != written:
+        raise ConfigError(
+            f"restore: the journal {journal} was written against {written.origin}, but "
+            f"{named.source} names {named.space.origin}; nothing was sent. Credentials go "
+            f"only to the Space you name, and one Space's journal is never restored onto "
+            f"another. If the journal's Space is yours, name it: --space "
+            f"{_as_named(written)}; otherwise use a journal written against "
+            f"{named.space.origin}"
+        )
+    return named.space
+
+
+def _as_named(space: Space) -> str:
+    """How to write a Space on the command line: the bare host when https is implied."""
+    if space.scheme == "https" and space.port == _DEFAULT_PORTS["https"]:
+        return space.host
+    return space.origin

@@ -29,7 +29,7 @@ from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.select import all_of
 from worker.shard import Shard, resolve_shard
-from worker.space import parse_space
+from worker.space import NamedSpace, parse_space, restore_space
 
 
 def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
@@ -147,21 +147,45 @@ def _override_concurrency(settings: Settings, concurrency: int) -> Settings:
     return replace(settings, concurrency=concurrency)
 
 
+def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
+                 settings: Settings | None) -> NamedSpace | None:
+    """The Space the operator named for a restore: --space, else SIGNALWIRE_SPACE, else
+    the --config's `space` (the same order as for run, with the flag on top)."""
+    if ns.space:
+        return NamedSpace(parse_space(ns.space, key="--space"), "--space")
+    if env.get("SIGNALWIRE_SPACE"):
+        return NamedSpace(parse_space(env["SIGNALWIRE_SPACE"], key="SIGNALWIRE_SPACE"),
+                          "SIGNALWIRE_SPACE")
+    if settings is not None:
+        return NamedSpace(settings.space, f"--config {ns.config}")
+    return None
+
+
 def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     contents = read_journal(ns.journal)
-    space_text = env.get("SIGNALWIRE_SPACE") or str(contents.header.get("space", ""))
-    space = parse_space(space_text, key="SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE")
-                        else "journal header space")
+    settings = load_settings(ns.config, env) if ns.config is not None else None
+    # Checked before the credentials are even read: nothing goes anywhere unnamed.
+    space = restore_space(_named_space(ns, env, settings), contents.header.get("space"),
+                          str(ns.journal))
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
     reporter = Reporter(keep_plans=ns.dry_run and fmt == "console")
     stop = Stop()
-    settings = RestoreSettings(space=space, concurrency=ns.concurrency or 16, force=ns.force)
+    restore_settings = RestoreSettings(space=space, force=ns.force)
+    if settings is not None:
+        # A config's limits are the Space's: a restore keeps to them as its run did.
+        restore_settings = replace(
+            restore_settings, concurrency=settings.concurrency,
+            rate_limit=settings.rate_limit, request_timeout_s=settings.request_timeout_s,
+            retry=settings.retry)
+    if ns.concurrency:
+        restore_settings = replace(restore_settings, concurrency=ns.concurrency)
     job = _job_options(ns, dry_run=ns.dry_run)
     bar = _progress(ns, reporter, credentials, None)
     try:
         result = loop.run(with_signals, lambda: restore_job(
-            ns.journal, settings, credentials, job, reporter=reporter, stop=stop), stop)
+            ns.journal, restore_settings, credentials, job, reporter=reporter, stop=stop),
+            stop)
     finally:
         if bar is not None:
             bar.close()

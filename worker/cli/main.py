@@ -2,7 +2,7 @@
 
     rebrand run --config PATH      re-theme every conference      (exit 0/1/2/3/4/130/143)
     rebrand plan --config PATH     show what run would change     (exit 0, or 10 if pending)
-    rebrand restore JOURNAL        put a run's pre-images back
+    rebrand restore JOURNAL        put a run's pre-images back (--space names the Space)
     rebrand validate --config PATH check config and credentials offline
     rebrand sandbox                serve a simulated Space on loopback
     rebrand demo                   the sandbox plus a run on it, no credentials needed
@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true",
                          help="restore conferences edited by someone else since our write")
     restore.add_argument("--dry-run", action="store_true", help="show, send no writes")
+    restore.add_argument("--space", default=None, metavar="SPACE",
+                         help="the Space to restore (overrides SIGNALWIRE_SPACE); the "
+                              "journal's header must name the same one")
+    restore.add_argument("--config", type=Path, default=None,
+                         help="take the Space (and its limits) from this config")
     _add_job_flags(restore)
     _add_ops_flags(restore)
 

@@ -195,7 +195,8 @@ def _pipeline_options(concurrency: int, queue_size: int, page_size: int,
 
 @dataclass(frozen=True, slots=True)
 class RestoreSettings:
-    """What a restore needs besides the journal: the Space comes from its header."""
+    """What a restore needs besides the journal: the Space the operator named (checked
+    against the journal's header), and the limits to keep to."""
 
     space: Space
     concurrency: int = 16

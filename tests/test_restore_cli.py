@@ -1,0 +1,105 @@
+"""`rebrand restore` as an operator runs it: which Space it may talk to, and the exit code
+it earns. A real process against a sandbox Space, judged by what the Space saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, settings_for, trap_app
+from tests.test_cli import rebrand, sandbox_env, write_config
+from worker.errors import ConfigError
+from worker.job import JobOptions, run_job
+from worker.space import NamedSpace, parse_space, restore_space
+
+pytestmark = pytest.mark.anyio
+
+
+def _retarget(journal: Path, space: str) -> Path:
+    """A copy of the journal whose header names another Space, as an edited file would."""
+    lines = journal.read_bytes().splitlines()
+    header = orjson.loads(lines[0])
+    header["space"] = space
+    edited = journal.with_name("edited.jsonl")
+    edited.write_bytes(b"\n".join([orjson.dumps(header), *lines[1:]]) + b"\n")
+    return edited
+
+
+async def _journal(url: str, tmp_path: Path) -> Path:
+    run = await run_job(settings_for(url), SANDBOX_CREDENTIALS,
+                        JobOptions(backup_dir=tmp_path / "run"))
+    assert run.journal is not None and run.summary.updated > 0
+    return run.journal
+
+
+def test_a_restore_with_no_space_named_says_which_space_and_how_to_name_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        restore_space(None, "https://acme.signalwire.com", "j.jsonl")
+    message = str(raised.value)
+    assert "https://acme.signalwire.com" in message
+    assert "SIGNALWIRE_SPACE=acme.signalwire.com rebrand restore j.jsonl" in message
+    assert "--space acme.signalwire.com" in message
+
+
+def test_a_journal_of_another_space_is_refused_naming_both() -> None:
+    named = NamedSpace(parse_space("ours.signalwire.com"), "SIGNALWIRE_SPACE")
+    with pytest.raises(ConfigError) as raised:
+        restore_space(named, "https://theirs.example.com", "j.jsonl")
+    message = str(raised.value)
+    assert "https://theirs.example.com" in message and "https://ours.signalwire.com" in message
+    assert "SIGNALWIRE_SPACE names" in message and "--space theirs.example.com" in message
+
+
+def test_the_named_space_is_used_when_the_header_agrees_in_any_spelling() -> None:
+    named = NamedSpace(parse_space("https://ACME.signalwire.com:443/"), "--space")
+    assert restore_space(named, "https://acme.signalwire.com", "j") == named.space
+    with pytest.raises(ConfigError, match="names no usable Space"):
+        restore_space(named, None, "j")
+
+
+async def test_restore_never_sends_credentials_where_only_the_journal_points(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    trapped: list[str] = []
+    async with serve_app(trap_app(trapped)) as trap, sandbox_factory(count=10) as sb:
+        edited = _retarget(await _journal(sb.url, tmp_path), trap)
+        before = sb.space.put_count + sb.space.get_count
+        # Nothing named: the header alone must not be enough.
+        unnamed = await rebrand("restore", edited, "--backup-dir", tmp_path / "r",
+                                env=sandbox_env())
+        # Named, but the header points elsewhere.
+        other = await rebrand("restore", edited, "--backup-dir", tmp_path / "r",
+                              env=sandbox_env(SIGNALWIRE_SPACE=sb.url))
+        flagged = await rebrand("restore", edited, "--space", sb.url,
+                                "--backup-dir", tmp_path / "r", env=sandbox_env())
+        seen = sb.space.put_count + sb.space.get_count
+    assert trapped == []
+    assert seen == before
+    assert unnamed.code == 2, unnamed.err
+    assert trap in unnamed.err and "SIGNALWIRE_SPACE=" in unnamed.err
+    for ran, source in ((other, "SIGNALWIRE_SPACE"), (flagged, "--space")):
+        assert ran.code == 2, ran.err
+        assert trap in ran.err and sb.url in ran.err and f"{source} names" in ran.err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("how", ["env", "flag", "config"])
+async def test_restore_runs_against_the_space_the_operator_named(
+    sandbox_factory: SandboxFactory, tmp_path: Path, how: str
+) -> None:
+    async with sandbox_factory(count=10) as sb:
+        journal = await _journal(sb.url, tmp_path)
+        args: list[str | Path] = ["restore", journal, "--backup-dir", tmp_path / "r",
+                                  "--log-format", "json"]
+        env = sandbox_env()
+        if how == "env":
+            env = sandbox_env(SIGNALWIRE_SPACE=sb.url)
+        elif how == "flag":
+            args += ["--space", sb.url]
+        else:
+            args += ["--config", write_config(tmp_path, sb.url)]
+        ran = await rebrand(*args, env=env)
+    assert ran.code == 0, ran.err
+    assert ran.summary()["updated"] > 0
