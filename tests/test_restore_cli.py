@@ -11,7 +11,7 @@ import pytest
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, settings_for, trap_app
 from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import ConfigError
-from worker.job import JobOptions, run_job
+from worker.run.job import JobOptions, run_job
 from worker.space import NamedSpace, parse_space, restore_space
 
 pytestmark = pytest.mark.anyio
