@@ -26,17 +26,30 @@ REPO = Path(__file__).resolve().parent.parent
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
 
 
-def settings_for(url: str, theme: dict[str, Any] | None = None, **extra: Any) -> Settings:
-    """Settings as a config file naming this sandbox would give them (fast retries)."""
+# Retries fast enough for a test; the same attempts as a real run would make.
+FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05,
+              "max_attempts": 8}
+# Keywords of settings_for that are flags, not config keys.
+_FLAGS = frozenset({"backup_dir", "dry_run", "force", "grace_s", "max_failures", "deadline_s"})
+
+
+def settings_for(url: str, theme: dict[str, Any] | None = None, **given: Any) -> Settings:
+    """Settings as a config file naming this sandbox would give them (fast retries), with
+    the flags among `given` (backup_dir=..., dry_run=True, ...) merged as the CLI does."""
     raw: dict[str, Any] = {
         "space": url,
         "theme": theme if theme is not None else BRAND,
         "concurrency": 8,
-        "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05,
-                  "max_attempts": 8},
-        **extra,
+        "retry": FAST_RETRY,
+        **{key: value for key, value in given.items() if key not in _FLAGS},
     }
-    return parse_settings(raw, {})
+    return parse_settings(raw, {}, {k: v for k, v in given.items() if k in _FLAGS})
+
+
+def restore_settings(url: str, **flags: Any) -> Settings:
+    """A restore's settings for this sandbox, as `rebrand restore` would merge them."""
+    return parse_settings({"space": url, "concurrency": 8, "retry": FAST_RETRY}, {}, flags,
+                          restoring=True)
 
 
 def json_events(text: str) -> list[dict[str, Any]]:

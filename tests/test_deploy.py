@@ -73,9 +73,9 @@ def test_container_args_are_real_cli_flags_consistent_with_the_pod(
     assert "configMap" in volumes["config"]
     assert str(ns.backup_dir) == mounts["backups"] == "/work/rebrand-backups"
     # The pod outlives the tool's own drain, so the summary is always written.
-    assert pod["terminationGracePeriodSeconds"] > ns.grace_seconds
-    if ns.deadline is not None:
-        assert ns.deadline < job["activeDeadlineSeconds"]
+    assert pod["terminationGracePeriodSeconds"] > ns.grace_s
+    if ns.deadline_s is not None:
+        assert ns.deadline_s < job["activeDeadlineSeconds"]
     env = {e["name"]: e for e in container["env"]}
     token_file = env["SIGNALWIRE_API_TOKEN_FILE"]["value"]
     assert token_file.startswith(mounts["credentials"] + "/")

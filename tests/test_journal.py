@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.errors import ConfigError
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.run.journal import Header, JournalWriter, pre_images, read_journal
 
 pytestmark = pytest.mark.anyio
@@ -83,8 +83,7 @@ async def test_a_run_journals_full_pre_images_and_returned_updated_at_without_th
 ) -> None:
     async with sandbox_factory(count=40) as sb:
         before = sb.space.seed_snapshot()
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
         assert result.journal is not None
         assert result.journal.parent == tmp_path
         raw = result.journal.read_bytes()

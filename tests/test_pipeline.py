@@ -24,7 +24,7 @@ from tests.support import (
 from worker.body import WRITABLE_FIELDS
 from worker.config import Credentials
 from worker.errors import ExitCode
-from worker.run.job import JobOptions, JobResult, run_job
+from worker.run.job import JobResult, run_job
 from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, Space, serve
 from worker.theme import COLOR_FIELDS
 
@@ -54,8 +54,7 @@ def puts(space: Space) -> list[str]:
 
 
 async def run(url: str, tmp_path: Path, **settings: Any) -> JobResult:
-    return await run_job(settings_for(url, **settings), SANDBOX_CREDENTIALS,
-                         JobOptions(backup_dir=tmp_path))
+    return await run_job(settings_for(url, **settings, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
 
 
 # Faults
@@ -451,7 +450,7 @@ async def test_secrets_never_reach_the_output_or_the_journal(
         sb.space.conferences[next(iter(sb.space.conferences))]["display_name"] = "y" * 300
         good = await run(sb.url, tmp_path / "good")
         wrong = Credentials(SANDBOX_CREDENTIALS.project_id, "wrong-token-4242")
-        bad = await run_job(settings_for(sb.url), wrong, JobOptions(backup_dir=tmp_path / "bad"))
+        bad = await run_job(settings_for(sb.url, backup_dir=tmp_path / "bad"), wrong)
     assert (good.exit_code, bad.exit_code) == (ExitCode.FAILURES, ExitCode.AUTH)
     captured = capsys.readouterr()
     journals = [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()]

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.sandbox import ON_THEME
 
 pytestmark = pytest.mark.anyio
@@ -23,8 +23,7 @@ async def test_plan_sends_no_write_reports_old_and_new_colors_and_exits_10(
     async with sandbox_factory(count=40) as sb:
         before = sb.space.seed_snapshot()
         capsys.readouterr()
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path, dry_run=True))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path, dry_run=True), SANDBOX_CREDENTIALS)
         assert sb.space.put_count == 0
         # Only list pages: a plan decides from the listing, with no GET per conference.
         assert all(method == "GET" and path.startswith("/api/video/conferences?")
@@ -46,9 +45,8 @@ async def test_plan_exits_0_when_nothing_would_change(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     async with sandbox_factory(count=20) as sb:
-        await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path))
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path, dry_run=True))
+        await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path, dry_run=True), SANDBOX_CREDENTIALS)
         assert result.exit_code == 0
         assert result.summary.planned == 0
 

@@ -7,28 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, restore_settings, settings_for
 from worker.body import writable_state
-from worker.config import parse_settings
 from worker.decide import same_writable_state
-from worker.run.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
+from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import pre_images, read_journal
-from worker.space import parse_space
 
 pytestmark = pytest.mark.anyio
 
 
-def _restore_settings(url: str, *, force: bool = False) -> RestoreSettings:
-    retry = parse_settings({"space": url, "theme": {"light": {"primary": "#000000"}},
-                            "retry": {"backoff_base_s": 0.01, "backoff_cap_s": 0.05,
-                                      "retry_after_cap_s": 0.05}}, {}).retry
-    return RestoreSettings(space=parse_space(url), concurrency=8, retry=retry, force=force)
-
-
 async def _themed(url: str, tmp_path: Path) -> JobResult:
     """A run that themes the Space, journalling into tmp_path/run: what restore undoes."""
-    return await run_job(settings_for(url), SANDBOX_CREDENTIALS,
-                         JobOptions(backup_dir=tmp_path / "run"))
+    return await run_job(settings_for(url, backup_dir=tmp_path / "run"), SANDBOX_CREDENTIALS)
 
 
 def _assert_back(space_conferences: dict[str, dict[str, Any]],
@@ -48,16 +38,15 @@ async def test_restore_puts_every_conference_back_and_a_second_restore_changes_n
         run = await _themed(sb.url, tmp_path)
         assert run.summary.updated > 0
         assert run.journal is not None
-        first = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
-                                  JobOptions(backup_dir=tmp_path / "restore"))
+        first = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "restore"),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         assert first.exit_code == 0
         assert first.summary.updated == run.summary.updated
         _assert_back(sb.space.conferences, before)
 
         puts = sb.space.put_count
-        second = await restore_job(run.journal, _restore_settings(sb.url),
-                                   SANDBOX_CREDENTIALS,
-                                   JobOptions(backup_dir=tmp_path / "restore"))
+        second = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "restore"),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         assert second.exit_code == 0
         assert second.summary.unchanged == run.summary.updated
         assert sb.space.put_count == puts
@@ -70,14 +59,13 @@ async def test_a_restore_writes_its_own_journal_so_it_can_be_undone(
         run = await _themed(sb.url, tmp_path)
         themed = {cid: dict(c) for cid, c in sb.space.conferences.items()}
         assert run.journal is not None
-        restore = await restore_job(run.journal, _restore_settings(sb.url),
-                                    SANDBOX_CREDENTIALS,
-                                    JobOptions(backup_dir=tmp_path / "restore"))
+        restore = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "restore"),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         assert restore.journal is not None
         assert read_journal(restore.journal).header["command"] == "restore"
         # Undo the restore: back to the themed state.
-        undo = await restore_job(restore.journal, _restore_settings(sb.url),
-                                 SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "undo"))
+        undo = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "undo"),
+                              SANDBOX_CREDENTIALS, read_journal(restore.journal))
         assert undo.summary.updated == restore.summary.updated
         _assert_back(sb.space.conferences, themed)
 
@@ -95,15 +83,15 @@ async def test_a_conference_edited_since_our_write_is_a_conflict_unless_forced(
         sb.space.conferences[victim]["updated_at"] = "2099-01-01T00:00:00.000001Z"
         capsys.readouterr()
 
-        result = await restore_job(run.journal, _restore_settings(sb.url),
-                                   SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "r"))
+        result = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "r"),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         out = capsys.readouterr().out
         assert result.summary.conflict == 1
         assert sb.space.conferences[victim]["description"] == "edited by a human"
         assert '"event":"conference.conflict"' in out and victim in out
 
-        forced = await restore_job(run.journal, _restore_settings(sb.url, force=True),
-                                   SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "f"))
+        forced = await restore_job(restore_settings(sb.url, force=True, backup_dir=tmp_path / "f"),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         assert forced.summary.updated == 1
         assert same_writable_state(sb.space.conferences[victim], before[victim])
 
@@ -115,8 +103,8 @@ async def test_restore_dry_run_sends_no_write(
         run = await _themed(sb.url, tmp_path)
         assert run.journal is not None
         puts = sb.space.put_count
-        dry = await restore_job(run.journal, _restore_settings(sb.url), SANDBOX_CREDENTIALS,
-                                JobOptions(backup_dir=tmp_path / "r", dry_run=True))
+        dry = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "r", dry_run=True),
+                              SANDBOX_CREDENTIALS, read_journal(run.journal))
         assert sb.space.put_count == puts
         assert dry.summary.planned == run.summary.updated
         assert dry.exit_code == 10

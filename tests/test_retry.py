@@ -30,7 +30,7 @@ from worker.retry import (
     retrying,
     wait_for,
 )
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.sandbox import FaultConfig
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -223,9 +223,9 @@ async def test_retry_after_is_honoured_up_to_its_cap(
             await anyio.sleep(seconds)
 
         settings = settings_for(sb.url, retry={"backoff_base_s": 0.001, "backoff_cap_s": 0.001,
-                                               "retry_after_cap_s": 0.25, "max_attempts": 12})
-        result = await run_job(settings, SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path),
-                               sleep=sleep)
+                                               "retry_after_cap_s": 0.25, "max_attempts": 12},
+                                backup_dir=tmp_path)
+        result = await run_job(settings, SANDBOX_CREDENTIALS, sleep=sleep)
         throttled = sb.space.status_counts[429]
     assert result.exit_code == ExitCode.OK
     assert throttled > 0
@@ -248,9 +248,9 @@ async def test_a_retry_after_under_the_cap_is_waited_in_full(
         async def sleep(seconds: float) -> None:
             slept.append(seconds)  # recorded, not waited: the figure is what matters here
 
-        settings = settings_for(sb.url, retry={"retry_after_cap_s": 60, "max_attempts": 12})
-        result = await run_job(settings, SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path),
-                               sleep=sleep)
+        settings = settings_for(sb.url, retry={"retry_after_cap_s": 60, "max_attempts": 12},
+                                backup_dir=tmp_path)
+        result = await run_job(settings, SANDBOX_CREDENTIALS, sleep=sleep)
         throttled = sb.space.status_counts[429]
     assert result.exit_code == ExitCode.OK
     assert throttled > 0
@@ -265,8 +265,7 @@ async def test_a_422_is_never_retried_and_its_messages_are_reported(
         bad = next(iter(sb.space.conferences))
         # Stored before the 200-character limit: the fresh state cannot be written back.
         sb.space.conferences[bad]["display_name"] = "Ω" * 201
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
         puts_to_bad = [p for m, p in sb.space.requests if m == "PUT" and p.endswith(bad)]
         status_422 = sb.space.status_counts[422]
     assert result.exit_code == ExitCode.FAILURES
@@ -289,7 +288,7 @@ async def test_wrong_credentials_stop_the_run_at_once_with_exit_3(
 ) -> None:
     async with sandbox_factory(count=30, latency_s=0.005) as sb:
         wrong = Credentials(SANDBOX_CREDENTIALS.project_id, "revoked-token")
-        result = await run_job(settings_for(sb.url), wrong, JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), wrong)
         seen = list(sb.space.requests)
         unauthorized = sb.space.unauthorized_count
     assert result.exit_code == ExitCode.AUTH
@@ -316,8 +315,7 @@ async def test_credentials_revoked_mid_run_stop_the_run_with_no_new_put(
                 raise web.HTTPUnauthorized
 
         sb.space.before_put = revoke_after_ten
-        result = await run_job(settings_for(sb.url, concurrency=8), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, concurrency=8, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
         applied = sb.space.puts_applied
         statuses = dict(sb.space.status_counts)
     assert result.exit_code == ExitCode.AUTH

@@ -14,7 +14,7 @@ from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.cli.main import main
 from worker.config import parse_settings
 from worker.errors import ConfigError
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.select import Selection, all_of, parse_selection
 from worker.shard import Shard
 
@@ -114,8 +114,9 @@ async def test_excluded_conferences_get_no_request_and_are_counted_not_logged(
 ) -> None:
     async with sandbox_factory(count=80) as sb:
         selection = Selection(include=("room-0001*", "room-0002*"), exclude=("room-00015-*",))
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path), select=selection.matches)
+        settings = settings_for(sb.url, backup_dir=tmp_path, select={
+            "include": list(selection.include), "exclude": list(selection.exclude)})
+        result = await run_job(settings, SANDBOX_CREDENTIALS)
         chosen = {cid for cid, c in sb.space.conferences.items() if selection.matches(c)}
         touched = {path.rsplit("/", 1)[-1].split("?")[0] for method, path in sb.space.requests
                    if method in {"GET", "PUT"} and "/conferences/" in path}

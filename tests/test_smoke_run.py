@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import BRAND, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
 from worker.body import WRITABLE_FIELDS
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.sandbox import ON_THEME
 
 pytestmark = pytest.mark.anyio
@@ -19,8 +19,7 @@ async def test_run_themes_every_conference_and_keeps_other_fields(
 ) -> None:
     async with sandbox_factory(count=120) as sb:
         before = sb.space.seed_snapshot()
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
         assert result.exit_code == 0
         for cid, conference in sb.space.conferences.items():
             for field, value in ON_THEME.items():

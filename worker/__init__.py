@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         UnsafeLinkError,
     )
     from worker.outcome import Kind, Outcome, Summary
-    from worker.run.job import JobOptions, JobResult, restore_job, run_job
+    from worker.run.job import JobResult, restore_job, run_job
     from worker.theme import Theme, parse_theme
 
 _HOMES = {
@@ -37,7 +37,7 @@ _HOMES = {
     "worker.errors": ("AbortError", "ApiError", "AuthError", "ConfigError", "ExitCode",
                       "RebrandError", "UnsafeLinkError"),
     "worker.outcome": ("Kind", "Outcome", "Summary"),
-    "worker.run.job": ("JobOptions", "JobResult", "restore_job", "run_job"),
+    "worker.run.job": ("JobResult", "restore_job", "run_job"),
     "worker.theme": ("Theme", "parse_theme"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
@@ -49,7 +49,6 @@ __all__ = [
     "ConfigError",
     "Credentials",
     "ExitCode",
-    "JobOptions",
     "JobResult",
     "Kind",
     "Outcome",

@@ -1,7 +1,7 @@
 """Settings and credentials: read, checked, and frozen before anything is sent.
 
-Settings come from the YAML config file (plus `SIGNALWIRE_SPACE`); credentials come only
-from the environment. Every problem is a ConfigError that names the key and says what to
+Settings (the run specification) come from the YAML config file, the environment and the
+flags, merged in `parse_settings`; credentials come only from the environment. Every problem is a ConfigError that names the key and says what to
 change. Nothing here reads `os.environ` itself: the CLI passes the environment in.
 """
 
@@ -10,15 +10,17 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import yaml
 
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
-from worker.select import Selection, parse_selection
+from worker.select import Predicate, Selection, all_of, parse_selection
+from worker.shard import Shard, resolve_shard
 from worker.space import Space, parse_space
 from worker.theme import Theme, parse_theme
 
@@ -65,19 +67,66 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything a run needs to know except the credentials, checked and frozen."""
+    """The run specification: everything `run`, `plan` and `restore` need except the
+    credentials, merged from the config file, the environment and the flags in one place
+    (`parse_settings`), checked and frozen. Each default is written here, once."""
 
     space: Space
-    theme: Theme
+    # The theme `run` and `plan` apply. None for `restore`: its journal says what to put back.
+    theme: Theme | None = None
+    # How hard to drive the Space.
     concurrency: int = 16
     queue_size: int = 512
     page_size: int = 1000
     request_timeout_s: float = 30.0
     rate_limit: float = DEFAULT_RATE_LIMIT
     retry: RetryPolicy = RetryPolicy()
+    # Which conferences: the config's `select` with --select/--exclude, and this shard's slice.
     select: Selection = Selection()
+    shard: Shard | None = None
     # `run` at a terminal asks before changing more conferences than this.
     confirm_above: int = 50
+    # Plan only: read, decide and report, send no write.
+    dry_run: bool = False
+    # `restore` also undoes conferences someone else edited since our write.
+    force: bool = False
+    backup_dir: Path = Path("rebrand-backups")
+    # On SIGTERM/SIGINT, the time in-flight writes get to finish.
+    grace_s: float = 20.0
+    # Stop (exit 4) once this many conferences have failed; None: never.
+    max_failures: int | None = 25
+    # Stop cleanly (exit 4) after this many seconds; None: no deadline.
+    deadline_s: float | None = None
+
+    @property
+    def selector(self) -> Predicate | None:
+        """Whether a listed conference is in this run; None when every one is."""
+        return all_of(self.select.matches if self.select.narrows else None,
+                      self.shard.owns if self.shard else None)
+
+
+# For the flags' help: the defaults as Settings writes them.
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {f.name: f.default for f in fields(Settings) if f.default is not MISSING})
+# The flags that set a Settings field of the same name (None: not given).
+_FLAG_FIELDS = ("concurrency", "dry_run", "force", "backup_dir", "grace_s", "max_failures",
+                "deadline_s")
+# The config keys that are numbers: (key, type, minimum, maximum).
+_NUMBERS: tuple[tuple[str, type[int] | type[float], float, float | None], ...] = (
+    ("concurrency", int, 1, MAX_CONCURRENCY),
+    ("queue_size", int, 1, MAX_QUEUE_SIZE),
+    ("page_size", int, 1, None),
+    ("request_timeout_s", float, 0.001, None),
+    ("rate_limit", float, 0.001, None),
+    ("confirm_above", int, 0, None),
+)
+_RETRY_NUMBERS: tuple[tuple[str, type[int] | type[float], float], ...] = (
+    ("max_attempts", int, 1),
+    ("backoff_base_s", float, 0),
+    ("backoff_cap_s", float, 0),
+    ("retry_after_cap_s", float, 0),
+    ("deadline_s", float, 0.001),
+)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -95,23 +144,30 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
-    """Read and check the config file. `SIGNALWIRE_SPACE` in `env` overrides `space`."""
+def load_settings(path: Path, env: Mapping[str, str],
+                  flags: Mapping[str, Any] | None = None, *, restoring: bool = False) -> Settings:
+    """Read the config file at `path`, then merge it with `env` and `flags` (see
+    `parse_settings`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start}); save it as UTF-8") from None
+                          f"{exc.start}); save it as UTF-8") from exc
     except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from exc
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from None
-    return parse_settings(raw, env)
+        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from exc
+    return parse_settings(raw, env, flags, restoring=restoring)
 
 
-def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
+def parse_settings(raw: object, env: Mapping[str, str],
+                   flags: Mapping[str, Any] | None = None, *, restoring: bool = False) -> Settings:
+    """The one place a run's specification is assembled: the config file's values (`raw`),
+    then the environment's (`SIGNALWIRE_SPACE`, the shard's index and count), then the
+    flags' (`flags`, keyed by Settings field; None or absent: not given). A `restore`
+    takes its theme from its journal, so its `raw` needs none."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
     _check_keys(raw, _TOP_KEYS, "")
@@ -125,38 +181,36 @@ def parse_settings(raw: object, env: Mapping[str, str]) -> Settings:
             "or SIGNALWIRE_SPACE in the environment"
         )
     key = "SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE") else "space"
-    if "theme" not in raw:
+    if "theme" not in raw and not restoring:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
     retry_raw = raw.get("retry", {})
     if not isinstance(retry_raw, Mapping):
         raise ConfigError("retry: must be a mapping of " + ", ".join(_RETRY_KEYS))
     _check_keys(retry_raw, _RETRY_KEYS, "retry.")
-    defaults = RetryPolicy()
-    policy = RetryPolicy(
-        max_attempts=_number(retry_raw, "max_attempts", "retry.", int, defaults.max_attempts, 1),
-        backoff_base_s=_number(retry_raw, "backoff_base_s", "retry.", float,
-                               defaults.backoff_base_s, 0),
-        backoff_cap_s=_number(retry_raw, "backoff_cap_s", "retry.", float,
-                              defaults.backoff_cap_s, 0),
-        retry_after_cap_s=_number(retry_raw, "retry_after_cap_s", "retry.", float,
-                                  defaults.retry_after_cap_s, 0),
-        deadline_s=_number(retry_raw, "deadline_s", "retry.", float, defaults.deadline_s, 0.001),
-    )
-    page_size = _number(raw, "page_size", "", int, 1000, 1)
-    if page_size > 1000:
-        raise ConfigError(f"page_size: {page_size} is above the API's maximum; use 1..1000")
-    return Settings(
+    retry: dict[str, Any] = {name: _number(retry_raw, name, "retry.", kind, low)
+                             for name, kind, low in _RETRY_NUMBERS if name in retry_raw}
+    numbers: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
+               for name, kind, low, high in _NUMBERS if name in raw}
+    if numbers.get("page_size", 0) > 1000:
+        raise ConfigError(f"page_size: {numbers['page_size']} is above the API's maximum; "
+                          "use 1..1000")
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
+    settings = Settings(
         space=parse_space(space_text, key=key),
-        theme=parse_theme(raw["theme"]),
-        concurrency=_number(raw, "concurrency", "", int, 16, 1, MAX_CONCURRENCY),
-        queue_size=_number(raw, "queue_size", "", int, 512, 1, MAX_QUEUE_SIZE),
-        page_size=page_size,
-        request_timeout_s=_number(raw, "request_timeout_s", "", float, 30.0, 0.001),
-        rate_limit=_number(raw, "rate_limit", "", float, DEFAULT_RATE_LIMIT, 0.001),
-        retry=policy,
-        select=parse_selection(raw.get("select")),
-        confirm_above=_number(raw, "confirm_above", "", int, 50, 0),
+        theme=parse_theme(raw["theme"]) if raw.get("theme") is not None or not restoring
+        else None,
+        retry=RetryPolicy(**retry),
+        select=parse_selection(raw.get("select")).with_flags(given.get("select"),
+                                                             given.get("exclude")),
+        **numbers,
+        **{name: given[name] for name in _FLAG_FIELDS if name in given},
     )
+    # Only a command with --shard is sharded (by the flag or by the environment).
+    shard = resolve_shard(given.get("shard"), env) if "shard" in (flags or {}) else None
+    if shard is None:
+        return settings
+    # Every shard runs at once: each gets its share of the Space's write budget.
+    return replace(settings, shard=shard, rate_limit=shard.rate_limit(settings.rate_limit))
 
 
 def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
@@ -180,10 +234,10 @@ N = TypeVar("N", int, float)
 
 
 def _number(
-    raw: Mapping[str, Any], key: str, prefix: str, kind: Callable[[Any], N], default: N,
+    raw: Mapping[str, Any], key: str, prefix: str, kind: Callable[[Any], N],
     minimum: float, maximum: float | None = None,
 ) -> N:
-    value = raw.get(key, default)
+    value = raw[key]
     is_int = kind is int
     ok = isinstance(value, int) if is_int else isinstance(value, int | float)
     if not ok or isinstance(value, bool):
@@ -212,15 +266,15 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is not UTF-8 text; it should hold "
                 "only the token"
-            ) from None
+            ) from exc
         except OSError as exc:
             raise ConfigError(
                 f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} ({exc.strerror})"
-            ) from None
+            ) from exc
         if not token:
             raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is empty")
     missing = [

@@ -1,8 +1,8 @@
 """What to do with one conference: pure decisions, no I/O.
 
-A strategy looks at a conference as listed (to skip it without a request when it can) and
-as freshly read (to decide the write). `Retheme` applies a theme; `Restore` puts a
-journal's pre-image back.
+A strategy looks at a conference as its source gave it (a listing's row, or a journal's
+pre-image), to skip it without a request when it can, and as freshly read, to decide the
+write. `Retheme` applies a theme; `Restore` puts a journal's pre-image back.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ Decision = Write | Skip
 
 
 class Strategy(Protocol):
+    """`given` is the conference as the source handed it over; `fresh` as just read."""
+
     # True when a plan can be decided from the listing alone, without a fresh GET.
     plans_from_listing: bool
 
-    def quick(self, listed: Mapping[str, Any]) -> Skip | None: ...
+    def quick(self, given: Mapping[str, Any], /) -> Skip | None: ...
 
-    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision: ...
+    def decide(self, given: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision: ...
 
 
 def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, ...]:
@@ -62,10 +64,10 @@ class Retheme:
         self.theme = theme
         self._fields = tuple(name for name, _ in theme.colors)
 
-    def quick(self, listed: Mapping[str, Any]) -> Skip | None:
+    def quick(self, listed: Mapping[str, Any], /) -> Skip | None:
         return Skip(Kind.UNCHANGED) if wears_theme(listed, self.theme) else None
 
-    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision:
+    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
         if wears_theme(fresh, self.theme):
             return Skip(Kind.UNCHANGED)
         return Write(build_put_body(fresh, self.theme), self._fields,
@@ -91,11 +93,11 @@ class Restore:
         self._force = force
         self._theme = theme
 
-    def quick(self, listed: Mapping[str, Any]) -> Skip | None:
+    def quick(self, pre: Mapping[str, Any], /) -> Skip | None:
         return None  # the journal's copy is old; only a fresh read can tell
 
-    def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any]) -> Decision:
-        pre = listed
+    def decide(self, pre: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
+        """`pre` is the journal's pre-image: the state to put back."""
         if same_writable_state(fresh, pre):
             return Skip(Kind.UNCHANGED)  # already back: restoring twice is harmless
         if not self._force and self._edited_since_us(pre, fresh):

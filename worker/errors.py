@@ -16,6 +16,8 @@ where they happen, so everything above the edge reasons about one small vocabula
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from typing import Any
 
@@ -88,6 +90,8 @@ class ApiError(RebrandError):
         self.status = status
         self.errors = errors
         self.retry_after = retry_after
+        # Set by worker.retry.with_retries: how many attempts ended in this error.
+        self.attempts = 1
         label = f"HTTP {status}" if status is not None else "transport error"
         super().__init__(f"{label}: {'; '.join(errors)}" if errors else label)
 
@@ -98,6 +102,21 @@ class NotFoundError(ApiError):
 
 class RetryableApiError(ApiError):
     """A failure that another attempt may cure."""
+
+
+@contextmanager
+def single_error() -> Iterator[None]:
+    """Around a task group: the one place an exception group is unwrapped. What leaves is
+    the error of ours that decides the exit (see `primary_error`), or the group itself
+    when none of it is ours (a bug, to be seen whole)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        error = primary_error(group)
+        if error is group:
+            raise
+        # The group is kept as the context (a traceback shows the siblings, if any).
+        raise error from group
 
 
 def primary_error(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -22,7 +22,7 @@ _KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
 
 
 class Predicate(Protocol):
-    """Whether a listed conference is in the run (worker.run.pipeline's Selector)."""
+    """Whether a listed conference is in the run (the producer asks it of each one)."""
 
     def __call__(self, conference: Mapping[str, Any]) -> bool: ...
 

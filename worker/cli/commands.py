@@ -1,7 +1,8 @@
-"""The commands behind the CLI: each builds settings and credentials from the parsed
-flags and the environment, sets up logging, runs one job, and writes what was asked.
+"""The commands behind the CLI: each merges the config file, the flags and the environment
+into one Settings (worker.config.parse_settings), reads the credentials, sets up logging,
+runs one job, and writes what was asked.
 
-cli.py only parses and dispatches; this is the edge where files, terminals and the
+main.py only parses and dispatches; this is the edge where files, terminals and the
 environment meet the jobs.
 """
 
@@ -19,22 +20,15 @@ from worker.cli.metrics import export_metrics
 from worker.cli.progress import ProgressBar
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
-from worker.config import Credentials, Settings, load_credentials, load_settings
+from worker.config import Credentials, Settings, load_credentials, load_settings, parse_settings
 from worker.errors import ConfigError, ExitCode
-from worker.run.job import JobOptions, JobResult, RestoreSettings, restore_job, run_job
+from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.logs import configure_logging
-from worker.run.producer import Selector
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
-from worker.select import all_of
-from worker.shard import Shard, resolve_shard
+from worker.shard import Shard
 from worker.space import NamedSpace, parse_space, restore_space
-
-
-def _job_options(ns: argparse.Namespace, *, dry_run: bool) -> JobOptions:
-    return JobOptions(dry_run=dry_run, backup_dir=ns.backup_dir, grace_s=ns.grace_seconds,
-                      max_failures=ns.max_failures, deadline_s=ns.deadline)
 
 
 def check_output_path(path: Path, flag: str) -> None:
@@ -44,7 +38,7 @@ def check_output_path(path: Path, flag: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot create {path.parent} ({exc.strerror})") from None
+        raise ConfigError(f"{flag} {path}: cannot create {path.parent} ({exc.strerror})") from exc
     if not os.access(path.parent, os.W_OK):
         raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
 
@@ -92,13 +86,12 @@ def _progress(ns: argparse.Namespace, reporter: Reporter, credentials: Credentia
     return bar
 
 
-def _ask_first(settings: Settings, credentials: Credentials, job: JobOptions,
-               select: Selector | None) -> tuple[int | None, int | None]:
+def _ask_first(settings: Settings, credentials: Credentials) -> tuple[int | None, int | None]:
     """Plan, and above `confirm_above` changes ask. Returns (exit code to stop with, or
     None to go on; the number of conferences listed, for the progress bar)."""
     stop = Stop()  # its event belongs to this event loop, not the run's
     plan, planned = loop.run(with_signals, lambda: confirm.plan_quietly(
-        settings, credentials, job, select=select, stop=stop), stop)
+        settings, credentials, stop=stop), stop)
     if plan.exit_code not in (ExitCode.OK, ExitCode.CHANGES_PENDING):
         return int(plan.exit_code), None
     count = plan.summary.planned
@@ -112,39 +105,30 @@ def _ask_first(settings: Settings, credentials: Credentials, job: JobOptions,
     return None, plan.summary.listed
 
 
-def run_command(ns: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> int:
-    settings = load_settings(ns.config, env)
-    if ns.concurrency:
-        settings = _override_concurrency(settings, ns.concurrency)
-    selection = settings.select.with_flags(ns.select, ns.exclude)
-    shard = resolve_shard(ns.shard, env)
-    if shard is not None:
-        settings = replace(settings, rate_limit=shard.rate_limit(settings.rate_limit))
-    select = all_of(selection.matches if selection.narrows else None,
-                    shard.owns if shard else None)
+def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """`run` and `plan` (and `run --dry-run`, which is `plan`)."""
+    flags = {**vars(ns), "dry_run": ns.command == "plan" or ns.dry_run}
+    settings = load_settings(ns.config, env, flags)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
-    job = replace(_job_options(ns, dry_run=dry_run), list_filters=selection.list_filters())
     total = None
-    if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=dry_run, stdin=sys.stdin):
-        code, total = _ask_first(settings, credentials, job, select)
+    if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=settings.dry_run,
+                          stdin=sys.stdin):
+        code, total = _ask_first(settings, credentials)
         if code is not None:
             return code
     stop = Stop()
-    reporter = Reporter(keep_plans=dry_run and (fmt == "console" or ns.summary_md is not None))
+    reporter = Reporter(keep_plans=settings.dry_run
+                        and (fmt == "console" or ns.summary_md is not None))
     bar = _progress(ns, reporter, credentials, total)
     try:
         result = loop.run(with_signals, lambda: run_job(
-            settings, credentials, job, reporter=reporter, stop=stop, select=select,
-            command="plan" if dry_run else "run"), stop)
+            settings, credentials, reporter=reporter, stop=stop), stop)
     finally:
         if bar is not None:
             bar.close()
-    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets, shard=shard)
-
-
-def _override_concurrency(settings: Settings, concurrency: int) -> Settings:
-    return replace(settings, concurrency=concurrency)
+    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets,
+                     shard=settings.shard)
 
 
 def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
@@ -162,30 +146,25 @@ def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
 
 
 def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
-    contents = read_journal(ns.journal)
-    settings = load_settings(ns.config, env) if ns.config is not None else None
+    journal = read_journal(ns.journal)  # the only read: the job streams from what it found
+    flags = vars(ns)
+    from_config = (load_settings(ns.config, env, flags, restoring=True)
+                   if ns.config is not None else None)
     # Checked before the credentials are even read: nothing goes anywhere unnamed.
-    space = restore_space(_named_space(ns, env, settings), contents.header.get("space"),
+    space = restore_space(_named_space(ns, env, from_config), journal.header.get("space"),
                           str(ns.journal))
+    # A config's limits are the Space's: a restore keeps to them as its run did. What to
+    # put back is the journal's to say, never a config's theme.
+    settings = replace(from_config or parse_settings({"space": space.origin}, {}, flags,
+                                                     restoring=True), space=space, theme=None)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
-    reporter = Reporter(keep_plans=ns.dry_run and fmt == "console")
+    reporter = Reporter(keep_plans=settings.dry_run and fmt == "console")
     stop = Stop()
-    restore_settings = RestoreSettings(space=space, force=ns.force)
-    if settings is not None:
-        # A config's limits are the Space's: a restore keeps to them as its run did.
-        restore_settings = replace(
-            restore_settings, concurrency=settings.concurrency,
-            rate_limit=settings.rate_limit, request_timeout_s=settings.request_timeout_s,
-            retry=settings.retry)
-    if ns.concurrency:
-        restore_settings = replace(restore_settings, concurrency=ns.concurrency)
-    job = _job_options(ns, dry_run=ns.dry_run)
     bar = _progress(ns, reporter, credentials, None)
     try:
         result = loop.run(with_signals, lambda: restore_job(
-            ns.journal, restore_settings, credentials, job, reporter=reporter, stop=stop),
-            stop)
+            settings, credentials, journal, reporter=reporter, stop=stop), stop)
     finally:
         if bar is not None:
             bar.close()
@@ -195,7 +174,7 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = load_settings(ns.config, env)
     credentials: Credentials = load_credentials(env)
-    print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, "
-          f"{len(settings.theme.colors)} theme colors, credentials for project "
-          f"{credentials.project_id} present")
+    colors = len(settings.theme.colors) if settings.theme else 0
+    print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, {colors} theme "
+          f"colors, credentials for project {credentials.project_id} present")
     return ExitCode.OK

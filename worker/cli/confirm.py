@@ -17,8 +17,7 @@ from typing import Any, TextIO
 import structlog
 
 from worker.config import Credentials, Settings
-from worker.run.job import JobOptions, JobResult, run_job
-from worker.run.producer import Selector
+from worker.run.job import JobResult, run_job
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
 
@@ -59,12 +58,12 @@ def _warnings_only() -> Iterator[None]:
         structlog.configure(**saved)
 
 
-async def plan_quietly(settings: Settings, credentials: Credentials, job: JobOptions, *,
-                       select: Selector | None, stop: Stop) -> tuple[JobResult, Reporter]:
+async def plan_quietly(settings: Settings, credentials: Credentials, *,
+                       stop: Stop) -> tuple[JobResult, Reporter]:
     """The plan behind the question, its per-conference lines left out (the table shows
     them); the Reporter keeps the planned outcomes for that table."""
     with _warnings_only():
         reporter = Reporter(keep_plans=True)
-        result = await run_job(settings, credentials, replace(job, dry_run=True),
-                               reporter=reporter, stop=stop, select=select, command="plan")
+        result = await run_job(replace(settings, dry_run=True), credentials,
+                               reporter=reporter, stop=stop)
     return result, reporter

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from worker.cli import loop
 from worker.cli.progress import ProgressBar
 from worker.cli.signals import watch_signals
-from worker.config import Credentials, Settings, load_settings
-from worker.run.job import JobOptions, JobResult, run_job
+from worker.config import Credentials, Settings, load_settings, parse_settings
+from worker.errors import single_error
+from worker.run.job import JobResult, run_job
 from worker.run.logs import configure_logging
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
@@ -30,7 +33,7 @@ DEMO_FAULTS = FaultConfig(error_500=0.03, error_503=0.03, error_429=0.02,
                           drop_after_apply=0.02, retry_after_s=1.0)
 
 
-def demo_settings(config: Path | None) -> Settings:
+def demo_settings(config: Path | None, flags: Mapping[str, Any] | None = None) -> Settings:
     """The demo's settings: from `config`, else ./config.example.yaml when there is one,
     else the same brand built in (the sandbox's ON_THEME; a test keeps the two equal), so
     the demo runs from any directory and from the container image."""
@@ -39,16 +42,16 @@ def demo_settings(config: Path | None) -> Settings:
     example = Path("config.example.yaml")
     path = config or (example if example.is_file() else None)
     if path is not None:
-        return load_settings(path, placeholder)
+        return load_settings(path, placeholder, flags)
     theme = Theme(tuple((name, ON_THEME[name]) for name in COLOR_FIELDS))
-    return Settings(space=parse_space(placeholder["SIGNALWIRE_SPACE"]), theme=theme)
+    return parse_settings({"theme": theme.as_config()}, placeholder, flags)
 
 
 def run_demo(ns: argparse.Namespace) -> int:
-    fmt = configure_logging(ns.log_format)
+    configure_logging(ns.log_format)
     sandbox_config = SandboxConfig(count=ns.count, latency_s=ns.latency,
                                    faults=DEMO_FAULTS if ns.faults else FaultConfig())
-    template = demo_settings(ns.config)
+    template = demo_settings(ns.config, vars(ns))
     reporter = Reporter()
     # A person at a terminal gets the live bar, the console log scrolling above it.
     bar = None
@@ -57,18 +60,15 @@ def run_demo(ns: argparse.Namespace) -> int:
         if sys.stdout.isatty():
             configure_logging(ns.log_format, stream=bar.log_stream(sys.stdout))
     stop = Stop()
-    job = JobOptions(backup_dir=ns.backup_dir, grace_s=ns.grace_seconds,
-                     max_failures=ns.max_failures, deadline_s=ns.deadline)
 
     async def main() -> JobResult:
-        async with serve(sandbox_config) as sandbox, anyio.create_task_group() as tg:
-            tg.start_soon(watch_signals, stop)
-            settings = replace(template, space=parse_space(sandbox.url))
-            if ns.concurrency:
-                settings = replace(settings, concurrency=ns.concurrency)
-            credentials = Credentials(sandbox_config.project_id, sandbox_config.api_token)
-            result = await run_job(settings, credentials, job, reporter=reporter, stop=stop)
-            tg.cancel_scope.cancel()
+        with single_error():
+            async with serve(sandbox_config) as sandbox, anyio.create_task_group() as tg:
+                tg.start_soon(watch_signals, stop)
+                settings = replace(template, space=parse_space(sandbox.url))
+                credentials = Credentials(sandbox_config.project_id, sandbox_config.api_token)
+                result = await run_job(settings, credentials, reporter=reporter, stop=stop)
+                tg.cancel_scope.cancel()
         return result
 
     try:
@@ -79,5 +79,4 @@ def run_demo(ns: argparse.Namespace) -> int:
     if ns.report is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))
-    del fmt
     return int(result.exit_code)

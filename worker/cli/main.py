@@ -18,7 +18,8 @@ from pathlib import Path
 
 from worker.cli import commands
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
-from worker.errors import ConfigError, ExitCode, RebrandError, primary_error
+from worker.config import DEFAULTS
+from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.space import is_loopback
 from worker.version import __version__
 
@@ -32,20 +33,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_job_flags(p: argparse.ArgumentParser) -> None:
+    # A flag left out is None: the config file's value, or the default Settings writes, stands.
     p.add_argument("--log-format", choices=("json", "console", "auto"), default="auto",
                    help="JSON lines, the console renderer, or JSON unless stdout is a terminal")
-    p.add_argument("--backup-dir", type=Path, default=Path("rebrand-backups"),
-                   help="where the backup journal is written (default ./rebrand-backups)")
-    p.add_argument("--grace-seconds", type=positive_float, default=20.0,
-                   help="on SIGTERM/SIGINT, time in-flight writes get to finish (default 20)")
-    p.add_argument("--deadline", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop cleanly after this long and exit 4")
-    p.add_argument("--max-failures", type=positive_int, default=25, metavar="N",
-                   help="abort with exit 4 once N conferences have failed (default 25)")
+    p.add_argument("--backup-dir", type=Path, default=None,
+                   help="where the backup journal is written "
+                        f"(default ./{DEFAULTS['backup_dir']})")
+    p.add_argument("--grace-seconds", dest="grace_s", type=positive_float, default=None,
+                   metavar="SECONDS",
+                   help="on SIGTERM/SIGINT, time in-flight writes get to finish "
+                        f"(default {DEFAULTS['grace_s']:g})")
+    p.add_argument("--deadline", dest="deadline_s", type=positive_float, default=None,
+                   metavar="SECONDS", help="stop cleanly after this long and exit 4")
+    p.add_argument("--max-failures", type=positive_int, default=None, metavar="N",
+                   help="abort with exit 4 once N conferences have failed "
+                        f"(default {DEFAULTS['max_failures']})")
     p.add_argument("--report", type=Path, default=None, metavar="PATH",
                    help="write a JSON report (summary, failures, journal path) here")
     p.add_argument("--concurrency", type=concurrency, default=None,
-                   help="override the config's concurrency")
+                   help="override the config's concurrency "
+                        f"(default {DEFAULTS['concurrency']})")
 
 
 def _add_ops_flags(p: argparse.ArgumentParser) -> None:
@@ -133,7 +140,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             if path is not None:
                 commands.check_output_path(path, flag)
         if ns.command in ("run", "plan"):
-            return commands.run_command(ns, environ, dry_run=ns.command == "plan" or ns.dry_run)
+            return commands.run_command(ns, environ)
         if ns.command == "restore":
             return commands.restore_command(ns, environ)
         if ns.command == "validate":
@@ -148,7 +155,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             try:
                 sandbox_config = config_from_args(ns)
             except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+                raise ConfigError(str(exc)) from exc
             main_serve(sandbox_config, ns.host, ns.port)
             return ExitCode.OK
         if ns.command == "demo":
@@ -158,11 +165,4 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except RebrandError as exc:
         print(f"rebrand: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    except BaseExceptionGroup as group:
-        # An error of ours raised inside the event loop arrives wrapped by a task group.
-        error = primary_error(group)
-        if not isinstance(error, RebrandError):
-            raise
-        print(f"rebrand: error: {error}", file=sys.stderr)
-        return int(error.exit_code)
     raise ConfigError(f"unknown command {ns.command}")  # pragma: no cover - argparse guards

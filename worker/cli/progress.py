@@ -10,7 +10,6 @@ the image stays free of a dependency for it.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,7 +133,3 @@ class _AboveBar:
     def isatty(self) -> bool:
         return self._out.isatty()
 
-
-def wanted(enabled: bool, stderr: TextIO = sys.stderr) -> bool:
-    """A bar only for a person: asked for, and stderr is a terminal."""
-    return enabled and stderr.isatty()

@@ -11,6 +11,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
+from worker.errors import single_error
 from worker.run.stopping import Stop, StopReason
 
 T = TypeVar("T")
@@ -34,9 +35,10 @@ async def watch_signals(stop: Stop) -> None:
 async def with_signals(job: Callable[[], Awaitable[T]], stop: Stop) -> T:
     """Await `job` with signals turned into stop requests."""
     result: T | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(watch_signals, stop)
-        result = await job()
-        tg.cancel_scope.cancel()
+    with single_error():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals, stop)
+            result = await job()
+            tg.cancel_scope.cancel()
     assert result is not None  # noqa: S101 - the job either returned or raised
     return result

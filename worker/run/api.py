@@ -67,7 +67,7 @@ class SpaceClient:
         space: Space,
         authorization: str,
         *,
-        timeout_s: float = 30.0,
+        timeout_s: float,
         secrets: tuple[str, ...] = (),
     ) -> None:
         self._session = session
@@ -125,9 +125,9 @@ class SpaceClient:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            raise RetryableApiError(None, (_transport_message(exc),)) from None
-        except TimeoutError:
-            raise RetryableApiError(None, ("request timed out",)) from None
+            raise RetryableApiError(None, (_transport_message(exc),)) from exc
+        except TimeoutError as exc:
+            raise RetryableApiError(None, ("request timed out",)) from exc
         if status != 200:
             for form in self._secret_forms:
                 raw = raw.replace(form, REDACTED.encode())

@@ -1,13 +1,14 @@
-"""The three jobs, `run`, `plan` and `restore`, each as one awaitable.
+"""The three jobs, `run`, `plan` and `restore`, each as one awaitable over one body.
 
-The CLI builds settings and credentials and awaits one of these; they do not own the
-event loop, so tests await them directly against a sandbox Space.
+They differ only in their strategy (worker.decide) and their source: the Space's listing,
+or a journal's pre-images. The CLI builds the settings and credentials and awaits one of
+these; they do not own the event loop, so tests await them directly against a sandbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,34 +19,19 @@ from anyio.abc import ObjectSendStream
 
 from worker.config import Credentials, Settings
 from worker.decide import Restore, Retheme, Strategy
-from worker.errors import ExitCode, RebrandError
+from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.outcome import Summary
-from worker.retry import RetryPolicy
+from worker.retry import Sleep
 from worker.run.api import Conference, SpaceClient
-from worker.run.consumer import Worker
-from worker.run.journal import Header, JournalWriter, new_run_id, now_iso, pre_images, read_journal
+from worker.run.consumer import ConferenceUpdater
+from worker.run.journal import Header, JournalContents, JournalWriter, new_run_id, now_iso
 from worker.run.limiter import RateLimiter
-from worker.run.pipeline import PipelineOptions, run_pipeline
-from worker.run.producer import Selector, Source, listing
+from worker.run.pipeline import run_pipeline
+from worker.run.producer import Source, listing
 from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
-from worker.space import Space
 from worker.theme import parse_theme
 from worker.version import __version__
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class JobOptions:
-    """What the command line adds to the settings."""
-
-    dry_run: bool = False
-    backup_dir: Path = Path("rebrand-backups")
-    grace_s: float = 20.0
-    max_failures: int | None = 25
-    deadline_s: float | None = None
-    list_filters: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +40,108 @@ class JobResult:
     exit_code: ExitCode
     journal: Path | None
     error: RebrandError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What tells run, plan and restore apart."""
+
+    command: str
+    strategy: Strategy
+    source: Callable[[SpaceClient, Reporter], Source]
+    # Recorded in the journal's header, for a later restore's crash-window check.
+    theme: Mapping[str, Any] | None
+
+
+async def run_job(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    reporter: Reporter | None = None,
+    stop: Stop | None = None,
+    sleep: Sleep = anyio.sleep,
+) -> JobResult:
+    """`rebrand run` (and `plan`, with `settings.dry_run`): re-theme every listed
+    conference."""
+    if settings.theme is None:
+        raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
+
+    def source(client: SpaceClient, rep: Reporter) -> Source:
+        return listing(client, rep, page_size=settings.page_size,
+                       filters=settings.select.list_filters(), policy=settings.retry,
+                       select=settings.selector, sleep=sleep)
+
+    job = _Job("plan" if settings.dry_run else "run", Retheme(settings.theme), source,
+               settings.theme.as_config())
+    return await _execute(settings, credentials, job, reporter or Reporter(), stop or Stop(),
+                          sleep)
+
+
+async def restore_job(
+    settings: Settings,
+    credentials: Credentials,
+    journal: JournalContents,
+    *,
+    reporter: Reporter | None = None,
+    stop: Stop | None = None,
+    sleep: Sleep = anyio.sleep,
+) -> JobResult:
+    """`rebrand restore`: put every conference in `journal` back to its pre-image."""
+    raw_theme: Any = journal.header.get("theme")
+    strategy = Restore(journal.written_at, force=settings.force,
+                       theme=parse_theme(raw_theme) if raw_theme else None)
+
+    def source(_client: SpaceClient, rep: Reporter) -> Source:
+        async def fill(send: ObjectSendStream[Conference]) -> None:
+            for conference in journal.pre_images():
+                rep.listed_one()
+                await send.send(conference)
+
+        return fill
+
+    job = _Job("restore", strategy, source, None)
+    return await _execute(settings, credentials, job, reporter or Reporter(), stop or Stop(),
+                          sleep)
+
+
+async def _execute(settings: Settings, credentials: Credentials, job: _Job,
+                   reporter: Reporter, stop: Stop, sleep: Sleep) -> JobResult:
+    """The one body of every job: journal, session, limiter, pipeline, summary."""
+    journal = None if settings.dry_run else _open_journal(settings, job)
+    limiter = None if settings.dry_run else RateLimiter(settings.rate_limit)
+    if settings.max_failures is not None:
+        reporter.on_failures(settings.max_failures,
+                             lambda: stop.request(StopReason.MAX_FAILURES))
+    error: RebrandError | None = None
+    try:
+        async with _session(settings.concurrency) as session:
+            client = SpaceClient(session, settings.space, credentials.authorization(),
+                                 timeout_s=settings.request_timeout_s,
+                                 secrets=credentials.secrets)
+            updater = ConferenceUpdater(client, job.strategy, reporter, policy=settings.retry,
+                                        limiter=limiter, journal=journal,
+                                        dry_run=settings.dry_run, sleep=sleep)
+            await run_pipeline(job.source(client, reporter), updater, reporter, stop,
+                               concurrency=settings.concurrency,
+                               queue_size=settings.queue_size, grace_s=settings.grace_s,
+                               deadline_s=settings.deadline_s)
+    except RebrandError as exc:
+        error = exc
+    finally:
+        if journal is not None:
+            journal.close()
+    summary = reporter.summary(
+        effective_rate=limiter.effective_rate() if limiter else None,
+        stopped=(stop.reason.value if stop.reason else None)
+        or (type(error).__name__ if error else None),
+    )
+    code = error.exit_code if error is not None else exit_code_for(
+        summary, stop, dry_run=settings.dry_run)
+    if error is not None:
+        # Say why before the summary, so the summary stays the last line of every run.
+        reporter.aborted(error, int(code))
+    reporter.log_summary(summary)
+    return JobResult(summary, ExitCode(code), journal.path if journal else None, error)
 
 
 def exit_code_for(summary: Summary, stop: Stop, *, dry_run: bool) -> ExitCode:
@@ -74,173 +162,10 @@ def _session(concurrency: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, trust_env=False)
 
 
-async def _execute(
-    *,
-    space: Space,
-    credentials: Credentials,
-    strategy: Strategy,
-    make_source: Callable[[SpaceClient, Reporter], Source],
-    options: PipelineOptions,
-    rate_limit: float | None,
-    request_timeout_s: float,
-    journal: JournalWriter | None,
-    reporter: Reporter,
-    stop: Stop,
-    deadline_s: float | None,
-    sleep: Sleep,
-) -> tuple[Summary, RebrandError | None, RateLimiter | None]:
-    limiter = RateLimiter(rate_limit) if rate_limit else None
-    error: RebrandError | None = None
-    try:
-        async with _session(options.concurrency) as session:
-            client = SpaceClient(session, space, credentials.authorization(),
-                                 timeout_s=request_timeout_s, secrets=credentials.secrets)
-            worker = Worker(client, strategy, reporter, policy=options.retry,
-                            limiter=limiter, journal=journal, dry_run=options.dry_run,
-                            sleep=sleep)
-            async with anyio.create_task_group() as tg:
-                if deadline_s is not None:
-                    tg.start_soon(_deadline, stop, deadline_s)
-                await run_pipeline(make_source(client, reporter), worker, reporter, options,
-                                   stop=stop)
-                tg.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        inner = group.exceptions[0] if len(group.exceptions) == 1 else group
-        if not isinstance(inner, RebrandError):
-            raise
-        error = inner
-    except RebrandError as exc:
-        error = exc
-    finally:
-        if journal is not None:
-            journal.close()
-    summary = reporter.summary(
-        effective_rate=limiter.effective_rate() if limiter and not options.dry_run else None,
-        stopped=(stop.reason.value if stop.reason else None)
-        or (type(error).__name__ if error else None),
-    )
-    return summary, error, limiter
-
-
-async def _deadline(stop: Stop, seconds: float) -> None:
-    await anyio.sleep(seconds)
-    stop.request(StopReason.DEADLINE)
-
-
-def _finish(summary: Summary, error: RebrandError | None, stop: Stop, reporter: Reporter,
-            *, dry_run: bool, journal: Path | None) -> JobResult:
-    code = error.exit_code if error is not None else exit_code_for(summary, stop,
-                                                                  dry_run=dry_run)
-    if error is not None:
-        # Say why before the summary, so the summary stays the last line of every run.
-        reporter.aborted(error, int(code))
-    reporter.log_summary(summary)
-    return JobResult(summary, ExitCode(code), journal, error)
-
-
-async def run_job(
-    settings: Settings,
-    credentials: Credentials,
-    job: JobOptions,
-    *,
-    reporter: Reporter | None = None,
-    stop: Stop | None = None,
-    select: Selector | None = None,
-    sleep: Sleep = anyio.sleep,
-    command: str = "run",
-) -> JobResult:
-    """`rebrand run` (and `plan`, with `job.dry_run`): re-theme every listed conference."""
-    reporter = reporter or Reporter()
-    stop = stop or Stop()
-    options = _pipeline_options(settings.concurrency, settings.queue_size, settings.page_size,
-                                settings.retry, job)
-    journal = _open_journal(job, settings.space, command, settings.theme.as_config())
-
-    def make_source(client: SpaceClient, rep: Reporter) -> Source:
-        return listing(client, rep, page_size=options.page_size,
-                       filters=options.list_filters, policy=options.retry, select=select,
-                       sleep=sleep)
-
-    summary, error, _ = await _execute(
-        space=settings.space, credentials=credentials, strategy=Retheme(settings.theme),
-        make_source=make_source, options=options,
-        rate_limit=None if job.dry_run else settings.rate_limit,
-        request_timeout_s=settings.request_timeout_s, journal=journal, reporter=reporter,
-        stop=stop, deadline_s=job.deadline_s, sleep=sleep,
-    )
-    return _finish(summary, error, stop, reporter, dry_run=job.dry_run,
-                   journal=journal.path if journal else None)
-
-
-def _open_journal(job: JobOptions, space: Space, command: str,
-                  theme: Mapping[str, Any] | None) -> JournalWriter | None:
-    """A new journal for a job that writes; none for a dry run, which writes nothing."""
-    if job.dry_run:
-        return None
+def _open_journal(settings: Settings, job: _Job) -> JournalWriter:
+    """A new journal for a job that writes (a dry run writes nothing, so has none)."""
     now = datetime.now(UTC)
     run_id = new_run_id(now)
-    return JournalWriter(job.backup_dir / f"{run_id}.jsonl",
-                         Header(run_id, space.origin, command, theme, __version__,
-                                now_iso(now)))
-
-
-def _pipeline_options(concurrency: int, queue_size: int, page_size: int,
-                      retry: RetryPolicy, job: JobOptions) -> PipelineOptions:
-    return PipelineOptions(
-        concurrency=concurrency, queue_size=queue_size, page_size=page_size, retry=retry,
-        dry_run=job.dry_run, grace_s=job.grace_s, max_failures=job.max_failures,
-        list_filters=job.list_filters,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreSettings:
-    """What a restore needs besides the journal: the Space the operator named (checked
-    against the journal's header), and the limits to keep to."""
-
-    space: Space
-    concurrency: int = 16
-    rate_limit: float = 1380.0
-    request_timeout_s: float = 30.0
-    retry: RetryPolicy = RetryPolicy()
-    force: bool = False
-
-
-async def restore_job(
-    journal_path: Path,
-    settings: RestoreSettings,
-    credentials: Credentials,
-    job: JobOptions,
-    *,
-    reporter: Reporter | None = None,
-    stop: Stop | None = None,
-    sleep: Sleep = anyio.sleep,
-) -> JobResult:
-    """`rebrand restore`: put every journalled conference back to its pre-image."""
-    reporter = reporter or Reporter()
-    stop = stop or Stop()
-    contents = read_journal(journal_path)
-    raw_theme: Any = contents.header.get("theme")
-    theme = parse_theme(raw_theme) if raw_theme else None
-    strategy = Restore(contents.written_at, force=settings.force, theme=theme)
-    options = _pipeline_options(settings.concurrency, max(2 * settings.concurrency, 64), 1000,
-                                settings.retry, job)
-    journal = _open_journal(job, settings.space, "restore", None)
-
-    def make_source(_client: SpaceClient, rep: Reporter) -> Source:
-        async def source(send: ObjectSendStream[Conference]) -> None:
-            for conference in pre_images(journal_path):
-                rep.listed_one()
-                await send.send(conference)
-
-        return source
-
-    summary, error, _ = await _execute(
-        space=settings.space, credentials=credentials, strategy=strategy,
-        make_source=make_source, options=options,
-        rate_limit=None if job.dry_run else settings.rate_limit,
-        request_timeout_s=settings.request_timeout_s, journal=journal, reporter=reporter,
-        stop=stop, deadline_s=job.deadline_s, sleep=sleep,
-    )
-    return _finish(summary, error, stop, reporter, dry_run=job.dry_run,
-                   journal=journal.path if journal else None)
+    return JournalWriter(settings.backup_dir / f"{run_id}.jsonl",
+                         Header(run_id, settings.space.origin, job.command, job.theme,
+                                __version__, now_iso(now)))

@@ -75,12 +75,11 @@ class JournalWriter:
             raise ConfigError(
                 f"--backup-dir: cannot create the journal {path} ({exc.strerror}); "
                 "point --backup-dir at a writable directory"
-            ) from None
+            ) from exc
         self._fd = self._file.fileno()
         self._lock = anyio.Lock()
         self._written = 0  # records handed to the file
         self._synced = 0  # records known to be on disk
-        self.pre_images = 0
         self._append({**header.as_record()})
         self._file.flush()
         os.fsync(self._fd)
@@ -92,7 +91,6 @@ class JournalWriter:
 
     async def before_write(self, conference: Mapping[str, Any]) -> None:
         seq = self._append({"type": "pre_image", "conference": conference})
-        self.pre_images += 1
         await self._sync(seq)
 
     async def after_write(self, conference_id: str, updated_at: str | None) -> None:
@@ -119,11 +117,19 @@ class JournalWriter:
 
 @dataclass(frozen=True, slots=True)
 class JournalContents:
+    """A journal read once: its header and what our writes returned. The pre-images stay
+    on disk and are streamed by `pre_images()`, so a journal of any size fits in memory."""
+
+    path: Path
     header: dict[str, Any]
     # Conference id -> the updated_at our PUT returned (None: no answer was recorded).
     written_at: dict[str, str | None]
     count: int
     torn_tail: bool
+
+    def pre_images(self) -> Iterator[dict[str, Any]]:
+        """Each conference's first pre-image (the state before that run), in order."""
+        return pre_images(self.path)
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
@@ -131,7 +137,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise ConfigError(f"journal {path}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"journal {path}: cannot read it ({exc.strerror})") from exc
     with handle:
         previous: bytes | None = None
         number = 0
@@ -183,7 +189,7 @@ def read_journal(path: Path) -> JournalContents:
     if header is None:
         raise ConfigError(f"journal {path}: no readable header line; this is not a whole "
                           "rebrand journal (or it is empty)")
-    return JournalContents(header, written_at, count, torn)
+    return JournalContents(path, header, written_at, count, torn)
 
 
 def pre_images(path: Path) -> Iterator[dict[str, Any]]:

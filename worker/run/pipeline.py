@@ -9,44 +9,31 @@ the listing, starts no new conference, and gives those in flight a grace period.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 import anyio
 
-from worker.errors import primary_error
-from worker.retry import RetryPolicy
+from worker.errors import single_error
 from worker.run.api import Conference
-from worker.run.consumer import Worker, consume
+from worker.run.consumer import ConferenceUpdater, consume
 from worker.run.producer import Source
 from worker.run.report import Reporter
-from worker.run.stopping import Stop
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineOptions:
-    concurrency: int = 16
-    queue_size: int = 512
-    page_size: int = 1000
-    retry: RetryPolicy = RetryPolicy()
-    dry_run: bool = False
-    grace_s: float = 20.0
-    max_failures: int | None = None
-    list_filters: Mapping[str, str] = field(default_factory=dict)
+from worker.run.stopping import Stop, StopReason
 
 
 async def run_pipeline(
     source: Source,
-    worker: Worker,
+    updater: ConferenceUpdater,
     reporter: Reporter,
-    options: PipelineOptions,
+    stop: Stop,
     *,
-    stop: Stop | None = None,
+    concurrency: int,
+    queue_size: int,
+    grace_s: float,
+    deadline_s: float | None = None,
 ) -> None:
-    """Run the source and the consumers to completion or to a stop. Raises AuthError or
-    AbortError (after cancelling everything) when the run cannot go on."""
-    stop = stop or Stop()
-    send, receive = anyio.create_memory_object_stream[Conference](options.queue_size)
+    """Run the source and `concurrency` consumers to completion or to a stop (asked for,
+    or `deadline_s` reached). Raises AuthError or AbortError (after cancelling everything)
+    when the run cannot go on."""
+    send, receive = anyio.create_memory_object_stream[Conference](queue_size)
     producer_scope = anyio.CancelScope()
 
     async def producer() -> None:
@@ -54,26 +41,29 @@ async def run_pipeline(
             async with send:
                 await source(send)
 
+    async def on_stop() -> None:
+        await stop.event.wait()
+        producer_scope.cancel()
+        # In-flight conferences get the grace period, then everything stops.
+        await anyio.sleep(grace_s)
+        everything.cancel_scope.cancel()
+
+    async def deadline(seconds: float) -> None:
+        await anyio.sleep(seconds)
+        stop.request(StopReason.DEADLINE)
+
     try:
-        async with anyio.create_task_group() as everything:
-
-            async def on_stop() -> None:
-                await stop.event.wait()
-                producer_scope.cancel()
-                # In-flight conferences get the grace period, then everything stops.
-                await anyio.sleep(options.grace_s)
-                everything.cancel_scope.cancel()
-
-            everything.start_soon(on_stop)
-            async with anyio.create_task_group() as work:
-                work.start_soon(producer)
-                async with receive:
-                    for _ in range(options.concurrency):
-                        work.start_soon(consume, receive.clone(), worker, reporter, stop,
-                                        options.max_failures)
-            everything.cancel_scope.cancel()  # the work is done: end the stop watcher
-    except BaseExceptionGroup as group:
-        raise primary_error(group) from None
+        with single_error():
+            async with anyio.create_task_group() as everything:
+                everything.start_soon(on_stop)
+                if deadline_s is not None:
+                    everything.start_soon(deadline, deadline_s)
+                async with anyio.create_task_group() as work:
+                    work.start_soon(producer)
+                    async with receive:
+                        for _ in range(concurrency):
+                            work.start_soon(consume, receive.clone(), updater, reporter, stop)
+                everything.cancel_scope.cancel()  # the work is done: end the watchers
     finally:
         send.close()
         receive.close()

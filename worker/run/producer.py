@@ -7,27 +7,22 @@ when `next` is absent or leads back to a page already read, and drops ids alread
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from functools import partial
 
 import anyio
 from anyio.abc import ObjectSendStream
-from tenacity import RetryCallState
 
-from worker.errors import ApiError, UnreachableError
+from worker.errors import ApiError, RetryableApiError, UnreachableError
 from worker.outcome import Kind, Outcome
-from worker.retry import RetryPolicy, retrying
+from worker.retry import RetryPolicy, Sleep, with_retries
 from worker.run.api import Conference, SpaceClient
 from worker.run.report import Reporter
 from worker.seen import SeenIds
+from worker.select import Predicate
 from worker.space import resolve_link
 
-Sleep = Callable[[float], Awaitable[None]]
 # A coroutine that fills the stream and returns when it has nothing more.
 Source = Callable[[ObjectSendStream[Conference]], Awaitable[None]]
-
-
-class Selector(Protocol):
-    def __call__(self, conference: Mapping[str, Any]) -> bool: ...
 
 
 async def produce(
@@ -38,13 +33,12 @@ async def produce(
     *,
     policy: RetryPolicy,
     sleep: Sleep,
-    select: Selector | None = None,
+    select: Predicate | None = None,
 ) -> None:
     """List every conference once, following `links.next`, into the bounded stream.
     Stops when `next` is absent or leads back to a page already read."""
-    def on_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        reporter.retried(error.status if isinstance(error, ApiError) else None)
+    def on_retry(error: RetryableApiError) -> None:
+        reporter.retried(error.status)
 
     async with send:
         url = first_url
@@ -52,11 +46,10 @@ async def produce(
         seen = SeenIds()
         while True:
             try:
-                async for attempt in retrying(policy, sleep=sleep, on_retry=on_retry):
-                    with attempt:
-                        page = await client.list_page(url)
+                page = (await with_retries(partial(client.list_page, url), policy, sleep=sleep,
+                                           on_retry=on_retry)).value
             except ApiError as exc:
-                raise UnreachableError(f"listing conferences failed: {exc}") from None
+                raise UnreachableError(f"listing conferences failed: {exc}") from exc
             next_link = page.next_link
             # Hand conferences over one by one and let go of each: the page's list would
             # otherwise keep every already-processed conference alive until the next
@@ -84,7 +77,7 @@ async def produce(
 
 
 def listing(client: SpaceClient, reporter: Reporter, *, page_size: int,
-            filters: Mapping[str, str], policy: RetryPolicy, select: Selector | None = None,
+            filters: Mapping[str, str], policy: RetryPolicy, select: Predicate | None = None,
             sleep: Sleep = anyio.sleep) -> Source:
     """The source for `run` and `plan`: the Space's own listing."""
     first_url = client.first_page_url(page_size, filters)

@@ -43,6 +43,14 @@ class Reporter:
         # Planned outcomes, kept only when a table of them will be printed.
         self._keep_plans = keep_plans
         self.planned: list[Outcome] = []
+        self._failure_budget: int | None = None
+        self._on_budget_spent: Callable[[], object] | None = None
+
+    def on_failures(self, budget: int, spent: Callable[[], object]) -> None:
+        """Call `spent` once, when the `budget`-th conference has failed: the reporter
+        counts, so the run learns it here instead of reading the count."""
+        self._failure_budget = budget
+        self._on_budget_spent = spent
 
     def listed_one(self) -> None:
         self.listed += 1
@@ -73,6 +81,8 @@ class Reporter:
         if outcome.kind in _ERROR_KINDS:
             self.failures.append(outcome)
             self._log.error(event, **fields)
+            if len(self.failures) == self._failure_budget and self._on_budget_spent:
+                self._on_budget_spent()
         elif outcome.kind in _QUIET_KINDS:
             self._log.debug(event, **fields)
         elif outcome.kind in _WARNING_KINDS or outcome.mismatched:
@@ -81,10 +91,6 @@ class Reporter:
             self._log.info(event, **fields)
         for listener in self.listeners:
             listener(outcome)
-
-    @property
-    def failed(self) -> int:
-        return self.counts[Kind.FAILED]
 
     def summary(self, *, effective_rate: float | None = None,
                 stopped: str | None = None) -> Summary:
