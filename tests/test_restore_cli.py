@@ -11,7 +11,7 @@ import pytest
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, settings_for, trap_app
 from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import ConfigError
-from worker.run.job import JobOptions, run_job
+from worker.run.job import run_job
 from worker.space import NamedSpace, parse_space, restore_space
 
 pytestmark = pytest.mark.anyio
@@ -28,8 +28,7 @@ def _retarget(journal: Path, space: str) -> Path:
 
 
 async def _journal(url: str, tmp_path: Path) -> Path:
-    run = await run_job(settings_for(url), SANDBOX_CREDENTIALS,
-                        JobOptions(backup_dir=tmp_path / "run"))
+    run = await run_job(settings_for(url, backup_dir=tmp_path / "run"), SANDBOX_CREDENTIALS)
     assert run.journal is not None and run.summary.updated > 0
     return run.journal
 
