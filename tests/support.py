@@ -52,6 +52,15 @@ def restore_settings(url: str, **flags: Any) -> Settings:
                           restoring=True)
 
 
+def whole_conference(conference_id: str, **fields: Any) -> dict[str, Any]:
+    """A conference answer as the spec describes it (every required property present),
+    for small hand-written servers; `fields` override or add properties."""
+    from worker.sandbox.data import seed_conferences
+
+    [seeded] = seed_conferences(1, 0, 0.0).values()
+    return {**seeded, "id": conference_id, **fields}
+
+
 def json_events(text: str) -> list[dict[str, Any]]:
     """The JSON-lines events in captured output; every non-blank line must be one."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.support import BRAND, REPO, SandboxFactory, serve_app
+from tests.support import BRAND, REPO, SandboxFactory, serve_app, whole_conference
 from tests.test_cli import clean_env, rebrand, sandbox_env, write_config
 from worker.config import Credentials
 from worker.sandbox import ON_THEME
@@ -33,8 +33,9 @@ def _echoing_app(conference_id: str) -> web.Application:
                                             "light_primary": "#000000"}]})
 
     async def get(request: web.Request) -> web.Response:
-        return web.json_response({"id": conference_id, "name": "room",
-                                  "display_name": "Room", "light_primary": "#000000"})
+        return web.json_response(whole_conference(conference_id, name="room",
+                                                  display_name="Room",
+                                                  light_primary="#000000"))
 
     async def put(request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")

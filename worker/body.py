@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from worker.theme import COLOR_FIELDS, Theme
 
 # The properties of the published `Video.UpdateConferenceRequest`, in its order.
@@ -71,6 +73,26 @@ def _instant(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def describe_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any],
+                        fields: tuple[str, ...]) -> str:
+    """What differs, field by field: `light_primary: sent "#0A84FF", the answer has
+    "#123456"` (or `the answer lacks it`)."""
+    parts = []
+    for field in fields:
+        got = (f"the answer has {_shown(answer[field])}" if field in answer
+               else "the answer lacks it")
+        parts.append(f"{field}: sent {_shown(sent.get(field))}, {got}")
+    return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def echo_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, ...]:

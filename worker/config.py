@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from worker.answers import ALLOW_ENV, allowed_fields
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
 from worker.select import Predicate, Selection, all_of, parse_selection
@@ -97,6 +98,9 @@ class Settings:
     max_failures: int | None = 25
     # Stop cleanly (exit 4) after this many seconds; None: no deadline.
     deadline_s: float | None = None
+    # Properties beyond the API spec that the operator states a PUT leaves alone
+    # (--allow-field, REBRAND_ALLOW_FIELDS): answers holding them do not stop the run.
+    allow_fields: frozenset[str] = frozenset()
 
     @property
     def selector(self) -> Predicate | None:
@@ -204,6 +208,7 @@ def parse_settings(raw: object, env: Mapping[str, str],
                                                              given.get("exclude")),
         **numbers,
         **{name: given[name] for name in _FLAG_FIELDS if name in given},
+        allow_fields=allowed_fields(given.get("allow_field"), env.get(ALLOW_ENV)),
     )
     # Only a command with --shard is sharded (by the flag or by the environment).
     shard = resolve_shard(given.get("shard"), env) if "shard" in (flags or {}) else None

@@ -5,7 +5,8 @@
     ├── AuthError              the Space refused the credentials            (exit 3)
     ├── AbortError             the run cannot go on safely                  (exit 4)
     │   ├── UnsafeLinkError    a pagination link leads away from the Space
-    │   └── UnreachableError   the API could not be reached or listed
+    │   ├── UnreachableError   the API could not be reached or listed
+    │   └── UnknownPropertyError  an answer holds a property the spec does not name
     └── ApiError               one request failed: status + server messages (per conference)
         ├── NotFoundError      404: the conference is gone
         └── RetryableApiError  408/429/5xx, resets and timeouts: worth another try
@@ -74,6 +75,16 @@ class UnsafeLinkError(AbortError):
 
 class UnreachableError(AbortError):
     """The Space could not be reached, or listing it kept failing."""
+
+
+class UnknownPropertyError(AbortError):
+    """A conference answer holds properties the bundled spec does not name: a PUT built
+    from it would reset them, so the run stops before writing it."""
+
+    def __init__(self, message: str, conference_id: str, names: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.conference_id = conference_id
+        self.names = names
 
 
 class ApiError(RebrandError):

@@ -40,6 +40,10 @@ class Outcome:
     mismatched: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
     updated_at: str | None = None
+    # Properties the spec does not name that this conference's answers held: `unknown`
+    # ones stop the run before its PUT; `allowed` ones the operator let through.
+    unknown: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +63,7 @@ class Summary:
     throttled: int = 0
     effective_rate: float | None = None
     stopped: str | None = None
+    # Properties beyond the spec that the run met: those that stopped it, and those the
+    # operator allowed (each left out of every PUT, kept in the journal's pre-images).
+    unknown_fields: tuple[str, ...] = ()
+    allowed_fields: tuple[str, ...] = ()

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import structlog
+
 from worker.cli import confirm, loop
 from worker.cli.metrics import export_metrics
 from worker.cli.progress import ProgressBar
@@ -22,6 +24,7 @@ from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.config import Credentials, Settings, load_credentials, load_settings, parse_settings
 from worker.errors import ConfigError, ExitCode
+from worker.openapi import conference_shape
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.logs import configure_logging
@@ -29,6 +32,17 @@ from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, parse_space, restore_space
+
+
+def _warn_known_allowances(allowed: frozenset[str]) -> None:
+    """An allowance for a property the spec names does nothing: say so, but go on (a job
+    that kept its --allow-field after an upgrade that taught rebrand the property)."""
+    known = sorted(allowed & conference_shape().known)
+    if known:
+        structlog.get_logger("rebrand").warning(
+            "config.allow_field_known", fields=known,
+            message="the API spec this rebrand carries names these properties, so "
+                    "allowing them changes nothing; remove the --allow-field")
 
 
 def check_output_path(path: Path, flag: str) -> None:
@@ -111,6 +125,7 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = load_settings(ns.config, env, flags)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    _warn_known_allowances(settings.allow_fields)
     total = None
     if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=settings.dry_run,
                           stdin=sys.stdin):
@@ -155,10 +170,11 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
                           str(ns.journal))
     # A config's limits are the Space's: a restore keeps to them as its run did. What to
     # put back is the journal's to say, never a config's theme.
-    settings = replace(from_config or parse_settings({"space": space.origin}, {}, flags,
+    settings = replace(from_config or parse_settings({"space": space.origin}, env, flags,
                                                      restoring=True), space=space, theme=None)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    _warn_known_allowances(settings.allow_fields)
     reporter = Reporter(keep_plans=settings.dry_run and fmt == "console")
     stop = Stop()
     bar = _progress(ns, reporter, credentials, None)

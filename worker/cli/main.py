@@ -32,6 +32,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.BAD_INPUT, f"rebrand: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    """`--version`: the tool's version and the API spec it carries. The spec is read only
+    when asked, so parsing any other command line costs nothing."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from worker.openapi import spec_version
+
+        print(f"rebrand {__version__}\nAPI spec: {spec_version()}")
+        parser.exit()
+
+
 def _add_job_flags(p: argparse.ArgumentParser) -> None:
     # A flag left out is None: the config file's value, or the default Settings writes, stands.
     p.add_argument("--log-format", choices=("json", "console", "auto"), default="auto",
@@ -53,6 +69,10 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=concurrency, default=None,
                    help="override the config's concurrency "
                         f"(default {DEFAULTS['concurrency']})")
+    p.add_argument("--allow-field", action="append", metavar="NAME",
+                   help="a property the API spec does not name, that the Space's PUT leaves "
+                        "alone: go on when answers hold it (repeatable; also "
+                        "REBRAND_ALLOW_FIELDS=a,b)")
 
 
 def _add_ops_flags(p: argparse.ArgumentParser) -> None:
@@ -82,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="rebrand", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"rebrand {__version__}")
+    parser.add_argument("--version", action=_Version,
+                        help="show the version and the API spec it carries, and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="re-theme every conference in the Space")

@@ -14,15 +14,20 @@ from typing import Any, Protocol
 import structlog
 from anyio.abc import ObjectReceiveStream
 
-from worker.body import echo_mismatches
-from worker.decide import Skip, Strategy
-from worker.errors import ApiError, NotFoundError, RetryableApiError
+from worker.answers import AnswerRules, split_extra, unknown_property_message
+from worker.body import describe_mismatches, echo_mismatches
+from worker.decide import Skip, Strategy, Write
+from worker.errors import ApiError, NotFoundError, RetryableApiError, UnknownPropertyError
 from worker.outcome import Kind, Outcome
 from worker.retry import RetryPolicy, Sleep, with_retries
 from worker.run.api import Conference, SpaceClient
 from worker.run.limiter import RateLimiter
 from worker.run.report import Reporter
-from worker.run.stopping import Stop
+from worker.run.stopping import Stop, StopReason
+
+# At most this many unknown property names ride on an outcome (a broken answer may have
+# thousands; the message still says how many there were).
+_UNKNOWN_KEPT = 10
 
 
 class Journal(Protocol):
@@ -48,9 +53,11 @@ class ConferenceUpdater:
         journal: Journal | None,
         dry_run: bool,
         sleep: Sleep,
+        rules: AnswerRules,
         rng: random.Random | None = None,
     ) -> None:
         self._client = client
+        self._rules = rules
         self._strategy = strategy
         self._reporter = reporter
         self._policy = policy
@@ -68,31 +75,58 @@ class ConferenceUpdater:
         if error.status == 429 and self._limiter is not None:
             self._limiter.throttled()
 
+    def _beyond_spec(self, conference: Mapping[str, Any], cid: str, name: str,
+                     attempts: int) -> tuple[Outcome | None, tuple[str, ...]]:
+        """(an outcome that stops the run if `conference` holds a property neither the
+        spec nor the operator allows; the allowed ones it holds)."""
+        beyond = self._rules.beyond_spec(conference)
+        if not beyond:
+            return None, ()
+        unknown, allowed = split_extra(beyond, self._rules.allowed)
+        if not unknown:
+            return None, allowed
+        message = unknown_property_message(unknown, cid, name)
+        return Outcome(Kind.FAILED, cid, name, attempts, errors=(message,),
+                       unknown=unknown[:_UNKNOWN_KEPT], allowed=allowed), allowed
+
     async def update(self, given: Mapping[str, Any]) -> Outcome:
         """`given` is the conference as the source handed it over: a listing's row, or a
         journal's pre-image."""
         cid = str(given["id"])
         name = str(given.get("name") or "")
+        halt, allowed = self._beyond_spec(given, cid, name, 0)
+        if halt is not None:
+            return halt
         quick = self._strategy.quick(given)
         if quick is not None:
-            return Outcome(quick.kind, cid, name, errors=quick.errors)
+            return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
         if self._dry_run and self._strategy.plans_from_listing:
             # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
             planned = self._strategy.decide(given, given)
             if isinstance(planned, Skip):
-                return Outcome(planned.kind, cid, name, errors=planned.errors)
-            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes)
+                return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
+            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed)
         started = time.monotonic()
         try:
             # GETs are not rate limited; a fresh read narrows the lost-update window to
             # one round trip, so an edit made since the listing is carried, not undone.
             read = await with_retries(lambda: self._client.get(cid), self._policy,
                                       sleep=self._sleep, rng=self._rng, on_retry=self._on_retry)
+            # The body is built from this answer: it must be this conference, whole.
+            problems = self._rules.problems(read.value, cid)
+            if problems:
+                return Outcome(Kind.FAILED, cid, name, read.attempts, status=200,
+                               errors=problems)
+            halt, allowed = self._beyond_spec(read.value, cid, name, read.attempts)
+            if halt is not None:
+                return halt
             decision = self._strategy.decide(given, read.value)
             if isinstance(decision, Skip):
-                return Outcome(decision.kind, cid, name, read.attempts, errors=decision.errors)
+                return Outcome(decision.kind, cid, name, read.attempts, errors=decision.errors,
+                               allowed=allowed)
             if self._dry_run:
-                return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes)
+                return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
+                               allowed=allowed)
             if self._journal is not None:
                 await self._journal.before_write(read.value)
             remaining = self._policy.deadline_s - (time.monotonic() - started)
@@ -104,19 +138,32 @@ class ConferenceUpdater:
         except ApiError as exc:
             return Outcome(Kind.FAILED, cid, name, exc.attempts, status=exc.status,
                            errors=exc.errors or (str(exc),))
-        answer, attempts = written.value, written.attempts
+        return await self._after_put(cid, name, written.attempts, decision, written.value,
+                                     allowed)
+
+    async def _after_put(self, cid: str, name: str, attempts: int, decision: Write,
+                         answer: Mapping[str, Any], allowed: tuple[str, ...]) -> Outcome:
+        """Journal what the PUT returned, and check that the write took."""
+        # An answer that is not this conference, whole, says nothing about our write:
+        # its updated_at is not journaled, so a restore compares contents instead.
+        problems = self._rules.problems(answer, cid)
         updated_at = answer.get("updated_at")
-        updated_at = updated_at if isinstance(updated_at, str) else None
+        updated_at = updated_at if isinstance(updated_at, str) and not problems else None
         if self._journal is not None:
             await self._journal.after_write(cid, updated_at)
+        if problems:
+            return Outcome(Kind.FAILED, cid, name, attempts, status=200, allowed=allowed,
+                           errors=tuple(f"the PUT was sent, but its answer cannot be "
+                                        f"checked: {p}" for p in problems))
         mismatched = echo_mismatches(decision.body, answer)
-        missed = [f for f in mismatched if f in decision.must_take]
+        missed = tuple(f for f in mismatched if f in decision.must_take)
         if missed:
+            detail = describe_mismatches(decision.body, answer, missed)
             return Outcome(Kind.FAILED, cid, name, attempts, status=200,
-                           errors=(f"did not take: {', '.join(missed)}",),
-                           mismatched=mismatched, updated_at=updated_at)
+                           errors=(f"did not take: {detail}",), mismatched=mismatched,
+                           updated_at=updated_at, allowed=allowed)
         return Outcome(Kind.UPDATED, cid, name, attempts, mismatched=mismatched,
-                       changes=decision.changes, updated_at=updated_at)
+                       changes=decision.changes, updated_at=updated_at, allowed=allowed)
 
     async def _put(self, cid: str, body: Mapping[str, Any]) -> Conference:
         if self._limiter is not None:
@@ -136,4 +183,9 @@ async def consume(
                 continue  # drain without starting: the stop said "no new conference"
             # Every line logged while this conference is in hand carries its id.
             with structlog.contextvars.bound_contextvars(conference_id=conference["id"]):
-                reporter.record(await updater.update(conference))
+                outcome = await updater.update(conference)
+                reporter.record(outcome)
+            if outcome.unknown:
+                # Any further conference may carry the same property: start no other.
+                stop.request(StopReason.UNKNOWN_PROPERTY, UnknownPropertyError(
+                    outcome.errors[0], outcome.conference_id, outcome.unknown))

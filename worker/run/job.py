@@ -17,6 +17,7 @@ import aiohttp
 import anyio
 from anyio.abc import ObjectSendStream
 
+from worker.answers import AnswerRules
 from worker.config import Credentials, Settings
 from worker.decide import Restore, Retheme, Strategy
 from worker.errors import ConfigError, ExitCode, RebrandError
@@ -112,6 +113,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     if settings.max_failures is not None:
         reporter.on_failures(settings.max_failures,
                              lambda: stop.request(StopReason.MAX_FAILURES))
+    rules = AnswerRules.from_spec(settings.allow_fields)
     error: RebrandError | None = None
     try:
         async with _session(settings.concurrency) as session:
@@ -120,7 +122,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
                                  secrets=credentials.secrets)
             updater = ConferenceUpdater(client, job.strategy, reporter, policy=settings.retry,
                                         limiter=limiter, journal=journal,
-                                        dry_run=settings.dry_run, sleep=sleep)
+                                        dry_run=settings.dry_run, sleep=sleep, rules=rules)
             await run_pipeline(job.source(client, reporter), updater, reporter, stop,
                                concurrency=settings.concurrency,
                                queue_size=settings.queue_size, grace_s=settings.grace_s,
@@ -130,6 +132,9 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     finally:
         if journal is not None:
             journal.close()
+    # A stop that has more to say than its reason (an unknown property) is reported like
+    # an error, and ends with its exit code.
+    error = error or stop.error
     summary = reporter.summary(
         effective_rate=limiter.effective_rate() if limiter else None,
         stopped=(stop.reason.value if stop.reason else None)

@@ -43,6 +43,8 @@ class Reporter:
         # Planned outcomes, kept only when a table of them will be printed.
         self._keep_plans = keep_plans
         self.planned: list[Outcome] = []
+        self._unknown: set[str] = set()
+        self._allowed: set[str] = set()
         self._failure_budget: int | None = None
         self._on_budget_spent: Callable[[], object] | None = None
 
@@ -62,19 +64,10 @@ class Reporter:
 
     def record(self, outcome: Outcome) -> None:
         self.counts[outcome.kind] += 1
-        fields: dict[str, Any] = {
-            "conference_id": outcome.conference_id,
-            "name": outcome.name,
-            "attempts": outcome.attempts,
-        }
-        if outcome.status is not None:
-            fields["status"] = outcome.status
-        if outcome.errors:
-            fields["errors"] = list(outcome.errors)
-        if outcome.mismatched:
-            fields["mismatched_fields"] = list(outcome.mismatched)
-        if outcome.changes and outcome.kind is Kind.PLANNED:
-            fields["changes"] = {c.field: {"old": c.old, "new": c.new} for c in outcome.changes}
+        if outcome.unknown or outcome.allowed:
+            self._unknown.update(outcome.unknown)
+            self._allowed.update(outcome.allowed)
+        fields = _event_fields(outcome)
         if self._keep_plans and outcome.kind is Kind.PLANNED:
             self.planned.append(outcome)
         event = f"conference.{outcome.kind.value}"
@@ -113,6 +106,8 @@ class Reporter:
             throttled=self.throttled,
             effective_rate=None if effective_rate is None else round(effective_rate, 1),
             stopped=stopped,
+            unknown_fields=tuple(sorted(self._unknown)),
+            allowed_fields=tuple(sorted(self._allowed)),
         )
 
     def aborted(self, error: Exception, exit_code: int) -> None:
@@ -122,6 +117,26 @@ class Reporter:
     def log_summary(self, summary: Summary) -> None:
         fields = {k: getattr(summary, k) for k in summary.__dataclass_fields__}
         self._log.info("run.summary", **fields)
+
+
+def _event_fields(outcome: Outcome) -> dict[str, Any]:
+    """The fields of a `conference.<kind>` event: those the outcome has."""
+    fields: dict[str, Any] = {
+        "conference_id": outcome.conference_id,
+        "name": outcome.name,
+        "attempts": outcome.attempts,
+    }
+    if outcome.status is not None:
+        fields["status"] = outcome.status
+    if outcome.errors:
+        fields["errors"] = list(outcome.errors)
+    if outcome.mismatched:
+        fields["mismatched_fields"] = list(outcome.mismatched)
+    if outcome.unknown:
+        fields["unknown_fields"] = list(outcome.unknown)
+    if outcome.changes and outcome.kind is Kind.PLANNED:
+        fields["changes"] = {c.field: {"old": c.old, "new": c.new} for c in outcome.changes}
+    return fields
 
 
 def write_report(path: Path, summary: Summary, failures: list[Outcome], journal: Path | None,

@@ -10,7 +10,7 @@ from enum import Enum
 
 import anyio
 
-from worker.errors import ExitCode
+from worker.errors import ExitCode, RebrandError
 
 
 class StopReason(Enum):
@@ -18,6 +18,7 @@ class StopReason(Enum):
     SIGTERM = "terminated (SIGTERM)"
     DEADLINE = "deadline reached"
     MAX_FAILURES = "too many failures"
+    UNKNOWN_PROPERTY = "an answer held a property the API spec does not name"
 
     @property
     def exit_code(self) -> ExitCode:
@@ -33,12 +34,15 @@ class Stop:
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.reason: StopReason | None = None
+        # What the operator should read about the stop, when there is more to say.
+        self.error: RebrandError | None = None
 
-    def request(self, reason: StopReason) -> bool:
+    def request(self, reason: StopReason, error: RebrandError | None = None) -> bool:
         """Ask the run to stop. Returns False if a stop was already requested."""
         if self.reason is not None:
             return False
         self.reason = reason
+        self.error = error
         self.event.set()
         return True
 

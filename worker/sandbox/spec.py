@@ -1,4 +1,5 @@
-"""The published OpenAPI document, loaded once from package data, and what it says about fields.
+"""The published OpenAPI document (worker/openapi.yaml), as the sandbox serves it, and what
+it says about fields.
 
 The field sets and reset defaults of a PUT are read from the document rather than
 written out again, so the sandbox follows the spec it validates against.
@@ -8,21 +9,19 @@ from __future__ import annotations
 
 import copy
 import functools
-from importlib.resources import files
 from typing import Any
 
-import yaml
+from worker import openapi
 
 UPDATE_SCHEMA = "Video.UpdateConferenceRequest"
 CREATE_SCHEMA = "Video.CreateConferenceRequest"
-CONFERENCE_SCHEMA = "Video.Conference"
+CONFERENCE_SCHEMA = openapi.CONFERENCE_SCHEMA
 
 
 @functools.cache
 def _loaded() -> dict[str, Any]:
-    text = files("worker.sandbox").joinpath("openapi.yaml").read_text(encoding="utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    # The sandbox's own copy: the lower-casing below must not reach the worker's.
+    document: dict[str, Any] = copy.deepcopy(dict(openapi.document()))
     # openapi-core 0.23 matches the scheme name case-sensitively, but HTTP auth schemes are
     # case-insensitive (RFC 9110 §11.1): lower-case the loaded copy, never the file.
     for scheme in document["components"]["securitySchemes"].values():
