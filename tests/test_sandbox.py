@@ -710,3 +710,56 @@ def test_python_m_worker_sandbox_announces_itself_and_stops_on_sigterm() -> None
         assert process.stderr is not None
         process.stdout.close()
         process.stderr.close()
+
+
+# A newer Space (--extra-field)
+
+NEWER = SandboxConfig(count=3, extra_fields=(("enable_live_captions", True),
+                                             ("tier", {"level": "gold"})))
+
+
+@pytest.mark.parametrize("validate", [True, False], ids=["validating", "hand-checks"])
+async def test_a_newer_space_shows_its_extra_fields_and_a_put_without_them_resets_them(
+    validate: bool,
+) -> None:
+    async with sandbox(SandboxConfig(count=3, validate=validate,
+                                     extra_fields=NEWER.extra_fields)) as (url, space, session):
+        cid = first_id(space)
+        async with session.get(f"{url}{LIST}/{cid}") as response:
+            shown = await response.json()
+        assert shown["enable_live_captions"] is True and shown["tier"] == {"level": "gold"}
+        async with session.get(f"{url}{LIST}") as response:
+            assert all(item["tier"] == {"level": "gold"}
+                       for item in (await response.json())["data"])
+        status, answer = await put(session, url, cid, {"display_name": "x"})
+        assert status == 200
+        assert answer["enable_live_captions"] is None and answer["tier"] is None
+        # The newer Space accepts its own property in a PUT, like any writable one.
+        status, answer = await put(session, url, cid,
+                                   {"display_name": "x", "enable_live_captions": False})
+        assert status == 200, answer
+        assert answer["enable_live_captions"] is False
+
+
+async def test_a_newer_space_in_keep_mode_leaves_an_omitted_extra_field_alone() -> None:
+    config = SandboxConfig(count=2, extra_fields=NEWER.extra_fields, extra_on_put="keep")
+    async with sandbox(config) as (url, space, session):
+        cid = first_id(space)
+        status, answer = await put(session, url, cid, {"display_name": "x"})
+        assert status == 200
+        assert answer["enable_live_captions"] is True and answer["tier"] == {"level": "gold"}
+
+
+async def test_a_newer_space_creates_conferences_with_its_extra_fields() -> None:
+    async with sandbox(NEWER) as (url, _space, session):
+        async with session.post(f"{url}{LIST}", json={"display_name": "New"}) as response:
+            created = await response.json()
+        assert response.status == 200, created
+        assert created["enable_live_captions"] is True
+
+
+def test_an_extra_field_the_spec_already_names_is_refused() -> None:
+    with pytest.raises(ValueError, match="the spec already names it"):
+        SandboxConfig(extra_fields=(("description", None),))
+    with pytest.raises(ValueError, match="given twice"):
+        SandboxConfig(extra_fields=(("a", 1), ("a", 2)))

@@ -31,6 +31,27 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def _code_list(names: Sequence[str]) -> str:
+    return ", ".join(f"`{_cell(name).replace('`', '')}`" for name in names)
+
+
+def _beyond_spec(summary: Summary) -> list[str]:
+    """The drift a pull-request plan must show before anyone applies: properties the API
+    spec does not name, that stopped the plan or that the operator allowed."""
+    lines = []
+    if summary.unknown_fields:
+        lines += [f"**The Space's answers hold properties the API spec of this rebrand does "
+                  f"not name: {_code_list(summary.unknown_fields)}.** A run would stop before "
+                  "writing the first conference that holds one, because PUT replaces the whole "
+                  "conference and a body without them would reset them. Upgrade rebrand to a "
+                  "version whose spec names them, or, if the Space's PUT leaves them alone, "
+                  "allow them with `--allow-field NAME` (or `REBRAND_ALLOW_FIELDS`).", ""]
+    if summary.allowed_fields:
+        lines += [f"Allowed properties beyond the spec, left out of every PUT and kept in "
+                  f"the journal: {_code_list(summary.allowed_fields)}.", ""]
+    return lines
+
+
 def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: int) -> str:
     """The plan as GitHub-flavoured Markdown, for a CI job summary: a headline, the
     counts, and the same rows as `plan_table`."""
@@ -40,6 +61,7 @@ def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: in
     if exit_code not in (0, 10):
         lines += [f"**The plan did not finish (exit {exit_code}); the counts are partial.**",
                   ""]
+    lines += _beyond_spec(summary)
     counts = [("listed", summary.listed), ("would change", summary.planned),
               ("already on theme", summary.unchanged), ("excluded", summary.excluded),
               ("vanished", summary.vanished), ("failed", summary.failed)]

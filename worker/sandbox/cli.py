@@ -6,7 +6,9 @@ Only parses and builds a `SandboxConfig`; `main` hands it to `main_serve`.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from worker.cli.argtypes import limit_or_none, non_negative, probability
 from worker.sandbox.config import (
@@ -66,8 +68,41 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.on_theme_fraction,
         help="fraction of seeded conferences already on the demo theme",
     )
+    parser.add_argument(
+        "--extra-field",
+        type=extra_field,
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="play a newer Space: add this property, which the bundled spec does not name, "
+        "to every conference (repeatable), e.g. enable_live_captions=true",
+    )
+    parser.add_argument(
+        "--extra-field-on-put",
+        choices=("reset", "keep"),
+        default="reset",
+        help="what a PUT whose body omits an extra field does to it: reset it to null, as a "
+        "full replacement would (default), or keep it",
+    )
     parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID, help="the fake project id")
     parser.add_argument("--api-token", default=DEFAULT_API_TOKEN, help="the fake API token")
+
+
+def extra_field(text: str) -> tuple[str, Any]:
+    """`NAME=JSON` as (name, value): `enable_live_captions=true`, `tier="gold"`."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=JSON; write e.g. enable_live_captions=true"
+        )
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the value {raw!r} is not JSON; quote a string, e.g. {name}='\"gold\"'"
+        ) from None
+    return name, value
 
 
 def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
@@ -91,6 +126,8 @@ def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
         project_id=namespace.project_id,
         api_token=namespace.api_token,
         on_theme_fraction=namespace.on_theme_fraction,
+        extra_fields=tuple(namespace.extra_field),
+        extra_on_put=namespace.extra_field_on_put,
     )
 
 

@@ -6,7 +6,9 @@ body omits it, its reset default. Dates are normalised to RFC 3339 in UTC with a
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,18 +142,43 @@ def hand_check(body: object, allowed: tuple[str, ...]) -> list[ErrorItem]:
     return errors
 
 
-def replace(current: dict[str, Any], body: dict[str, Any], updated_at: str) -> dict[str, Any]:
-    """The conference after a full-replacement PUT of a validated, date-normalised body."""
+def replace(
+    current: dict[str, Any],
+    body: dict[str, Any],
+    updated_at: str,
+    extra: tuple[str, ...] = (),
+    *,
+    keep_extra: bool = False,
+) -> dict[str, Any]:
+    """The conference after a full-replacement PUT of a validated, date-normalised body.
+
+    `extra` names the properties of a newer Space: writable like the others, so a body
+    that omits one resets it to null, unless `keep_extra` (its PUT leaves them alone).
+    """
     replaced = {name: current[name] for name in KEPT_ON_UPDATE if name in current}
     for name, reset in UPDATE_RESETS.items():
         replaced[name] = body.get(name, reset)
     replaced["updated_at"] = updated_at
     # Keep the published field order, so answers read like the real API's.
-    return {name: replaced[name] for name in CONFERENCE_FIELDS if name in replaced}
+    result = {name: replaced[name] for name in CONFERENCE_FIELDS if name in replaced}
+    for name in extra:
+        if name in body:
+            result[name] = body[name]
+        elif keep_extra:
+            result[name] = current.get(name)
+        else:
+            result[name] = None  # what a full replacement does to what the body leaves out
+    return result
 
 
-def create(body: dict[str, Any], conference_id: str, created_at: str) -> dict[str, Any]:
-    """A new conference from a validated, date-normalised POST body."""
+def create(
+    body: dict[str, Any],
+    conference_id: str,
+    created_at: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new conference from a validated, date-normalised POST body; a newer Space's
+    `extra` properties take the body's value or their configured one."""
     values = dict(CREATE_DEFAULTS)
     values.update({name: value for name, value in body.items() if name in CONFERENCE_FIELDS})
     values["id"] = conference_id
@@ -160,4 +187,7 @@ def create(body: dict[str, Any], conference_id: str, created_at: str) -> dict[st
     values["meta"] = None
     values["created_at"] = created_at
     values["updated_at"] = created_at
-    return {name: values.get(name) for name in CONFERENCE_FIELDS}
+    created = {name: values.get(name) for name in CONFERENCE_FIELDS}
+    for name, value in (extra or {}).items():
+        created[name] = body.get(name, copy.deepcopy(value))
+    return created

@@ -7,6 +7,9 @@ same configuration sees the same conferences and the same injected faults.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from worker.openapi import conference_shape
 
 DEFAULT_PROJECT_ID = "sandbox-project"
 # A fake credential the sandbox prints on purpose so a user can export it; never a secret.
@@ -61,6 +64,11 @@ class SandboxConfig:
     # the worker refuses to follow a link off the Space it was given.
     links_base: str | None = None
     relative_links: bool = False
+    # A newer Space: properties the bundled spec does not name, on every conference with
+    # these values. A PUT that omits one resets it to null, as a full replacement would
+    # ("reset"), or leaves it alone ("keep", what --allow-field asserts of a Space).
+    extra_fields: tuple[tuple[str, Any], ...] = ()
+    extra_on_put: Literal["reset", "keep"] = "reset"
 
     def __post_init__(self) -> None:
         if self.count < 0:
@@ -73,3 +81,12 @@ class SandboxConfig:
             raise ValueError(f"rate_window_s: {self.rate_window_s} must be positive")
         if not 0.0 <= self.on_theme_fraction <= 1.0:
             raise ValueError(f"on_theme_fraction: {self.on_theme_fraction} is not between 0 and 1")
+        names = [name for name, _ in self.extra_fields]
+        for name in names:
+            if name in conference_shape().known:
+                raise ValueError(f"extra field {name}: the spec already names it; "
+                                 "an extra field plays a property the spec does not know")
+            if names.count(name) > 1:
+                raise ValueError(f"extra field {name}: given twice; give it once")
+        if self.extra_on_put not in ("reset", "keep"):
+            raise ValueError(f"extra_on_put: {self.extra_on_put!r} is not reset or keep")

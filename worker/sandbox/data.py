@@ -6,8 +6,10 @@ lower case so that matching has to ignore case.
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,8 +118,11 @@ def _meta(rng: random.Random, index: int) -> dict[str, Any] | None:
     }
 
 
-def seed_conferences(count: int, seed: int, on_theme_fraction: float) -> dict[str, dict[str, Any]]:
-    """`count` conferences keyed by id, a pure function of its arguments."""
+def seed_conferences(
+    count: int, seed: int, on_theme_fraction: float, extra: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """`count` conferences keyed by id, a pure function of its arguments. `extra` adds
+    properties the spec does not name to each, as a newer Space would."""
     rng = random.Random(f"sandbox-data:{seed}")
     palette = [
         f"#{value:06X}" if rng.random() < 0.6 else f"#{value:06x}"
@@ -166,4 +171,6 @@ def seed_conferences(count: int, seed: int, on_theme_fraction: float) -> dict[st
             "created_at": created.strftime(_TS_FORMAT),
             "updated_at": updated.strftime(_TS_FORMAT),
         }
+        if extra:
+            conferences[conference_id].update(copy.deepcopy(dict(extra)))
     return conferences

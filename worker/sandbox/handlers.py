@@ -33,6 +33,7 @@ class Handlers:
         self._config = config
         # Created ids come from a seeded RNG too, so a scripted run is reproducible.
         self._ids = random.Random(f"sandbox-create:{config.seed}")
+        self._extra_names = tuple(name for name, _ in config.extra_fields)
 
     def _links_base(self, request: web.Request) -> str:
         if self._config.relative_links:
@@ -109,7 +110,13 @@ class Handlers:
         current = space.conferences.get(conference_id)
         if current is None:
             return error_response(404)
-        updated = conference.replace(current, body, conference.now_timestamp())
+        updated = conference.replace(
+            current,
+            body,
+            conference.now_timestamp(),
+            self._extra_names,
+            keep_extra=self._config.extra_on_put == "keep",
+        )
         space.conferences[conference_id] = updated
         space.puts_applied += 1
         space.puts_by_id[conference_id] += 1
@@ -127,7 +134,9 @@ class Handlers:
         if name is not None and any(c["name"] == name for c in space.conferences.values()):
             return validation_response([ErrorItem(f"name {name!r} is already taken", "name")])
         conference_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
-        created = conference.create(body, conference_id, conference.now_timestamp())
+        created = conference.create(
+            body, conference_id, conference.now_timestamp(), dict(self._config.extra_fields)
+        )
         space.add(created)
         return json_response(created)
 

@@ -56,7 +56,10 @@ def build_middlewares(
         _record(space),
         _latency(config.latency_s),
         _auth(space, config),
-        _validation(OpenApiValidator() if config.validate else None),
+        _validation(
+            OpenApiValidator() if config.validate else None,
+            frozenset(name for name, _ in config.extra_fields),
+        ),
         _misbehave(config, clock, wall_clock),
     ]
 
@@ -136,8 +139,12 @@ def _auth(space: Space, config: SandboxConfig) -> Middleware:
     return auth
 
 
-def _validation(validator: OpenApiValidator | None) -> Middleware:
-    """Parse and check the request; with no validator, only the cheap hand checks."""
+def _validation(validator: OpenApiValidator | None, extra: frozenset[str]) -> Middleware:
+    """Parse and check the request; with no validator, only the cheap hand checks.
+
+    A newer Space's `extra` properties are writable there, though the bundled document
+    does not name them: they are set aside while the rest of the body is checked.
+    """
 
     @web.middleware
     async def validation(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -153,7 +160,9 @@ def _validation(validator: OpenApiValidator | None) -> Middleware:
             except orjson.JSONDecodeError:
                 return validation_response([ErrorItem("request body is not valid JSON")])
             errors: list[ErrorItem] = []
+            newer: dict[str, object] = {}
             if isinstance(body, dict):
+                newer = {name: body.pop(name) for name in extra & body.keys()}
                 errors = conference.normalise_dates(body)
                 if validator is not None:
                     # openapi-core checks the bytes, which must hold the normalised dates.
@@ -162,7 +171,7 @@ def _validation(validator: OpenApiValidator | None) -> Middleware:
                 errors = conference.hand_check(body, allowed) + errors
             if errors:
                 return validation_response(errors)
-            request[BODY] = body
+            request[BODY] = {**body, **newer} if newer else body
         if validator is not None:
             try:
                 validator.check(request, raw, allowed or ())

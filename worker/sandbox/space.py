@@ -26,9 +26,7 @@ class Space:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config if config is not None else SandboxConfig()
-        self.conferences: dict[str, Conference] = seed_conferences(
-            self.config.count, self.config.seed, self.config.on_theme_fraction
-        )
+        self.conferences: dict[str, Conference] = self.seed_snapshot()
         self.put_count = 0
         self.puts_applied = 0
         self.get_count = 0
@@ -53,7 +51,12 @@ class Space:
         Regenerated from the seed rather than kept, so a 100,000-conference Space
         does not hold its data twice.
         """
-        return seed_conferences(self.config.count, self.config.seed, self.config.on_theme_fraction)
+        return seed_conferences(
+            self.config.count,
+            self.config.seed,
+            self.config.on_theme_fraction,
+            dict(self.config.extra_fields),
+        )
 
     def order(self) -> list[SortKey]:
         """The sort keys of all conferences, reconciled with direct edits to `conferences`.
