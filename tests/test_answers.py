@@ -17,9 +17,9 @@ from aiohttp import web
 from tests.support import SANDBOX_CREDENTIALS, serve_app, settings_for, whole_conference
 from worker.answers import AnswerRules, allowed_fields, split_extra, unknown_property_message
 from worker.errors import ConfigError, ExitCode
-from worker.job import JobOptions, run_job
-from worker.journal import read_journal
 from worker.openapi import conference_shape, schemas
+from worker.run.job import run_job
+from worker.run.journal import read_journal
 
 pytestmark = pytest.mark.anyio
 
@@ -136,8 +136,7 @@ def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
 
 async def run_against(app: web.Application, tmp_path: Path) -> Any:
     async with serve_app(app) as url:
-        return await run_job(settings_for(url), SANDBOX_CREDENTIALS,
-                             JobOptions(backup_dir=tmp_path))
+        return await run_job(settings_for(url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
 
 
 def failures(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

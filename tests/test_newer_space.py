@@ -15,13 +15,19 @@ import anyio
 import orjson
 import pytest
 
-from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, json_events, settings_for
+from tests.support import (
+    REPO,
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    json_events,
+    restore_settings,
+    settings_for,
+)
 from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import ExitCode
-from worker.job import JobOptions, RestoreSettings, restore_job, run_job
-from worker.journal import pre_images
+from worker.run.job import restore_job, run_job
+from worker.run.journal import pre_images, read_journal
 from worker.sandbox import RunningSandbox
-from worker.space import parse_space
 
 pytestmark = pytest.mark.anyio
 
@@ -43,8 +49,7 @@ async def test_a_run_stops_before_writing_a_property_it_does_not_know(
     check in the consumer and this fails: the PUTs go out and reset it."""
     async with sandbox_factory(count=30, on_theme_fraction=0.0, extra_fields=CAPTIONS) as sb:
         capsys.readouterr()
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
         assert sb.space.put_count == 0
         assert all(c[NEW] is True for c in sb.space.conferences.values())
     assert result.exit_code == ExitCode.ABORTED
@@ -71,8 +76,8 @@ async def test_without_the_guard_the_same_run_resets_the_property_everywhere(
     """The loss the guard prevents: told to go on (`allow_fields`) against a Space whose
     PUT does reset the property, every written conference loses it."""
     async with sandbox_factory(count=30, on_theme_fraction=0.0, extra_fields=CAPTIONS) as sb:
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path, allow_fields=frozenset({NEW})))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path, allow_field=[NEW]),
+                               SANDBOX_CREDENTIALS)
         assert result.exit_code == ExitCode.OK
         assert result.summary.updated == 30
         assert all(c[NEW] is None for c in sb.space.conferences.values())
@@ -84,8 +89,8 @@ async def test_an_allowed_property_is_left_out_of_the_put_kept_in_the_journal_an
     async with sandbox_factory(count=25, on_theme_fraction=0.0, extra_fields=CAPTIONS,
                                extra_on_put="keep") as sb:
         bodies = puts_with_bodies(sb)
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path, allow_fields=frozenset({NEW})))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path, allow_field=[NEW]),
+                               SANDBOX_CREDENTIALS)
         assert all(c[NEW] is True for c in sb.space.conferences.values())
     assert result.exit_code == ExitCode.OK
     assert result.summary.updated == 25 == len(bodies)
@@ -106,8 +111,8 @@ async def test_writes_made_before_the_stop_stay_journaled_and_restorable(
         order = sorted(sb.space.conferences.values(), key=lambda c: (c["created_at"], c["id"]))
         late = order[-1]["id"]
         sb.space.conferences[late][NEW] = False
-        result = await run_job(settings_for(sb.url, concurrency=1), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path / "run"))
+        result = await run_job(settings_for(sb.url, concurrency=1, backup_dir=tmp_path / "run"),
+                               SANDBOX_CREDENTIALS)
         assert result.exit_code == ExitCode.ABORTED
         assert result.summary.unknown_fields == (NEW,)
         assert sb.space.puts_by_id[late] == 0
@@ -115,8 +120,8 @@ async def test_writes_made_before_the_stop_stay_journaled_and_restorable(
         assert len(written) == result.summary.updated > 0
         assert result.journal is not None
         assert {c["id"] for c in pre_images(result.journal)} == written
-        undo = await restore_job(result.journal, RestoreSettings(space=parse_space(sb.url)),
-                                 SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "undo"))
+        undo = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "undo"),
+                                 SANDBOX_CREDENTIALS, read_journal(result.journal))
         assert undo.exit_code == ExitCode.OK
         for cid in written:
             for field in ("light_primary", "dark_background", "description"):
@@ -134,8 +139,8 @@ async def test_a_property_only_the_fresh_read_shows_stops_the_run_too(
                 space.conferences[item["id"]][NEW] = True
 
         sb.space.after_list_page = appear
-        result = await run_job(settings_for(sb.url, concurrency=1), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path))
+        result = await run_job(settings_for(sb.url, concurrency=1, backup_dir=tmp_path),
+                               SANDBOX_CREDENTIALS)
         assert sb.space.put_count == 0
         assert sb.space.get_count >= 1
     assert result.exit_code == ExitCode.ABORTED
@@ -234,14 +239,14 @@ async def test_restore_checks_the_fresh_read_too(
 ) -> None:
     """A property that appeared after the run would be reset by a restore's PUT as well."""
     async with sandbox_factory(count=6, on_theme_fraction=0.0) as sb:
-        result = await run_job(settings_for(sb.url), SANDBOX_CREDENTIALS,
-                               JobOptions(backup_dir=tmp_path / "run"))
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path / "run"),
+                               SANDBOX_CREDENTIALS)
         assert result.exit_code == ExitCode.OK and result.journal is not None
         for conference in sb.space.conferences.values():
             conference[NEW] = True
         puts = sb.space.put_count
-        undo = await restore_job(result.journal, RestoreSettings(space=parse_space(sb.url)),
-                                 SANDBOX_CREDENTIALS, JobOptions(backup_dir=tmp_path / "undo"))
+        undo = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "undo"),
+                                 SANDBOX_CREDENTIALS, read_journal(result.journal))
         assert undo.exit_code == ExitCode.ABORTED
         assert sb.space.put_count == puts
         assert all(c[NEW] is True for c in sb.space.conferences.values())
