@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -151,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SANDBOX_EXTRA = "conference-rebrand[sandbox]"
+
+
+def require_sandbox_extra(command: str) -> None:
+    """The sandbox validates requests with openapi-core, which only the `sandbox` extra
+    installs: a production install (and the image) leaves it out."""
+    if importlib.util.find_spec("openapi_core") is None:
+        raise ConfigError(f"`rebrand {command}` needs the sandbox extra, which this install "
+                          f"leaves out; add it with: {sys.executable} -m pip install "
+                          f"'{SANDBOX_EXTRA}'")
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
@@ -167,6 +180,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if ns.command == "validate":
             return commands.validate_command(ns, environ)
         if ns.command == "sandbox":
+            require_sandbox_extra("sandbox")
             from worker.sandbox.cli import config_from_args
             from worker.sandbox.server import main_serve
 
@@ -180,6 +194,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             main_serve(sandbox_config, ns.host, ns.port)
             return ExitCode.OK
         if ns.command == "demo":
+            require_sandbox_extra("demo")
             from worker.cli.demo import run_demo
 
             return run_demo(ns)
