@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
+from worker.version import __version__
 
 DOCKERFILE = REPO / "Dockerfile"
 
@@ -148,7 +149,7 @@ def test_image_labels_name_source_version_revision_licence_and_description() -> 
     runtime = [(i, a) for stage, i, a in steps if stage == steps[-1][0]]
     args = dict(a.partition("=")[::2] for i, a in runtime if i == "ARG")
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert args["VERSION"] == project["version"]
+    assert args["VERSION"] == __version__
     assert "REVISION" in args
     [label] = [a for i, a in runtime if i == "LABEL"]
     labels = dict(re.findall(r'org\.opencontainers\.image\.(\w+)="([^"]*)"', label))
