@@ -69,6 +69,8 @@ class SandboxConfig:
     # ("reset"), or leaves it alone ("keep", what --allow-field asserts of a Space).
     extra_fields: tuple[tuple[str, Any], ...] = ()
     extra_on_put: Literal["reset", "keep"] = "reset"
+    # Refuse the credentials once this many PUTs have arrived, as a token revoked mid-run.
+    revoke_after_puts: int | None = None
 
     def __post_init__(self) -> None:
         if self.count < 0:

@@ -131,9 +131,15 @@ def _auth(space: Space, config: SandboxConfig) -> Middleware:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if _is_admin(request) or authorised(request.headers.get("Authorization")):
+        header = request.headers.get("Authorization")
+        revoked = (config.revoke_after_puts is not None
+                   and space.put_count > config.revoke_after_puts)
+        if _is_admin(request) or (not revoked and authorised(header)):
             return await handler(request)
         space.unauthorized_count += 1
+        if header is not None and not authorised(header):
+            # Kept so a fleet test can prove no Space was ever shown another's credentials.
+            space.foreign_authorizations.append(header)
         return error_response(401, {"WWW-Authenticate": 'Basic realm="SignalWire"'})
 
     return auth

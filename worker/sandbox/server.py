@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import NamedTuple
 
 import orjson
@@ -45,6 +45,19 @@ async def serve(
         yield RunningSandbox(f"http://{_url_host(host)}:{bound_port}", space)
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve_fleet(
+    configs: Mapping[str, SandboxConfig], host: str = "127.0.0.1"
+) -> AsyncIterator[dict[str, RunningSandbox]]:
+    """Several Spaces in one process, each on its own port with its own credentials and
+    data, by name: a fleet for the demo, the tests and the benchmark."""
+    async with AsyncExitStack() as stack:
+        running = {}
+        for name, config in configs.items():
+            running[name] = await stack.enter_async_context(serve(config, host))
+        yield running
 
 
 def _bound_port(runner: web.AppRunner) -> int:

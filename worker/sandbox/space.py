@@ -32,6 +32,7 @@ class Space:
         self.get_count = 0
         self.list_count = 0
         self.unauthorized_count = 0
+        self.foreign_authorizations: list[str] = []
         # Connections closed on purpose after applying a PUT; they have no status to count.
         self.dropped_count = 0
         self.status_counts: Counter[int] = Counter()
