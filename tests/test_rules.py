@@ -94,3 +94,27 @@ def test_themes_are_recorded_by_rule_name() -> None:
     rules = parse_rules([{"name": "sales", "select": {"include": ["s*"]}, "theme": SALES},
                          {"name": "rest", "theme": REST}])
     assert rules.themes() == {"sales": SALES, "rest": REST}
+
+
+def test_plans_are_grouped_by_rule_in_the_table_and_the_markdown() -> None:
+    from worker.cli.tables import plan_markdown, plan_table
+    from worker.outcome import Change, Kind, Outcome, Summary
+
+    planned = [
+        Outcome(Kind.PLANNED, "a", "room-a-sales", rule="sales",
+                changes=(Change("light_primary", "#000000", "#FF0000"),)),
+        Outcome(Kind.PLANNED, "b", "room-b", rule="rest",
+                changes=(Change("light_primary", None, "#0000FF"),)),
+        Outcome(Kind.PLANNED, "c", "room-c-sales", rule="sales",
+                changes=(Change("light_primary", "#111111", "#FF0000"),)),
+    ]
+    summary = Summary(listed=3, updated=0, unchanged=0, vanished=0, failed=0, retries=0,
+                      duration_s=1.0, updates_per_s=0.0, planned=3)
+    table = plan_table(planned)
+    assert table.index("rule sales: 2 conference(s)") < table.index("room-a-sales")
+    assert table.index("room-c-sales") < table.index("rule rest: 1 conference(s)")
+    assert table.index("rule rest: 1 conference(s)") < table.index("room-b")
+    markdown = plan_markdown(planned, summary, exit_code=10)
+    assert markdown.index("#### rule `sales`: 2 conference(s)") < markdown.index("room-c-sales")
+    assert markdown.index("room-c-sales") < markdown.index("#### rule `rest`: 1 conference(s)")
+    assert "rule" not in plan_table([Outcome(Kind.PLANNED, "x", "x", changes=planned[0].changes)])

@@ -20,6 +20,7 @@ import yaml
 from worker.answers import ALLOW_ENV, allowed_fields
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
+from worker.rules import Rules, parse_rules
 from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
 from worker.space import Space, parse_space
@@ -34,6 +35,7 @@ MAX_QUEUE_SIZE = 100_000  # the documented 13,800 writes per 10 s per Space
 _TOP_KEYS = (
     "space",
     "theme",
+    "rules",
     "concurrency",
     "queue_size",
     "page_size",
@@ -75,6 +77,8 @@ class Settings:
     space: Space
     # The theme `run` and `plan` apply. None for `restore`: its journal says what to put back.
     theme: Theme | None = None
+    # Or a theme per kind of room: the first matching rule decides (worker.rules).
+    rules: Rules | None = None
     # How hard to drive the Space.
     concurrency: int = 16
     queue_size: int = 512
@@ -101,6 +105,14 @@ class Settings:
     # Properties beyond the API spec that the operator states a PUT leaves alone
     # (--allow-field, REBRAND_ALLOW_FIELDS): answers holding them do not stop the run.
     allow_fields: frozenset[str] = frozenset()
+
+    @property
+    def themes(self) -> Rules | None:
+        """The rules a run applies: the config's `rules`, or its one `theme` as a single
+        rule that matches every selected conference. None for a restore."""
+        if self.rules is not None:
+            return self.rules
+        return None if self.theme is None else Rules.single(self.theme)
 
     @property
     def selector(self) -> Predicate | None:
@@ -185,8 +197,12 @@ def parse_settings(raw: object, env: Mapping[str, str],
             "or SIGNALWIRE_SPACE in the environment"
         )
     key = "SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE") else "space"
-    if "theme" not in raw and not restoring:
-        raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
+    if "theme" in raw and "rules" in raw:
+        raise ConfigError("theme and rules: both given; pick one: `theme:` for one theme "
+                          "everywhere, or `rules:` for a theme per kind of room")
+    if "theme" not in raw and "rules" not in raw and not restoring:
+        raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors "
+                          "(or `rules:`, a theme per kind of room)")
     retry_raw = raw.get("retry", {})
     if not isinstance(retry_raw, Mapping):
         raise ConfigError("retry: must be a mapping of " + ", ".join(_RETRY_KEYS))
@@ -201,8 +217,9 @@ def parse_settings(raw: object, env: Mapping[str, str],
     given = {name: value for name, value in (flags or {}).items() if value is not None}
     settings = Settings(
         space=parse_space(space_text, key=key),
-        theme=parse_theme(raw["theme"]) if raw.get("theme") is not None or not restoring
-        else None,
+        theme=parse_theme(raw["theme"]) if "rules" not in raw
+        and (raw.get("theme") is not None or not restoring) else None,
+        rules=_rules(raw["rules"]) if "rules" in raw else None,
         retry=RetryPolicy(**retry),
         select=parse_selection(raw.get("select")).with_flags(given.get("select"),
                                                              given.get("exclude")),
@@ -216,6 +233,18 @@ def parse_settings(raw: object, env: Mapping[str, str],
         return settings
     # Every shard runs at once: each gets its share of the Space's write budget.
     return replace(settings, shard=shard, rate_limit=shard.rate_limit(settings.rate_limit))
+
+
+def _rules(raw: object) -> Rules:
+    rules = parse_rules(raw)
+    dead = rules.unreachable()
+    if dead:
+        catch_all = next(r.name for r in rules.rules if r.select is None)
+        raise ConfigError(
+            f"rules: {', '.join(repr(n) for n in dead)} can never match: rule {catch_all!r} "
+            "before it has no `select`, so it takes every conference left; move it last "
+            "or give it a `select`")
+    return rules
 
 
 def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from worker.body import WRITABLE_FIELDS, build_put_body, echo_mismatches, writable_state
 from worker.outcome import Change, Kind
+from worker.rules import Rules
 from worker.theme import Theme, wears_theme
 
 
@@ -42,6 +43,11 @@ class Strategy(Protocol):
 
     def quick(self, given: Mapping[str, Any], /) -> Skip | None: ...
 
+    def rule_of(self, given: Mapping[str, Any], /) -> str | None:
+        """The name of the rule that decides this conference, for its events; None when
+        the config has no named rules."""
+        ...
+
     def decide(self, given: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision: ...
 
 
@@ -56,22 +62,38 @@ def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, 
 
 
 class Retheme:
-    """Apply a theme, keeping every other writable field as it is now."""
+    """Apply a theme (or each conference its first matching rule's), keeping every other
+    writable field as it is now. A conference no rule matches is excluded."""
 
     plans_from_listing = True
 
-    def __init__(self, theme: Theme) -> None:
-        self.theme = theme
-        self._fields = tuple(name for name, _ in theme.colors)
+    def __init__(self, themes: Theme | Rules) -> None:
+        self.rules = Rules.single(themes) if isinstance(themes, Theme) else themes
+        self._named = self.rules.named
+
+    def rule_of(self, listed: Mapping[str, Any], /) -> str | None:
+        if not self._named:
+            return None
+        rule = self.rules.first_match(listed)
+        return None if rule is None else rule.name
 
     def quick(self, listed: Mapping[str, Any], /) -> Skip | None:
-        return Skip(Kind.UNCHANGED) if wears_theme(listed, self.theme) else None
+        # Matched on the listing, as the top-level `select` is: `name` is not writable, so
+        # the fresh read cannot move a conference to another rule.
+        rule = self.rules.first_match(listed)
+        if rule is None:
+            return Skip(Kind.EXCLUDED)
+        return Skip(Kind.UNCHANGED) if wears_theme(listed, rule.theme) else None
 
     def decide(self, listed: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
-        if wears_theme(fresh, self.theme):
+        rule = self.rules.first_match(listed)
+        if rule is None:
+            return Skip(Kind.EXCLUDED)
+        theme = rule.theme
+        if wears_theme(fresh, theme):
             return Skip(Kind.UNCHANGED)
-        return Write(build_put_body(fresh, self.theme), self._fields,
-                     color_changes(fresh, self.theme))
+        return Write(build_put_body(fresh, theme), tuple(name for name, _ in theme.colors),
+                     color_changes(fresh, theme))
 
 
 def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -95,6 +117,9 @@ class Restore:
 
     def quick(self, pre: Mapping[str, Any], /) -> Skip | None:
         return None  # the journal's copy is old; only a fresh read can tell
+
+    def rule_of(self, pre: Mapping[str, Any], /) -> str | None:
+        return None  # a restore puts pre-images back, whichever rule wrote them
 
     def decide(self, pre: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
         """`pre` is the journal's pre-image: the state to put back."""

@@ -44,6 +44,8 @@ class Outcome:
     # ones stop the run before its PUT; `allowed` ones the operator let through.
     unknown: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
+    # The rule that decided it, when the config has rules (worker.rules).
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

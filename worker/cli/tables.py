@@ -9,8 +9,27 @@ from worker.outcome import Outcome, Summary
 _MAX_ROWS = 200
 
 
+def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
+    """Planned outcomes grouped by the rule that decided them, in order of first sight
+    (one group, keyed None, when the config has no rules)."""
+    groups: dict[str | None, list[Outcome]] = {}
+    for outcome in planned:
+        groups.setdefault(outcome.rule, []).append(outcome)
+    return groups
+
+
 def plan_table(planned: Sequence[Outcome]) -> str:
-    """One row per changing color: conference, field, old → new."""
+    """One row per changing color: conference, field, old → new; with rules, a table per
+    rule under its name."""
+    groups = by_rule(planned)
+    if list(groups) == [None]:
+        return _plan_table(planned)
+    parts = [f"rule {rule}: {len(group)} conference(s)\n{_plan_table(group)}"
+             for rule, group in groups.items()]
+    return "\n\n".join(parts)
+
+
+def _plan_table(planned: Sequence[Outcome]) -> str:
     rows = [("conference", "field", "old", "new")]
     for outcome in planned[:_MAX_ROWS]:
         label = outcome.name or outcome.conference_id
@@ -68,6 +87,16 @@ def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: in
     lines += ["| " + " | ".join(name for name, _ in counts) + " |",
               "|" + "---:|" * len(counts),
               "| " + " | ".join(f"{value:,}" for _, value in counts) + " |", ""]
+    groups = by_rule(planned)
+    for rule, group in groups.items() if planned else ():
+        if rule is not None:
+            lines += [f"#### rule `{_cell(rule)}`: {len(group):,} conference(s)", ""]
+        lines += _markdown_rows(group)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_rows(planned: Sequence[Outcome]) -> list[str]:
+    lines = []
     if planned:
         lines += ["| conference | field | old | new |", "|---|---|---|---|"]
         for outcome in planned[:_MAX_ROWS]:
@@ -78,4 +107,5 @@ def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: in
         if len(planned) > _MAX_ROWS:
             lines += ["", f"... and {len(planned) - _MAX_ROWS:,} more conferences "
                           "(see the JSON events in the job log)."]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 import structlog
@@ -33,7 +34,7 @@ _UNKNOWN_KEPT = 10
 class Journal(Protocol):
     """Where pre-images go before a write (see worker.run.journal)."""
 
-    async def before_write(self, conference: Mapping[str, Any]) -> None: ...
+    async def before_write(self, conference: Mapping[str, Any], rule: str | None) -> None: ...
 
     async def after_write(self, conference_id: str, updated_at: str | None) -> None: ...
 
@@ -89,6 +90,9 @@ class ConferenceUpdater:
         return Outcome(Kind.FAILED, cid, name, attempts, errors=(message,),
                        unknown=unknown[:_UNKNOWN_KEPT], allowed=allowed), allowed
 
+    def rule_of(self, given: Mapping[str, Any]) -> str | None:
+        return self._strategy.rule_of(given)
+
     async def update(self, given: Mapping[str, Any]) -> Outcome:
         """`given` is the conference as the source handed it over: a listing's row, or a
         journal's pre-image."""
@@ -128,7 +132,7 @@ class ConferenceUpdater:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed)
             if self._journal is not None:
-                await self._journal.before_write(read.value)
+                await self._journal.before_write(read.value, self._strategy.rule_of(given))
             remaining = self._policy.deadline_s - (time.monotonic() - started)
             written = await with_retries(lambda: self._put(cid, decision.body), self._policy,
                                          sleep=self._sleep, rng=self._rng,
@@ -181,9 +185,16 @@ async def consume(
         async for conference in receive:
             if stop.requested:
                 continue  # drain without starting: the stop said "no new conference"
-            # Every line logged while this conference is in hand carries its id.
-            with structlog.contextvars.bound_contextvars(conference_id=conference["id"]):
+            # Every line logged while this conference is in hand carries its id (and the
+            # rule that decides it, when the config has rules).
+            rule = updater.rule_of(conference)
+            context = {"conference_id": conference["id"]}
+            if rule is not None:
+                context["rule"] = rule
+            with structlog.contextvars.bound_contextvars(**context):
                 outcome = await updater.update(conference)
+                if rule is not None:
+                    outcome = replace(outcome, rule=rule)
                 reporter.record(outcome)
             if outcome.unknown:
                 # Any further conference may carry the same property: start no other.

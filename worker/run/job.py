@@ -52,6 +52,8 @@ class _Job:
     source: Callable[[SpaceClient, Reporter], Source]
     # Recorded in the journal's header, for a later restore's crash-window check.
     theme: Mapping[str, Any] | None
+    # With rules: each rule's theme by name (the pre-images say which rule wrote them).
+    rules: Mapping[str, Any] | None = None
 
 
 async def run_job(
@@ -64,7 +66,8 @@ async def run_job(
 ) -> JobResult:
     """`rebrand run` (and `plan`, with `settings.dry_run`): re-theme every listed
     conference."""
-    if settings.theme is None:
+    themes = settings.themes
+    if themes is None:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
 
     def source(client: SpaceClient, rep: Reporter) -> Source:
@@ -72,8 +75,9 @@ async def run_job(
                        filters=settings.select.list_filters(), policy=settings.retry,
                        select=settings.selector, sleep=sleep)
 
-    job = _Job("plan" if settings.dry_run else "run", Retheme(settings.theme), source,
-               settings.theme.as_config())
+    job = _Job("plan" if settings.dry_run else "run", Retheme(themes), source,
+               themes.rules[0].theme.as_config() if not themes.named else None,
+               themes.themes() if themes.named else None)
     return await _execute(settings, credentials, job, reporter or Reporter(), stop or Stop(),
                           sleep)
 
@@ -173,4 +177,4 @@ def _open_journal(settings: Settings, job: _Job) -> JournalWriter:
     run_id = new_run_id(now)
     return JournalWriter(settings.backup_dir / f"{run_id}.jsonl",
                          Header(run_id, settings.space.origin, job.command, job.theme,
-                                __version__, now_iso(now)))
+                                __version__, now_iso(now), rules=job.rules))

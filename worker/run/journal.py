@@ -41,6 +41,8 @@ class Header:
     tool_version: str
     started_at: str
     format: int = FORMAT_VERSION
+    # A run with rules: each rule's theme by name (and `theme` is None).
+    rules: Mapping[str, Any] | None = None
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class Header:
             "theme": self.theme,
             "tool_version": self.tool_version,
             "started_at": self.started_at,
+            **({"rules": self.rules} if self.rules is not None else {}),
         }
 
 
@@ -89,8 +92,10 @@ class JournalWriter:
         self._written += 1
         return self._written
 
-    async def before_write(self, conference: Mapping[str, Any]) -> None:
-        seq = self._append({"type": "pre_image", "conference": conference})
+    async def before_write(self, conference: Mapping[str, Any], rule: str | None = None) -> None:
+        # The rule is kept so a restore knows which theme this run wrote here.
+        record = {"type": "pre_image", "conference": conference}
+        seq = self._append(record if rule is None else {**record, "rule": rule})
         await self._sync(seq)
 
     async def after_write(self, conference_id: str, updated_at: str | None) -> None:
