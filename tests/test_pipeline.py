@@ -23,8 +23,10 @@ from tests.support import (
 )
 from worker.body import WRITABLE_FIELDS
 from worker.config import Credentials
-from worker.errors import ExitCode
+from worker.errors import AbortError, AuthError, ExitCode, single_error
+from worker.outcome import Kind, Outcome
 from worker.run.job import JobResult, run_job
+from worker.run.report import Reporter
 from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, Space, serve
 from worker.theme import COLOR_FIELDS
 
@@ -540,3 +542,29 @@ async def test_exactly_concurrency_conferences_are_in_flight(
 
 async def test_the_brand_fixture_is_the_sandboxs_on_theme_colors() -> None:
     assert {f"{m}_{r}": v for m, roles in BRAND.items() for r, v in roles.items()} == ON_THEME
+
+
+# The failure budget and exception groups, each handled in one place
+
+
+def test_the_reporter_tells_the_run_once_when_the_failure_budget_is_spent() -> None:
+    reporter = Reporter()
+    spent: list[int] = []
+    reporter.on_failures(2, lambda: spent.append(len(reporter.failures)))
+    reporter.record(Outcome(Kind.UPDATED, "a", "a"))
+    reporter.record(Outcome(Kind.FAILED, "b", "b", status=500))
+    assert spent == []
+    reporter.record(Outcome(Kind.FAILED, "c", "c", status=500))
+    reporter.record(Outcome(Kind.FAILED, "d", "d", status=500))
+    assert spent == [2]
+
+
+def test_an_exception_group_leaves_as_the_error_of_ours_that_decides_the_exit() -> None:
+    refused, aborted = AuthError(401), AbortError("listing failed")
+    with pytest.raises(AuthError) as raised, single_error():
+        raise ExceptionGroup("tasks", [aborted, ExceptionGroup("inner", [refused])])
+    assert raised.value is refused
+    bug = ValueError("a bug")
+    with pytest.raises(ExceptionGroup) as whole, single_error():
+        raise ExceptionGroup("tasks", [bug])
+    assert whole.value.exceptions == (bug,)  # none of ours: seen whole, not hidden

@@ -7,6 +7,7 @@ Retry-After is honoured (capped), a 422 is never retried, and a 401 stops the ru
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
@@ -29,6 +31,7 @@ from worker.retry import (
     parse_retry_after,
     retrying,
     wait_for,
+    with_retries,
 )
 from worker.run.job import run_job
 from worker.sandbox import FaultConfig
@@ -187,6 +190,79 @@ async def test_the_deadline_stops_retrying() -> None:
     with pytest.raises(RetryableApiError):
         await always_failing(RetryableApiError(500), policy, sleep, calls)
     assert len(calls) < 5
+
+
+# with_retries: the one helper the producer and the consumer call the API through
+
+
+def failing_then(value: str, *errors: ApiError) -> tuple[Any, list[int]]:
+    """A call that raises `errors` in turn, then returns `value`; and its call log."""
+    calls: list[int] = []
+    queue = list(errors)
+
+    async def call() -> str:
+        calls.append(1)
+        if queue:
+            raise queue.pop(0)
+        return value
+
+    return call, calls
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+async def test_with_retries_returns_the_result_and_the_attempts_it_took() -> None:
+    call, calls = failing_then("ok", RetryableApiError(503), RetryableApiError(429))
+    told: list[int | None] = []
+    tried = await with_retries(call, RetryPolicy(max_attempts=6), sleep=no_sleep,
+                               on_retry=lambda error: told.append(error.status))
+    assert (tried.value, tried.attempts, len(calls)) == ("ok", 3, 3)
+    assert told == [503, 429]  # told of each failure that is tried again, in order
+
+
+async def test_with_retries_first_try_success_is_one_attempt() -> None:
+    call, calls = failing_then("ok")
+    tried = await with_retries(call, RetryPolicy(), sleep=no_sleep)
+    assert (tried.value, tried.attempts, len(calls)) == ("ok", 1, 1)
+
+
+@pytest.mark.parametrize(("errors", "attempts"), [
+    ((ApiError(422),), 1),
+    ((RetryableApiError(503), NotFoundError(404)), 2),
+    ((RetryableApiError(503),) * 4, 4),
+])
+async def test_an_error_that_escapes_with_retries_carries_its_attempts(
+    errors: tuple[ApiError, ...], attempts: int
+) -> None:
+    call, calls = failing_then("never", *errors)
+    with pytest.raises(ApiError) as raised:
+        await with_retries(call, RetryPolicy(max_attempts=4), sleep=no_sleep)
+    assert raised.value is errors[-1]
+    assert raised.value.attempts == len(calls) == attempts
+
+
+async def test_every_line_logged_while_a_conference_is_in_hand_names_it(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """conference_id is bound per task (structlog contextvars), not passed by hand: the
+    retry lines logged deep in the consumer carry it."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    faults = FaultConfig(error_503=0.3, get_500=0.3)
+    async with sandbox_factory(count=30, seed=3, faults=faults) as sb:
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
+    assert result.exit_code == ExitCode.OK
+    events = json_events(capsys.readouterr().out)
+    retrying_lines = [e for e in events if e["event"] == "request.retrying"]
+    assert retrying_lines
+    assert all(isinstance(e.get("conference_id"), str) for e in retrying_lines)
+    retried = {e["conference_id"] for e in retrying_lines}
+    attempts = {e["conference_id"]: e["attempts"] for e in events
+                if e["event"] == "conference.updated"}
+    assert any(attempts.get(cid, 1) > 1 for cid in retried)
+    # Bound only while in hand: the run's own lines name no conference.
+    assert "conference_id" not in next(e for e in events if e["event"] == "run.summary")
 
 
 # End to end against the sandbox
