@@ -1,17 +1,24 @@
-"""Test support shared by modules: the brand theme, sandbox credentials, settings."""
+"""Test support, in one place: the brand theme, the sandbox's credentials and environment,
+settings and config files naming a sandbox, and the CLI run in a child process or against a
+sandbox served from another thread."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import yaml
 from aiohttp import web
+from anyio.from_thread import start_blocking_portal
 
 from worker.config import Credentials, Settings, parse_settings
-from worker.sandbox import RunningSandbox
+from worker.sandbox import RunningSandbox, SandboxConfig, serve
 
 BRAND = {
     "light": {"primary": "#0A84FF", "background": "#FFFFFF", "foreground": "#111827",
@@ -20,7 +27,10 @@ BRAND = {
              "success": "#22C55E", "negative": "#EF4444"},
 }
 
-SANDBOX_CREDENTIALS = Credentials("sandbox-project", "sandbox-token")
+SANDBOX_CREDENTIALS = Credentials(SandboxConfig().project_id, SandboxConfig().api_token)
+# The environment a CLI needs for the sandbox's credentials (see sandbox_env for a child's).
+SANDBOX_ENV = {"SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
+               "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
 REPO = Path(__file__).resolve().parent.parent
 
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
@@ -60,6 +70,58 @@ def whole_conference(conference_id: str, **fields: Any) -> dict[str, Any]:
 
     [seeded] = seed_conferences(1, 0, 0.0).values()
     return {**seeded, "id": conference_id, **fields}
+
+
+def write_config(directory: Path, space: str, **extra: Any) -> Path:
+    """A config file naming this sandbox, as settings_for would build it; `extra` are
+    config keys to add or replace."""
+    raw = {"space": space, "theme": BRAND, "concurrency": 8, "retry": FAST_RETRY, **extra}
+    path = directory / "rebrand.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """This process's environment without any SIGNALWIRE_ variable, plus `variables`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **variables}
+
+
+def sandbox_env(**variables: str) -> dict[str, str]:
+    """A child process's environment with the sandbox's credentials, plus `variables`."""
+    return clean_env(**{**SANDBOX_ENV, **variables})
+
+
+class Ran:
+    """A finished CLI process: exit code, stdout, stderr."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def summary(self) -> dict[str, Any]:
+        found = [e for e in self.events() if e["event"] == "run.summary"]
+        assert len(found) == 1, self.out
+        return found[0]
+
+
+async def rebrand(*args: str | Path, env: dict[str, str], cwd: Path = REPO) -> Ran:
+    """Run the CLI in a child process without blocking the loop the sandbox serves on."""
+    process = await anyio.run_process(
+        [sys.executable, "-m", "worker", *map(str, args)], env=env, cwd=cwd, check=False
+    )
+    return Ran(process.returncode, process.stdout.decode(), process.stderr.decode())
+
+
+@contextmanager
+def sandbox_in_thread(**knobs: Any) -> Iterator[RunningSandbox]:
+    """A sandbox Space on loopback, served by an event loop in another thread (for tests
+    that call the CLI's main(), which owns its own event loop)."""
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(serve(SandboxConfig(**knobs))) as running:
+        yield running
 
 
 def json_events(text: str) -> list[dict[str, Any]]:

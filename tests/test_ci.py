@@ -12,8 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import REPO
+from tests.support import REPO, SANDBOX_ENV, sandbox_in_thread, write_config
 from worker.cli.main import build_parser
 
 CI = REPO / "deploy" / "ci"
@@ -103,7 +102,7 @@ def test_gitlab_plan_script_runs_and_leaves_a_markdown_summary(tmp_path: Path) -
     plan = _load("gitlab-ci.yml")["rebrand-plan"]
     bin_dir = Path(sys.executable).parent
     with sandbox_in_thread(count=25) as sb:
-        write_config(tmp_path, sb.url)
+        write_config(tmp_path, sb.url).rename(tmp_path / "config.yaml")  # the job's name
         for line in plan["script"]:
             done = subprocess.run(["/bin/sh", "-ec", line], cwd=tmp_path, capture_output=True,
                                   text=True, timeout=60, check=False,

@@ -4,7 +4,6 @@ judged by its exit code, its output, and what the Space saw."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -12,54 +11,24 @@ from typing import Any
 
 import anyio
 import pytest
-import yaml
 
-from tests.support import BRAND, REPO, SANDBOX_CREDENTIALS, SandboxFactory, serve_app, trap_app
+from tests.support import (
+    FAST_RETRY,
+    REPO,
+    SANDBOX_CREDENTIALS,
+    Ran,
+    SandboxFactory,
+    clean_env,
+    rebrand,
+    sandbox_env,
+    serve_app,
+    trap_app,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "PT-cli-secret-0f9e8d7c6b5a"
-FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05,
-              "max_attempts": 8}
-
-
-def write_config(directory: Path, space: str, **extra: Any) -> Path:
-    raw = {"space": space, "theme": BRAND, "concurrency": 8, "retry": FAST_RETRY, **extra}
-    path = directory / "rebrand.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def clean_env(**variables: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **variables}
-
-
-def sandbox_env(**variables: str) -> dict[str, str]:
-    credentials = {"SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
-                   "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
-    return clean_env(**{**credentials, **variables})
-
-
-class Ran:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
-
-    def summary(self) -> dict[str, Any]:
-        found = [e for e in self.events() if e["event"] == "run.summary"]
-        assert len(found) == 1, self.out
-        return found[0]
-
-
-async def rebrand(*args: str | Path, env: dict[str, str], cwd: Path = REPO) -> Ran:
-    """Run the CLI in a child process without blocking the loop the sandbox serves on."""
-    process = await anyio.run_process(
-        [sys.executable, "-m", "worker", *map(str, args)], env=env, cwd=cwd, check=False
-    )
-    return Ran(process.returncode, process.stdout.decode(), process.stderr.decode())
 
 
 # Bad input: exit 2, nothing sent

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.terminal import run_on_terminal
 from worker.cli import confirm
 from worker.cli.main import main

@@ -12,8 +12,17 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.support import BRAND, REPO, SandboxFactory, serve_app, whole_conference
-from tests.test_cli import clean_env, rebrand, sandbox_env, write_config
+from tests.support import (
+    BRAND,
+    REPO,
+    SandboxFactory,
+    clean_env,
+    rebrand,
+    sandbox_env,
+    serve_app,
+    whole_conference,
+    write_config,
+)
 from worker.config import Credentials
 from worker.sandbox import ON_THEME
 from worker.theme import COLOR_FIELDS, parse_theme

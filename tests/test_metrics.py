@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_ENV, sandbox_in_thread, write_config
 from worker.cli.main import main
 from worker.cli.metrics import LAST_SUCCESS, write_metrics_file
 from worker.outcome import Summary

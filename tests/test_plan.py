@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import anyio
 import orjson
 import pytest
 
-from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from tests.support import REPO, SANDBOX_CREDENTIALS, SandboxFactory, sandbox_env, settings_for
 from worker.run.job import run_job
 from worker.sandbox import ON_THEME
 
@@ -57,9 +56,7 @@ async def test_plan_prints_a_readable_table_on_a_console(
     config = tmp_path / "c.yaml"
     config.write_text("theme:\n  light:\n    primary: '#0A84FF'\n")
     async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
-        env = {**os.environ, "SIGNALWIRE_SPACE": sb.url,
-               "SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
-               "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
+        env = sandbox_env(SIGNALWIRE_SPACE=sb.url)
         proc = await anyio.run_process(
             [sys.executable, "-m", "worker", "plan", "--config", str(config),
              "--log-format", "console"], env=env, cwd=REPO, check=False)

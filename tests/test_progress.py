@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import REPO
+from tests.support import REPO, SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.terminal import run_on_terminal
 from worker.cli.progress import ProgressBar, Snapshot, render
 from worker.outcome import Kind, Outcome

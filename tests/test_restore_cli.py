@@ -8,8 +8,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, settings_for, trap_app
-from tests.test_cli import rebrand, sandbox_env, write_config
+from tests.support import (
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    rebrand,
+    sandbox_env,
+    serve_app,
+    settings_for,
+    trap_app,
+    write_config,
+)
 from worker.errors import ConfigError
 from worker.run.job import run_job
 from worker.space import NamedSpace, parse_space, restore_space

@@ -13,8 +13,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, settings_for
+from tests.support import (
+    SANDBOX_CREDENTIALS,
+    SANDBOX_ENV,
+    SandboxFactory,
+    sandbox_in_thread,
+    settings_for,
+    write_config,
+)
 from worker.cli.main import main
 from worker.errors import ConfigError
 from worker.run.job import JobResult, run_job

@@ -6,7 +6,6 @@ person at a terminal would run it.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -19,35 +18,24 @@ import orjson
 import pytest
 from anyio.abc import Process
 
-from tests.support import SANDBOX_CREDENTIALS, SandboxFactory
+from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, sandbox_env, write_config
 from worker.decide import same_writable_state
 from worker.run.journal import pre_images
 
 pytestmark = pytest.mark.anyio
 
-CONFIG = """\
-theme:
-  light: {primary: "#0A84FF", background: "#FFFFFF"}
-  dark: {primary: "#0A84FF"}
-concurrency: 4
-retry: {backoff_base_s: 0.01, backoff_cap_s: 0.05, retry_after_cap_s: 0.05}
-"""
-
-
-def _env(url: str) -> dict[str, str]:
-    return {**os.environ, "SIGNALWIRE_SPACE": url,
-            "SIGNALWIRE_PROJECT_ID": SANDBOX_CREDENTIALS.project_id,
-            "SIGNALWIRE_API_TOKEN": SANDBOX_CREDENTIALS.api_token}
+THEME = {"light": {"primary": "#0A84FF", "background": "#FFFFFF"},
+         "dark": {"primary": "#0A84FF"}}
 
 
 @asynccontextmanager
 async def rebrand(url: str, tmp_path: Path, *args: str) -> AsyncIterator[Process]:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+    config = write_config(tmp_path, url, theme=THEME, concurrency=4)
     command = [sys.executable, "-m", "worker", *args]
     if args[0] in ("run", "plan"):
         command += ["--config", str(config)]
-    async with await anyio.open_process(command, env=_env(url), cwd=tmp_path) as proc:
+    env = sandbox_env(SIGNALWIRE_SPACE=url)
+    async with await anyio.open_process(command, env=env, cwd=tmp_path) as proc:
         yield proc
 
 
