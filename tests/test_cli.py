@@ -143,6 +143,19 @@ async def test_auto_log_format_is_json_when_stdout_is_not_a_terminal(
     assert ran.summary()["listed"] == 5
 
 
+async def test_flags_given_beside_the_same_config_keys_run(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """--concurrency beside the config's `concurrency` (how the benchmark runs it)."""
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url, concurrency=8)
+        ran = await rebrand("run", "--config", config, "--concurrency", "2", "--backup-dir",
+                            tmp_path / "b", "--grace-seconds", "5", "--max-failures", "3",
+                            env=sandbox_env())
+    assert ran.code == 0, ran.err
+    assert ran.summary()["listed"] == 5
+
+
 async def test_some_failed_conferences_exit_1(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from tests.support import BRAND
 from worker.config import load_credentials, load_settings, parse_settings
 from worker.errors import ConfigError, ExitCode
 from worker.retry import RetryPolicy
+from worker.shard import Shard
 from worker.space import Space
 
 SECRET = "PT-0123456789abcdef-super-secret"
@@ -26,6 +27,40 @@ def refused(raw: object, env: dict[str, str] | None = None) -> str:
         parse_settings(raw, env or {})
     assert caught.value.exit_code == ExitCode.BAD_INPUT
     return str(caught.value)
+
+
+# The one merge: config file, then environment, then flags
+
+
+def test_a_flag_given_wins_over_the_file_and_one_left_out_changes_nothing() -> None:
+    raw = raw_config(concurrency=8, rate_limit=100)
+    assert parse_settings(raw, {}, {"concurrency": 3}).concurrency == 3
+    untouched = parse_settings(raw, {}, {"concurrency": None, "grace_s": None,
+                                         "max_failures": None, "backup_dir": None})
+    assert untouched == parse_settings(raw, {})
+    assert (untouched.concurrency, untouched.grace_s, untouched.max_failures) == (8, 20.0, 25)
+    flagged = parse_settings(raw, {}, {"grace_s": 5.0, "max_failures": 2, "dry_run": True,
+                                       "deadline_s": 60.0, "backup_dir": Path("b")})
+    assert (flagged.grace_s, flagged.max_failures, flagged.dry_run, flagged.deadline_s,
+            flagged.backup_dir) == (5.0, 2, True, 60.0, Path("b"))
+
+
+def test_select_flags_add_to_the_file_and_a_shard_takes_its_share_of_the_rate() -> None:
+    raw = raw_config(rate_limit=100, select={"include": ["a*"]})
+    settings = parse_settings(raw, {"REBRAND_SHARD_COUNT": "4"},
+                              {"select": ["b*"], "exclude": ["c*"], "shard": "1/"})
+    assert settings.select.include == ("a*", "b*")
+    assert settings.select.exclude == ("c*",)
+    assert (settings.shard, settings.rate_limit) == (Shard(1, 4), 25.0)
+    # Only a command with --shard is sharded: the environment alone does not shard a restore.
+    env = {"JOB_COMPLETION_INDEX": "1", "REBRAND_SHARD_COUNT": "4"}
+    assert parse_settings(raw, env, {}).shard is None
+    assert parse_settings(raw, env, {"shard": None}).shard == Shard(1, 4)
+
+
+def test_a_restore_needs_no_theme_and_a_run_does() -> None:
+    assert parse_settings({"space": "x.signalwire.com"}, {}, restoring=True).theme is None
+    assert "theme: missing" in refused({"space": "x.signalwire.com"})
 
 
 # Keys

@@ -209,12 +209,14 @@ def parse_settings(raw: object, env: Mapping[str, str],
     _check_keys(retry_raw, _RETRY_KEYS, "retry.")
     retry: dict[str, Any] = {name: _number(retry_raw, name, "retry.", kind, low)
                              for name, kind, low in _RETRY_NUMBERS if name in retry_raw}
-    numbers: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
-               for name, kind, low, high in _NUMBERS if name in raw}
-    if numbers.get("page_size", 0) > 1000:
-        raise ConfigError(f"page_size: {numbers['page_size']} is above the API's maximum; "
+    from_file: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
+                                 for name, kind, low, high in _NUMBERS if name in raw}
+    if from_file.get("page_size", 0) > 1000:
+        raise ConfigError(f"page_size: {from_file['page_size']} is above the API's maximum; "
                           "use 1..1000")
     given = {name: value for name, value in (flags or {}).items() if value is not None}
+    # A flag given on the command line wins over the file (--concurrency over concurrency).
+    chosen = {**from_file, **{name: given[name] for name in _FLAG_FIELDS if name in given}}
     settings = Settings(
         space=parse_space(space_text, key=key),
         theme=parse_theme(raw["theme"]) if "rules" not in raw
@@ -223,8 +225,7 @@ def parse_settings(raw: object, env: Mapping[str, str],
         retry=RetryPolicy(**retry),
         select=parse_selection(raw.get("select")).with_flags(given.get("select"),
                                                              given.get("exclude")),
-        **numbers,
-        **{name: given[name] for name in _FLAG_FIELDS if name in given},
+        **chosen,
         allow_fields=allowed_fields(given.get("allow_field"), env.get(ALLOW_ENV)),
     )
     # Only a command with --shard is sharded (by the flag or by the environment).
