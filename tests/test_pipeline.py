@@ -27,7 +27,7 @@ from worker.errors import AbortError, AuthError, ExitCode, single_error
 from worker.outcome import Kind, Outcome
 from worker.run.job import JobResult, run_job
 from worker.run.report import Reporter
-from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, Space, serve
+from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, SpaceState, serve
 from worker.theme import COLOR_FIELDS
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +51,7 @@ def summary_of(out: str) -> dict[str, Any]:
     return summaries[0]
 
 
-def puts(space: Space) -> list[str]:
+def puts(space: SpaceState) -> list[str]:
     return [path.rsplit("/", 1)[-1] for method, path in space.requests if method == "PUT"]
 
 
@@ -194,7 +194,7 @@ async def test_ids_already_seen_on_an_earlier_page_are_dropped(
     async with sandbox_factory(count=12, on_theme_fraction=0.0) as sb:
         pages: list[list[str]] = []
 
-        def move_to_the_end(space: Space, page: list[dict[str, Any]]) -> None:
+        def move_to_the_end(space: SpaceState, page: list[dict[str, Any]]) -> None:
             # Re-dated after the first page went out, it is listed again on the last one.
             pages.append([c["id"] for c in page])
             if len(pages) == 1:
@@ -220,7 +220,7 @@ async def test_a_conference_edited_after_listing_keeps_its_edit(
     async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
         edited: list[str] = []
 
-        def edit_one(space: Space, page: list[dict[str, Any]]) -> None:
+        def edit_one(space: SpaceState, page: list[dict[str, Any]]) -> None:
             if not edited:
                 target = page[3]
                 edited.append(target["id"])
@@ -244,7 +244,7 @@ async def test_a_conference_deleted_after_listing_is_vanished(
     async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
         deleted: list[str] = []
 
-        def delete_one(space: Space, page: list[dict[str, Any]]) -> None:
+        def delete_one(space: SpaceState, page: list[dict[str, Any]]) -> None:
             if not deleted:
                 deleted.append(page[2]["id"])
                 space.remove(page[2]["id"])
@@ -268,7 +268,7 @@ async def test_a_conference_deleted_between_its_read_and_its_write_is_vanished(
     async with sandbox_factory(count=4, on_theme_fraction=0.0) as sb:
         victim = next(iter(sb.space.conferences))
 
-        def delete_first(space: Space, cid: str, _body: dict[str, Any]) -> None:
+        def delete_first(space: SpaceState, cid: str, _body: dict[str, Any]) -> None:
             if cid == victim:
                 space.remove(cid)
 
@@ -356,7 +356,7 @@ async def test_a_color_that_did_not_take_fails_the_conference(
     async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
         victim = next(iter(sb.space.conferences))
 
-        def keep_the_old_primary(space: Space, cid: str, body: dict[str, Any]) -> None:
+        def keep_the_old_primary(space: SpaceState, cid: str, body: dict[str, Any]) -> None:
             if cid == victim:
                 body["light_primary"] = "#000000"
                 body["description"] = "rewritten by the server"
@@ -379,7 +379,7 @@ async def test_a_field_that_came_back_different_is_reported_on_the_event(
     async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
         victim = next(iter(sb.space.conferences))
 
-        def rewrite(space: Space, cid: str, body: dict[str, Any]) -> None:
+        def rewrite(space: SpaceState, cid: str, body: dict[str, Any]) -> None:
             if cid == victim:
                 body["display_name"] = "rewritten by the server"
 
@@ -407,7 +407,7 @@ async def test_summary_agrees_with_the_events_and_every_event_names_its_conferen
             sb.space.conferences[cid]["display_name"] = "x" * 201
         deleted: list[str] = []
 
-        def delete_one(space: Space, page: list[dict[str, Any]]) -> None:
+        def delete_one(space: SpaceState, page: list[dict[str, Any]]) -> None:
             # One off-theme conference of the first page goes before its fresh read.
             if not deleted:
                 victim = next(c["id"] for c in page

@@ -30,7 +30,7 @@ from worker.sandbox import (
     ON_THEME,
     FaultConfig,
     SandboxConfig,
-    Space,
+    SpaceState,
     serve,
 )
 from worker.sandbox.spec import spec_document
@@ -67,7 +67,7 @@ def anyio_backend() -> str:
 @asynccontextmanager
 async def sandbox(
     config: SandboxConfig, *, headers: dict[str, str] | None = None
-) -> AsyncIterator[tuple[str, Space, aiohttp.ClientSession]]:
+) -> AsyncIterator[tuple[str, SpaceState, aiohttp.ClientSession]]:
     async with (
         serve(config) as running,
         aiohttp.ClientSession(headers=AUTH if headers is None else headers) as session,
@@ -80,7 +80,7 @@ async def put(session: aiohttp.ClientSession, url: str, cid: str, body: Any) -> 
         return response.status, await response.json()
 
 
-def first_id(space: Space) -> str:
+def first_id(space: SpaceState) -> str:
     return next(iter(space.conferences))
 
 
@@ -200,7 +200,7 @@ async def test_bad_cursor_is_422_on_page_token(query: str) -> None:
 
 
 async def test_deleting_during_paging_neither_skips_nor_repeats() -> None:
-    def delete_last_listed(space: Space, page: list[dict[str, Any]]) -> None:
+    def delete_last_listed(space: SpaceState, page: list[dict[str, Any]]) -> None:
         if page:
             del space.conferences[page[-1]["id"]]
 
@@ -220,7 +220,7 @@ async def test_deleting_during_paging_neither_skips_nor_repeats() -> None:
 
 
 async def test_edit_after_listing_is_not_in_the_page_already_served() -> None:
-    def rename(space: Space, page: list[dict[str, Any]]) -> None:
+    def rename(space: SpaceState, page: list[dict[str, Any]]) -> None:
         for conference in page:
             conference["display_name"] = "edited later"
 
@@ -602,13 +602,13 @@ async def test_latency_is_added_to_api_requests_only() -> None:
 
 
 def test_seeding_is_deterministic_by_seed() -> None:
-    one = Space(SandboxConfig(count=50, seed=3)).conferences
-    assert one == Space(SandboxConfig(count=50, seed=3)).conferences
-    assert one != Space(SandboxConfig(count=50, seed=4)).conferences
+    one = SpaceState(SandboxConfig(count=50, seed=3)).conferences
+    assert one == SpaceState(SandboxConfig(count=50, seed=3)).conferences
+    assert one != SpaceState(SandboxConfig(count=50, seed=4)).conferences
 
 
 def test_seeded_conferences_are_valid_and_varied() -> None:
-    conferences = list(Space(SandboxConfig(count=2000, seed=1)).conferences.values())
+    conferences = list(SpaceState(SandboxConfig(count=2000, seed=1)).conferences.values())
     document = spec_document()
     schema = {
         "$ref": "#/components/schemas/Video.Conference",
@@ -636,7 +636,7 @@ def test_seeded_conferences_are_valid_and_varied() -> None:
 
 
 def test_seed_snapshot_is_a_deep_copy_of_the_seed() -> None:
-    space = Space(SandboxConfig(count=10))
+    space = SpaceState(SandboxConfig(count=10))
     snapshot = space.seed_snapshot()
     assert snapshot == space.conferences
     cid = first_id(space)

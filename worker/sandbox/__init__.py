@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from worker.sandbox.app import create_app
     from worker.sandbox.data import ON_THEME
     from worker.sandbox.server import RunningSandbox, main_serve, serve
-    from worker.sandbox.space import Space
+    from worker.sandbox.space import SpaceState
 
 _LAZY = {
     "ON_THEME": "worker.sandbox.data",
@@ -25,7 +25,7 @@ _LAZY = {
     "RunningSandbox": "worker.sandbox.server",
     "main_serve": "worker.sandbox.server",
     "serve": "worker.sandbox.server",
-    "Space": "worker.sandbox.space",
+    "SpaceState": "worker.sandbox.space",
 }
 
 
@@ -43,7 +43,7 @@ __all__ = [
     "FaultConfig",
     "RunningSandbox",
     "SandboxConfig",
-    "Space",
+    "SpaceState",
     "create_app",
     "main_serve",
     "serve",

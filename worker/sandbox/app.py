@@ -11,13 +11,13 @@ from worker.sandbox.config import SandboxConfig
 from worker.sandbox.handlers import Handlers
 from worker.sandbox.middleware import CREATE, DELETE, GET, LIST, PUT, build_middlewares
 from worker.sandbox.paging import LIST_PATH
-from worker.sandbox.space import Space
+from worker.sandbox.space import SpaceState
 
-SPACE = web.AppKey("sandbox_space", Space)
+SPACE = web.AppKey("sandbox_space", SpaceState)
 
 
 def create_app(
-    space: Space,
+    space: SpaceState,
     config: SandboxConfig,
     *,
     clock: Callable[[], float] = time.monotonic,

@@ -15,7 +15,7 @@ from aiohttp import web
 from worker.sandbox import conference, paging
 from worker.sandbox.config import SandboxConfig
 from worker.sandbox.errors import ErrorItem, error_response, json_response, validation_response
-from worker.sandbox.space import Space
+from worker.sandbox.space import SpaceState
 
 BODY = web.RequestKey("sandbox_body", dict)
 DROP = web.RequestKey("sandbox_drop", bool)
@@ -28,7 +28,7 @@ class ConnectionDroppedError(Exception):
 class Handlers:
     """The endpoints of one Space, bound to its state and configuration."""
 
-    def __init__(self, space: Space, config: SandboxConfig) -> None:
+    def __init__(self, space: SpaceState, config: SandboxConfig) -> None:
         self._space = space
         self._config = config
         # Created ids come from a seeded RNG too, so a scripted run is reproducible.

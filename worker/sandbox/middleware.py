@@ -27,7 +27,7 @@ from worker.sandbox.faults import (
     retry_after_header,
 )
 from worker.sandbox.handlers import BODY, DROP, ConnectionDroppedError
-from worker.sandbox.space import Space
+from worker.sandbox.space import SpaceState
 from worker.sandbox.validation import OpenApiValidator, RequestRejectedError
 
 # Route names, so a middleware can tell the operations apart without parsing paths.
@@ -45,7 +45,7 @@ def _is_admin(request: web.Request) -> bool:
 
 
 def build_middlewares(
-    space: Space,
+    space: SpaceState,
     config: SandboxConfig,
     *,
     clock: Callable[[], float] = time.monotonic,
@@ -64,7 +64,7 @@ def build_middlewares(
     ]
 
 
-def _record(space: Space) -> Middleware:
+def _record(space: SpaceState) -> Middleware:
     """Log the request, count it by operation, and count its answer by status."""
 
     @web.middleware
@@ -105,7 +105,7 @@ def _latency(latency_s: float) -> Middleware:
     return latency
 
 
-def _auth(space: Space, config: SandboxConfig) -> Middleware:
+def _auth(space: SpaceState, config: SandboxConfig) -> Middleware:
     """HTTP Basic with the Space's project id and token; the scheme name in any case."""
     expected_header = "Basic " + base64.b64encode(
         f"{config.project_id}:{config.api_token}".encode()

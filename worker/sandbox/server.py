@@ -18,14 +18,14 @@ from aiohttp import web
 
 from worker.sandbox.app import create_app
 from worker.sandbox.config import SandboxConfig
-from worker.sandbox.space import Space
+from worker.sandbox.space import SpaceState
 
 
 class RunningSandbox(NamedTuple):
     """Where a running sandbox answers (no trailing slash) and the state behind it."""
 
     url: str
-    space: Space
+    space: SpaceState
 
 
 @asynccontextmanager
@@ -33,7 +33,7 @@ async def serve(
     config: SandboxConfig, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningSandbox]:
     """Serve a freshly seeded Space until the block exits; port 0 picks a free port."""
-    space = Space(config)
+    space = SpaceState(config)
     app = create_app(space, config)
     # No access log: at benchmark rates it would cost more than the handlers.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)

@@ -21,7 +21,7 @@ REQUEST_LOG_CAP = 200_000
 Conference = dict[str, Any]
 
 
-class Space:
+class SpaceState:
     """Conferences by id, the counters the server keeps, and hooks tests can set."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
@@ -40,9 +40,9 @@ class Space:
         self.requests: list[tuple[str, str]] = []
         # Called with the page's stored conferences after it has been serialised, so a
         # test can edit or delete one "after listing" without changing the answer.
-        self.after_list_page: Callable[[Space, list[Conference]], None] | None = None
+        self.after_list_page: Callable[[SpaceState, list[Conference]], None] | None = None
         # Called with (space, id, body) just before a PUT is applied.
-        self.before_put: Callable[[Space, str, dict[str, Any]], None] | None = None
+        self.before_put: Callable[[SpaceState, str, dict[str, Any]], None] | None = None
         self._order: list[SortKey] = sorted(sort_key(c) for c in self.conferences.values())
         self._ordered_ids: set[str] = set(self.conferences)
 
