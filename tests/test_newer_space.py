@@ -20,10 +20,12 @@ from tests.support import (
     SANDBOX_CREDENTIALS,
     SandboxFactory,
     json_events,
+    rebrand,
     restore_settings,
+    sandbox_env,
     settings_for,
+    write_config,
 )
-from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import ExitCode
 from worker.run.job import restore_job, run_job
 from worker.run.journal import pre_images, read_journal
