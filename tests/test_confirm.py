@@ -96,8 +96,8 @@ def _validate(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 def test_validate_passes_a_good_config_with_credentials_offline(tmp_path: Path) -> None:
-    # An unroutable Space: validate must not try to reach it.
-    config = write_config(tmp_path, "https://rebrand-validate.invalid",
+    # validate works offline: it never contacts the Space.
+    config = write_config(tmp_path, "https://rebrand-validate.signalwire.com",
                           select={"include": ["sales-*"]})
     done = _validate(config, SANDBOX_ENV)
     assert done.returncode == 0, done.stderr
@@ -106,7 +106,7 @@ def test_validate_passes_a_good_config_with_credentials_offline(tmp_path: Path) 
 
 
 def test_validate_reads_the_token_from_a_mounted_file(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "https://rebrand-validate.invalid")
+    config = write_config(tmp_path, "https://rebrand-validate.signalwire.com")
     token = tmp_path / "api-token"
     token.write_text("secret-from-file\n", encoding="utf-8")
     done = _validate(config, {"SIGNALWIRE_PROJECT_ID": "p",
@@ -127,7 +127,7 @@ def test_validate_reads_the_token_from_a_mounted_file(tmp_path: Path) -> None:
 def test_validate_exits_2_when_credentials_are_missing(
     tmp_path: Path, env: dict[str, str], message: str
 ) -> None:
-    config = write_config(tmp_path, "https://rebrand-validate.invalid")
+    config = write_config(tmp_path, "https://rebrand-validate.signalwire.com")
     done = _validate(config, env)
     assert done.returncode == 2
     assert message in done.stderr
@@ -136,7 +136,7 @@ def test_validate_exits_2_when_credentials_are_missing(
 def test_validate_exits_2_on_a_bad_select_section(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path, "https://rebrand-validate.invalid",
+    config = write_config(tmp_path, "https://rebrand-validate.signalwire.com",
                           select={"include": ["ok-*", 3]})
     assert main(["validate", "--config", str(config)], SANDBOX_ENV) == 2
     assert "select.include[1]: 3 is not a glob" in capsys.readouterr().err

@@ -23,11 +23,16 @@ from worker.retry import RetryPolicy
 from worker.rules import Rules, parse_rules
 from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
-from worker.space import Space, parse_space
+from worker.space import Space, allowed_hosts, parse_space
 from worker.theme import Theme, parse_theme
 
 DEFAULT_RATE_LIMIT = 1380.0
 MIN_TOKEN_LENGTH = 8
+# Bounds on what is read, so a wrong path (`/dev/zero`, a log file) fails fast and small.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_TOKEN_FILE_BYTES = 4096
+MAX_YAML_DEPTH = 32  # the config nests four deep; PyYAML's composer recurses per level
+MAX_NUMBER_DIGITS = 30  # far above any setting; int() of 4,300+ digits raises
 # Upper bounds that catch typos before they cost memory: each consumer is a task with its
 # own connection, each queue slot a conference.
 MAX_CONCURRENCY = 1024
@@ -153,11 +158,57 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a "
+                                  "plain word, not a list or mapping")
             if key in seen:
                 raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); "
                                   "keep one")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # An alias (`*name`) can repeat a mapping inside itself: a few lines that expand
+        # to gigabytes ("billion laughs"). A config has no use for one: refuse it.
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed "
+                              "in the config; write the value out in full")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ConfigError(f"line {mark.line + 1}: nested more than {MAX_YAML_DEPTH} "
+                                  "levels deep; a config nests four at most")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        _check_digits(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        _check_digits(node)
+        return super().construct_yaml_float(node)
+
+
+def _check_digits(node: yaml.ScalarNode) -> None:
+    value = str(node.value)
+    if len(value) > MAX_NUMBER_DIGITS:
+        raise ConfigError(f"line {node.start_mark.line + 1}: a number {len(value):,} "
+                          f"characters long; no setting needs more than {MAX_NUMBER_DIGITS}")
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float",
+                                 _UniqueKeyLoader.construct_yaml_float)
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's first `limit + 1` bytes: more than `limit` means it is too long."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
 
 
 def load_settings(path: Path, env: Mapping[str, str],
@@ -165,7 +216,13 @@ def load_settings(path: Path, env: Mapping[str, str],
     """Read the config file at `path`, then merge it with `env` and `flags` (see
     `parse_settings`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_bounded(path, MAX_CONFIG_BYTES)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"--config {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                              "is this the config file?")
+        if b"\0" in data:
+            raise ConfigError(f"--config {path}: not text (it holds NUL bytes)")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start}); save it as UTF-8") from exc
@@ -218,7 +275,8 @@ def parse_settings(raw: object, env: Mapping[str, str],
     # A flag given on the command line wins over the file (--concurrency over concurrency).
     chosen = {**from_file, **{name: given[name] for name in _FLAG_FIELDS if name in given}}
     settings = Settings(
-        space=parse_space(space_text, key=key),
+        space=parse_space(space_text, key=key,
+                          allow=allowed_hosts(env, given.get("allow_space_host"))),
         theme=parse_theme(raw["theme"]) if "rules" not in raw
         and (raw.get("theme") is not None or not restoring) else None,
         rules=_rules(raw["rules"]) if "rules" in raw else None,
@@ -299,19 +357,7 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             "SIGNALWIRE_API_TOKEN and SIGNALWIRE_API_TOKEN_FILE are both set; unset one"
         )
     if token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is not UTF-8 text; it should hold "
-                "only the token"
-            ) from exc
-        except OSError as exc:
-            raise ConfigError(
-                f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} ({exc.strerror})"
-            ) from exc
-        if not token:
-            raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: {token_file} is empty")
+        token = _read_token_file(token_file)
     missing = [
         name
         for name, value in (("SIGNALWIRE_PROJECT_ID", project_id),
@@ -323,6 +369,13 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             f"missing credentials: set {' and '.join(missing)} in the environment "
             "(or SIGNALWIRE_API_TOKEN_FILE to a file holding the token)"
         )
+    token_source = f"SIGNALWIRE_API_TOKEN_FILE {token_file}" if token_file else \
+        "SIGNALWIRE_API_TOKEN"
+    for name, value in (("SIGNALWIRE_PROJECT_ID", project_id), (token_source, token)):
+        if not value.isprintable():
+            # Never echo the value: it is (part of) a credential.
+            raise ConfigError(f"{name}: holds control characters or line breaks; it should "
+                              "be the value alone, on one line")
     if len(token) < MIN_TOKEN_LENGTH:
         # Real tokens are long; a short one is a mistake (and could not be told apart from
         # ordinary text when it is scrubbed from the logs).
@@ -331,3 +384,27 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             "far longer: check the variable holds the token from your Space's API page"
         )
     return Credentials(project_id, token)
+
+
+def _read_token_file(token_file: str) -> str:
+    """The token from a mounted secret: a small text file (read at most 4 KiB, so a
+    wrong path such as `/dev/zero` fails at once)."""
+    what = f"SIGNALWIRE_API_TOKEN_FILE: {token_file}"
+    try:
+        data = _read_bounded(Path(token_file), MAX_TOKEN_FILE_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} "
+                          f"({exc.strerror})") from exc
+    if b"\0" in data:
+        raise ConfigError(f"{what} is not text (it holds NUL bytes); it should hold only "
+                          "the token")
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise ConfigError(f"{what} holds more than {MAX_TOKEN_FILE_BYTES} bytes; it should "
+                          "hold only the token")
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} is not UTF-8 text; it should hold only the token") from exc
+    if not token:
+        raise ConfigError(f"{what} is empty")
+    return token

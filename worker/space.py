@@ -1,18 +1,34 @@
 """Where the Space is, and which URLs may carry its credentials.
 
-Credentials go only to the configured Space: a pagination link that resolves to another
-scheme, host or port is refused before any request is made to it.
+A Space is `https://<name>.signalwire.com` or a loopback address; any other host must be
+allowed by the operator by name (`REBRAND_ALLOW_SPACE_HOST` or `--allow-space-host`, never
+the config file, which may come from a pull request). Credentials go only to the configured
+Space: a pagination link that resolves to another scheme, host or port is refused before
+any request is made to it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from worker.errors import ConfigError, UnsafeLinkError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# One DNS label under signalwire.com: the shape of every Space's host.
+_SPACE_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.signalwire\.com")
+ALLOW_ENV = "REBRAND_ALLOW_SPACE_HOST"
+ALLOW_FLAG = "--allow-space-host"
+
+
+def allowed_hosts(env: Mapping[str, str], flags: Iterable[str] | None = ()) -> frozenset[str]:
+    """Hosts the operator allows as a Space on purpose: `REBRAND_ALLOW_SPACE_HOST`
+    (comma-separated) and each `--allow-space-host`. Never read from the config file."""
+    names = [*env.get(ALLOW_ENV, "").split(","), *(flags or ())]
+    return frozenset(name.strip().lower().strip("[]") for name in names if name.strip())
 
 
 def is_loopback(host: str) -> bool:
@@ -59,8 +75,26 @@ class Space:
         )
 
 
-def parse_space(text: str, *, key: str = "space") -> Space:
-    """Read `name.signalwire.com`, `https://name.signalwire.com` or `http://127.0.0.1:PORT`."""
+def parse_space(text: str, *, key: str = "space",
+                allow: frozenset[str] = frozenset()) -> Space:
+    """Read `name.signalwire.com`, `https://name.signalwire.com` or `http://127.0.0.1:PORT`;
+    another https host only when `allow` names it."""
+    space = read_origin(text, key=key)
+    host = space.host
+    if not (is_loopback(host) or _SPACE_HOST.fullmatch(host.lower())
+            or host.lower() in allow):
+        raise ConfigError(
+            f"{key}: {host} is not a SignalWire Space (https://<name>.signalwire.com) or a "
+            f"loopback address, so the credentials are not sent there. To use this host on "
+            f"purpose, set {ALLOW_ENV}={host} in the environment or pass {ALLOW_FLAG} {host} "
+            "(a config-file key cannot allow it: the config may come from a pull request)"
+        )
+    return space
+
+
+def read_origin(text: str, *, key: str) -> Space:
+    """The origin a text names, checked for shape (https, or http to loopback; no path,
+    no userinfo) but not for whose host it is."""
     raw = text.strip()
     if not raw:
         raise ConfigError(f"{key}: is empty; set it to your Space, e.g. example.signalwire.com")
@@ -134,7 +168,8 @@ def restore_space(named: NamedSpace | None, header_space: object, journal: str) 
     when the journal's header agrees. A journal is a file anyone could have edited, so its
     header never chooses where the token goes; it can only fail to match."""
     try:
-        written = parse_space(header_space if isinstance(header_space, str) else "",
+        # Only compared with the named Space, never sent anything: any host will do.
+        written = read_origin(header_space if isinstance(header_space, str) else "",
                               key="journal header space")
     except ConfigError:
         shown = repr(header_space)[:100]

@@ -67,14 +67,15 @@ class Target:
             raise ConfigError(f"targets.{self.name}: {message}") from exc
 
 
-def parse_targets(raw: object) -> tuple[Target, ...]:
-    """The config's `targets:` list; each problem a ConfigError naming the target."""
+def parse_targets(raw: object, allow: frozenset[str] = frozenset()) -> tuple[Target, ...]:
+    """The config's `targets:` list; each problem a ConfigError naming the target. A
+    target's Space is held to the same rule as `space` (`allow`: see worker.space)."""
     if not isinstance(raw, list) or not raw:
         raise ConfigError("targets: must be a non-empty list; each target needs `name`, "
                           "`space`, `project_id_env` and `token_env` (or `token_file`)")
     targets: list[Target] = []
     for i, item in enumerate(raw):
-        target = _target(item, i)
+        target = _target(item, i, allow)
         if any(t.name == target.name for t in targets):
             raise ConfigError(f"targets[{i}].name: {target.name!r} is used by an earlier "
                               "target; give each target its own name")
@@ -86,7 +87,7 @@ def parse_targets(raw: object) -> tuple[Target, ...]:
     return tuple(targets)
 
 
-def _target(item: object, index: int) -> Target:
+def _target(item: object, index: int, allow: frozenset[str]) -> Target:
     label = f"targets[{index}]"
     if not isinstance(item, Mapping):
         raise ConfigError(f"{label}: must be a mapping with `name`, `space`, "
@@ -122,7 +123,7 @@ def _target(item: object, index: int) -> Target:
         elif "rules" in item:
             rules = parse_rules(item["rules"])
         select = None if item.get("select") is None else parse_selection(item["select"])
-        parsed_space = parse_space(space, key="space")
+        parsed_space = parse_space(space, key="space", allow=allow)
     except ConfigError as exc:
         raise ConfigError(f"{label}.{exc}") from exc
     rate_limit = _rate_limit(item.get("rate_limit"), label)

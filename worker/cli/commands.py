@@ -31,7 +31,7 @@ from worker.run.logs import configure_logging
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
-from worker.space import NamedSpace, parse_space, restore_space
+from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
 
 
 def _warn_known_allowances(allowed: frozenset[str]) -> None:
@@ -147,13 +147,14 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
-                 settings: Settings | None) -> NamedSpace | None:
+                 settings: Settings | None, allow: frozenset[str]) -> NamedSpace | None:
     """The Space the operator named for a restore: --space, else SIGNALWIRE_SPACE, else
     the --config's `space` (the same order as for run, with the flag on top)."""
     if ns.space:
-        return NamedSpace(parse_space(ns.space, key="--space"), "--space")
+        return NamedSpace(parse_space(ns.space, key="--space", allow=allow), "--space")
     if env.get("SIGNALWIRE_SPACE"):
-        return NamedSpace(parse_space(env["SIGNALWIRE_SPACE"], key="SIGNALWIRE_SPACE"),
+        return NamedSpace(parse_space(env["SIGNALWIRE_SPACE"], key="SIGNALWIRE_SPACE",
+                                      allow=allow),
                           "SIGNALWIRE_SPACE")
     if settings is not None:
         return NamedSpace(settings.space, f"--config {ns.config}")
@@ -163,10 +164,11 @@ def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
 def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     journal = read_journal(ns.journal)  # the only read: the job streams from what it found
     flags = vars(ns)
+    allow = allowed_hosts(env, ns.allow_space_host)
     from_config = (load_settings(ns.config, env, flags, restoring=True)
                    if ns.config is not None else None)
     # Checked before the credentials are even read: nothing goes anywhere unnamed.
-    space = restore_space(_named_space(ns, env, from_config), journal.header.get("space"),
+    space = restore_space(_named_space(ns, env, from_config, allow), journal.header.get("space"),
                           str(ns.journal))
     # A config's limits are the Space's: a restore keeps to them as its run did. What to
     # put back is the journal's to say, never a config's theme.
@@ -188,7 +190,7 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
-    settings = load_settings(ns.config, env)
+    settings = load_settings(ns.config, env, vars(ns))
     credentials: Credentials = load_credentials(env)
     colors = len(settings.theme.colors) if settings.theme else 0
     print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, {colors} theme "

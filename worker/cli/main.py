@@ -21,7 +21,7 @@ from worker.cli import commands
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
 from worker.config import DEFAULTS
 from worker.errors import ConfigError, ExitCode, RebrandError
-from worker.space import is_loopback
+from worker.space import ALLOW_FLAG, is_loopback
 from worker.version import __version__
 
 
@@ -76,6 +76,12 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
                         "REBRAND_ALLOW_FIELDS=a,b)")
 
 
+def _add_allow_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(ALLOW_FLAG, action="append", default=[], metavar="HOST",
+                   help="allow this host as the Space although it is not "
+                        "<name>.signalwire.com or loopback (also REBRAND_ALLOW_SPACE_HOST)")
+
+
 def _add_ops_flags(p: argparse.ArgumentParser) -> None:
     """Progress and metrics: for run, plan and restore."""
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -113,12 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--yes", action="store_true",
                      help="do not ask at a terminal, however many conferences would change")
     _add_job_flags(run)
+    _add_allow_flag(run)
     _add_ops_flags(run)
     _add_selection_flags(run)
 
     plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
     plan.add_argument("--config", type=Path, required=True)
     _add_job_flags(plan)
+    _add_allow_flag(plan)
     _add_ops_flags(plan)
     _add_selection_flags(plan)
 
@@ -133,10 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--config", type=Path, default=None,
                          help="take the Space (and its limits) from this config")
     _add_job_flags(restore)
+    _add_allow_flag(restore)
     _add_ops_flags(restore)
 
     validate = sub.add_parser("validate", help="check the config and credentials offline")
     validate.add_argument("--config", type=Path, required=True)
+    _add_allow_flag(validate)
 
     sandbox = sub.add_parser("sandbox", help="serve a simulated Space on loopback")
     add_sandbox_arguments(sandbox)

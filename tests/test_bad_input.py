@@ -1,0 +1,175 @@
+"""Crafted input: every file, variable and flag a person (or a pull request) can hand
+rebrand ends in exit 2 with a message naming the file and the problem, small and without a
+traceback. The child processes' peak memory is measured (wait4), not their time: the
+figures for time are printed by `python -m bench.bad_input`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import BRAND, REPO
+from tests.test_cli import clean_env, sandbox_env
+from worker.config import load_credentials, load_settings, parse_settings
+from worker.errors import ConfigError
+from worker.space import Space, parse_space
+
+MEMORY_LIMIT_MB = 100
+GOOD = yaml.safe_dump({"space": "example.signalwire.com", "theme": BRAND})
+
+
+# A small parent between pytest and the child: Linux counts the parent's peak RSS at the
+# fork in the child's ru_maxrss, and pytest's own is well above the limit being checked.
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def validate(config: Path, env: dict[str, str], *flags: str) -> tuple[int, str, float]:
+    """`rebrand validate` in a child: (exit code, stderr, peak RSS in MB)."""
+    done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "worker",
+                           "validate", "--config", str(config), *flags],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+                          check=True)
+    code, peak_kb = done.stdout.split()
+    return int(code), done.stderr, int(peak_kb) / 1024
+
+
+def _alias_bomb() -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join(f'*a{i - 1}' for _ in range(9))}]" for i in range(1, 10)]
+    return "\n".join(lines) + f"\n{GOOD}"
+
+
+CONFIGS = {
+    # name: (file text, what the message must say)
+    "alias bomb": (_alias_bomb(), "aliases"),
+    "one alias": ("space: &s example.signalwire.com\ntheme: {light: {primary: *s}}\n",
+                  "aliases"),
+    "deep nesting": ("x: " + "[" * 5000 + "]" * 5000 + "\n" + GOOD, "nested more than"),
+    "deep mappings": ("x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n" + GOOD,
+                      "nested more than"),
+    "5,001-digit integer": (GOOD + "concurrency: " + "9" * 5001 + "\n", "5,001 characters"),
+    "long float": (GOOD + "rate_limit: 1." + "5" * 5000 + "\n", "characters long"),
+    "list as a key": ("? [a, b]\n: 1\n" + GOOD, "a key must be a plain word"),
+    "mapping as a key": ("{? {a: 1} : 2}\n", "a key must be a plain word"),
+    "NUL bytes": (GOOD + "\0\0\0", "NUL"),
+    "a YAML tag for Python": (GOOD + "x: !!python/object/apply:os.system ['true']\n",
+                              "not valid YAML"),
+    "a list, not a mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
+    "binary where a color goes": (
+        "space: example.signalwire.com\ntheme: {light: {primary: !!binary aGVsbG8=}}\n",
+        "theme.light.primary"),
+    "a date where a number goes": (GOOD + "concurrency: 2026-01-01\n", "concurrency"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_a_crafted_config_is_exit_2_small_and_named(tmp_path: Path, case: str) -> None:
+    text, said = CONFIGS[case]
+    config = tmp_path / "config.yaml"
+    config.write_text(text, encoding="utf-8")
+    code, err, peak_mb = validate(config, sandbox_env())
+    assert code == 2, err
+    assert said in err
+    assert str(config) in err or "line " in err or said in err
+    assert "Traceback" not in err
+    assert peak_mb < MEMORY_LIMIT_MB
+
+
+def test_a_huge_config_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(GOOD.encode() + b"# " + b"x" * (2 << 20) + b"\n")
+    with pytest.raises(ConfigError, match=r"larger than 1 MiB"):
+        load_settings(config, {})
+    with pytest.raises(ConfigError, match=r"--config /dev/zero: larger than 1 MiB"):
+        load_settings(Path("/dev/zero"), {})
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(None, "not text (it holds NUL bytes)"),  # /dev/zero itself
+     (b"x" * 5000, "holds more than 4096 bytes"),
+     (b"\xff\xfe token", "not UTF-8 text"),
+     (b"", "is empty"),
+     (b"line-one-token\nline-two-token\n", "control characters or line breaks")],
+)
+def test_a_token_file_is_read_to_4_kib_and_must_be_text(
+    tmp_path: Path, content: bytes | None, said: str
+) -> None:
+    path = Path("/dev/zero") if content is None else tmp_path / "token"
+    if content is not None:
+        path.write_bytes(content)
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD, encoding="utf-8")
+    env = clean_env(SIGNALWIRE_PROJECT_ID="p", SIGNALWIRE_API_TOKEN_FILE=str(path))
+    code, err, peak_mb = validate(config, env)
+    assert code == 2, err
+    assert said in err
+    assert "SIGNALWIRE_API_TOKEN_FILE" in err
+    assert "Traceback" not in err
+    assert peak_mb < MEMORY_LIMIT_MB
+
+
+def test_a_token_with_a_line_break_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="SIGNALWIRE_API_TOKEN: holds control") as caught:
+        load_credentials({"SIGNALWIRE_PROJECT_ID": "p",
+                          "SIGNALWIRE_API_TOKEN": "secret-part\r\nX-Injected: 1"})
+    assert "secret-part" not in str(caught.value)
+
+
+# The Space must look like a Space
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["https://example.com", "evil.example.com", "https://signalwire.com.evil.net",
+     "https://example.signalwire.com.evil.net", "https://a.b.signalwire.com",
+     "https://10.0.0.5", "https://example-signalwire.com", "https://xsignalwire.com"],
+)
+def test_a_space_that_is_not_a_signalwire_host_or_loopback_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"space": text, "theme": BRAND}, {})
+    message = str(caught.value)
+    host = parse_space(text, allow=frozenset({text.rsplit("//", maxsplit=1)[-1]})).host
+    assert f"REBRAND_ALLOW_SPACE_HOST={host}" in message
+    assert f"--allow-space-host {host}" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "space"),
+    [("example.signalwire.com", Space("https", "example.signalwire.com", 443)),
+     ("https://My-Space.SignalWire.com", Space("https", "my-space.signalwire.com", 443)),
+     ("http://127.0.0.1:8080", Space("http", "127.0.0.1", 8080)),
+     ("https://localhost:8443", Space("https", "localhost", 8443))],
+)
+def test_signalwire_hosts_and_loopback_are_spaces(text: str, space: Space) -> None:
+    assert parse_settings({"space": text, "theme": BRAND}, {}).space == space
+
+
+def test_another_host_is_allowed_by_the_environment_or_the_flag_only(tmp_path: Path) -> None:
+    raw = {"space": "https://proxy.example.net", "theme": BRAND}
+    env = {"REBRAND_ALLOW_SPACE_HOST": "other.example.org, PROXY.example.net"}
+    assert parse_settings(raw, env).space.host == "proxy.example.net"
+    assert parse_settings(raw, {}, {"allow_space_host": ["proxy.example.net"]}).space.host \
+        == "proxy.example.net"
+    with pytest.raises(ConfigError, match="allow_space_host: unknown key"):
+        parse_settings({**raw, "allow_space_host": "proxy.example.net"}, {})
+    # Plain http stays loopback-only, allowed or not: the token would cross the network
+    # in the clear.
+    with pytest.raises(ConfigError, match="loopback"):
+        parse_settings({"space": "http://proxy.example.net", "theme": BRAND}, env)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    code, err, _ = validate(config, sandbox_env())
+    assert code == 2
+    assert "proxy.example.net is not a SignalWire Space" in err
+    code, err, _ = validate(config, sandbox_env(), "--allow-space-host", "proxy.example.net")
+    assert code == 0, err
