@@ -40,9 +40,14 @@ def test_github_workflow_plans_pull_requests_and_runs_main() -> None:
     assert "pull_request" in triggers
     assert triggers["push"]["branches"] == ["main"]
     jobs = workflow["jobs"]
-    assert set(jobs) == {"plan", "run"}
+    assert set(jobs) == {"plan", "run", "drift"}
     assert "pull_request" in jobs["plan"]["if"]
     assert "refs/heads/main" in jobs["run"]["if"]
+    # The nightly drift check runs on the schedule, and the schedule runs nothing else.
+    assert triggers["schedule"][0]["cron"]
+    assert jobs["drift"]["if"] == "github.event_name == 'schedule'"
+    assert "github.event_name != 'schedule'" in jobs["run"]["if"]
+    assert "pull_request" in jobs["plan"]["if"]
     for job in jobs.values():
         assert job["runs-on"]
         for step in job["steps"]:
@@ -64,6 +69,7 @@ def test_github_steps_use_the_image_with_secrets_from_the_secret_store() -> None
         commands[name] = build_parser().parse_args(_rebrand_args(step["run"], "$REBRAND_IMAGE"))
     assert commands["plan"].command == "plan"
     assert commands["run"].command == "run"
+    assert commands["drift"].command == "validate" and commands["drift"].online
     assert str(commands["run"].report).startswith("/work/rebrand-backups/")
 
 
@@ -87,7 +93,7 @@ def test_gitlab_jobs_plan_merge_requests_and_run_the_default_branch() -> None:
     pipeline = _load("gitlab-ci.yml")
     plan, run = pipeline["rebrand-plan"], pipeline["rebrand-run"]
     assert "merge_request_event" in plan["rules"][0]["if"]
-    assert "$CI_DEFAULT_BRANCH" in run["rules"][0]["if"]
+    assert any("$CI_DEFAULT_BRANCH" in rule["if"] for rule in run["rules"])
     assert pipeline[".rebrand"]["image"]["name"] == "$REBRAND_IMAGE"
     for job in (plan, run):
         lines = [line for line in job["script"] if line.startswith("rebrand ")]
@@ -96,6 +102,31 @@ def test_gitlab_jobs_plan_merge_requests_and_run_the_default_branch() -> None:
         assert not any("SIGNALWIRE_API_TOKEN" in line for line in job["script"])
     assert run["artifacts"]["when"] == "always"
     assert run["artifacts"]["paths"] == ["rebrand-backups/"]
+
+
+def test_gitlab_schedules_run_the_drift_check_and_nothing_that_writes() -> None:
+    pipeline = _load("gitlab-ci.yml")
+    drift = pipeline["rebrand-drift"]
+    assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    [line] = drift["script"]
+    ns = build_parser().parse_args(_rebrand_args(line, "rebrand"))
+    assert ns.command == "validate" and ns.online
+    first = pipeline["rebrand-run"]["rules"][0]
+    assert first == {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+
+
+def test_gitlab_drift_script_passes_against_a_space_that_matches(tmp_path: Path) -> None:
+    drift = _load("gitlab-ci.yml")["rebrand-drift"]
+    bin_dir = Path(sys.executable).parent
+    with sandbox_in_thread(count=5) as sb:
+        write_config(tmp_path, sb.url)
+        for line in drift["script"]:
+            done = subprocess.run(["/bin/sh", "-ec", line], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=60, check=False,
+                                  env={**SANDBOX_ENV, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+            assert done.returncode == 0, (line, done.stdout, done.stderr)
+        assert sb.space.put_count == 0
+    assert "nothing was written" in done.stdout
 
 
 def test_gitlab_plan_script_runs_and_leaves_a_markdown_summary(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.config import Credentials, Settings, load_credentials, load_settings, parse_settings
 from worker.errors import ConfigError, ExitCode
-from worker.openapi import conference_shape
+from worker.openapi import conference_shape, spec_version
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.logs import configure_logging
@@ -195,4 +195,32 @@ def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     colors = len(settings.theme.colors) if settings.theme else 0
     print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, {colors} theme "
           f"colors, credentials for project {credentials.project_id} present")
-    return ExitCode.OK
+    if not ns.online:
+        return ExitCode.OK
+    return _validate_online(settings, credentials)
+
+
+def _validate_online(settings: Settings, credentials: Credentials) -> int:
+    """One listing page and one conference against the spec; say what differs."""
+    from worker.run.probe import probe
+
+    result = loop.run(probe, settings, credentials)
+    read = f"1 listing page ({result.listed} conferences)" + (
+        f" and conference {result.conference_id}" if result.conference_id else
+        " (no conference to read)")
+    if result.allowed:
+        print(f"rebrand: allowed properties beyond the spec met: {', '.join(result.allowed)}")
+    if not result.problems:
+        print(f"rebrand: {settings.space.origin} answers as the API spec this rebrand carries "
+              f"says ({spec_version()}): checked {read}; nothing was written")
+        return ExitCode.OK
+    print(f"rebrand: {settings.space.origin} does not answer as the API spec this rebrand "
+          f"carries says ({spec_version()}); checked {read}, nothing was written:")
+    for problem in result.problems:
+        print(f"  {problem}")
+    print("rebrand: error: the Space's answers differ from the spec: a run would stop at a "
+          "property the spec does not name, and fail conferences whose answers lack required "
+          "ones. Upgrade rebrand to a version whose spec matches the Space, or, for a property "
+          "the Space's PUT leaves alone, allow it with --allow-field NAME "
+          "(or REBRAND_ALLOW_FIELDS)", file=sys.stderr)
+    return ExitCode.ABORTED

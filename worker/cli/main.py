@@ -3,7 +3,7 @@
     rebrand run --config PATH      re-theme every conference      (exit 0/1/2/3/4/130/143)
     rebrand plan --config PATH     show what run would change     (exit 0, or 10 if pending)
     rebrand restore JOURNAL        put a run's pre-images back (--space names the Space)
-    rebrand validate --config PATH check config and credentials offline
+    rebrand validate --config PATH check config and credentials (--online: the Space too)
     rebrand sandbox                serve a simulated Space on loopback
     rebrand demo                   the sandbox plus a run on it, no credentials needed
 """
@@ -144,9 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_flag(restore)
     _add_ops_flags(restore)
 
-    validate = sub.add_parser("validate", help="check the config and credentials offline")
+    validate = sub.add_parser("validate", help="check the config and credentials offline; "
+                                                "--online also checks the Space against the spec")
     validate.add_argument("--config", type=Path, required=True)
     _add_allow_flag(validate)
+    validate.add_argument("--online", action="store_true",
+                          help="also read one listing page and one conference and check them "
+                               "against the API spec this rebrand carries (writes nothing; "
+                               "exit 4 on a mismatch)")
+    validate.add_argument("--allow-field", action="append", metavar="NAME",
+                          help="with --online: a property beyond the spec that is allowed "
+                               "(as for run)")
 
     sandbox = sub.add_parser("sandbox", help="serve a simulated Space on loopback")
     add_sandbox_arguments(sandbox)

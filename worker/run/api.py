@@ -85,12 +85,17 @@ class SpaceClient:
         query = urlencode({"page_size": page_size, **(filters or {})})
         return self._space.url(f"{CONFERENCES}?{query}")
 
-    async def list_page(self, url: str) -> Page:
+    async def read_page(self, url: str) -> dict[str, Any]:
+        """A list page's answer as it came, shape unchecked (`validate --online` checks it
+        whole against the spec; a run goes through `list_page`)."""
         # Callers resolve links through space.resolve_link; this is a last guard so a
         # bug elsewhere still cannot send credentials off the Space.
         if not self._space.owns(url):
             raise ApiError(None, ("refused a URL that is not on the Space",))
-        payload = await self._request("GET", url, None)
+        return await self._request("GET", url, None)
+
+    async def list_page(self, url: str) -> Page:
+        payload = await self.read_page(url)
         data = payload.get("data")
         links = payload.get("links")
         if not isinstance(data, list) or not isinstance(links, Mapping):

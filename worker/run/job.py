@@ -120,7 +120,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     rules = AnswerRules.from_spec(settings.allow_fields)
     error: RebrandError | None = None
     try:
-        async with _session(settings.concurrency) as session:
+        async with session_for(settings.concurrency) as session:
             client = SpaceClient(session, settings.space, credentials.authorization(),
                                  timeout_s=settings.request_timeout_s,
                                  secrets=credentials.secrets)
@@ -164,7 +164,8 @@ def exit_code_for(summary: Summary, stop: Stop, *, dry_run: bool) -> ExitCode:
     return ExitCode.OK
 
 
-def _session(concurrency: int) -> aiohttp.ClientSession:
+def session_for(concurrency: int) -> aiohttp.ClientSession:
+    """The HTTP session of a job: pooled, no proxies or netrc from the environment."""
     # One pooled connection per consumer (plus one for the producer), reused throughout.
     connector = aiohttp.TCPConnector(limit=concurrency + 1, limit_per_host=concurrency + 1,
                                      ttl_dns_cache=300)
