@@ -9,8 +9,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.support import SandboxFactory, serve_app, whole_conference
+from tests.support import (
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    serve_app,
+    settings_for,
+    whole_conference,
+)
 from tests.test_cli import rebrand, sandbox_env, write_config
+from worker.errors import UnreachableError
+from worker.run.probe import probe
+from worker.sandbox import FaultConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +130,28 @@ async def test_without_online_nothing_is_sent(
                             env=sandbox_env())
         assert sb.space.requests == []
     assert ran.code == 0
+
+
+async def test_the_probe_reports_problems_and_allowed_properties_in_process(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    """The same check awaited directly (what the CLI runs on its loop)."""
+    extra = ((NEW, True), ("tier", "gold"))
+    async with sandbox_factory(count=4, extra_fields=extra) as sb:
+        result = await probe(settings_for(sb.url, allow_field=["tier"]), SANDBOX_CREDENTIALS)
+        assert sb.space.put_count == 0
+    assert result.listed == 4 and result.conference_id is not None
+    assert result.allowed == ("tier",)
+    assert f"listing: data[0].{NEW}: not in the spec" in result.problems
+    assert f"conference {result.conference_id}: {NEW}: not in the spec" in result.problems
+    assert not any("tier" in p for p in result.problems)
+
+
+async def test_the_probe_says_the_listing_failed_when_it_cannot_read_it(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    async with sandbox_factory(count=2, faults=FaultConfig(get_500=1.0)) as sb:
+        settings = settings_for(sb.url, retry={"max_attempts": 2, "backoff_base_s": 0.001,
+                                               "backoff_cap_s": 0.001})
+        with pytest.raises(UnreachableError, match="listing conferences failed"):
+            await probe(settings, SANDBOX_CREDENTIALS)
