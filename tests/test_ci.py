@@ -119,7 +119,7 @@ def test_gitlab_drift_script_passes_against_a_space_that_matches(tmp_path: Path)
     drift = _load("gitlab-ci.yml")["rebrand-drift"]
     bin_dir = Path(sys.executable).parent
     with sandbox_in_thread(count=5) as sb:
-        write_config(tmp_path, sb.url)
+        write_config(tmp_path, sb.url).rename(tmp_path / "config.yaml")  # the job's name
         for line in drift["script"]:
             done = subprocess.run(["/bin/sh", "-ec", line], cwd=tmp_path, capture_output=True,
                                   text=True, timeout=60, check=False,

@@ -12,11 +12,13 @@ from aiohttp import web
 from tests.support import (
     SANDBOX_CREDENTIALS,
     SandboxFactory,
+    rebrand,
+    sandbox_env,
     serve_app,
     settings_for,
     whole_conference,
+    write_config,
 )
-from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import UnreachableError
 from worker.run.probe import probe
 from worker.sandbox import FaultConfig
