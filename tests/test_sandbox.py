@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -33,6 +34,7 @@ from worker.sandbox import (
     SpaceState,
     serve,
 )
+from worker.sandbox.space import median_of_counts
 from worker.sandbox.spec import spec_document
 
 pytestmark = pytest.mark.anyio
@@ -596,6 +598,42 @@ async def test_latency_is_added_to_api_requests_only() -> None:
         async with session.get(f"{url}/_sandbox/stats") as response:
             assert response.status == 200
         assert time.perf_counter() - started < 0.25
+
+
+async def test_a_space_with_a_capacity_queues_requests_beyond_it() -> None:
+    """Capacity 2 at 0.2 s: six requests at once are served two at a time, so the last
+    pair waits two turns; without a capacity all six take one turn."""
+
+    async def six_at_once(config: SandboxConfig) -> tuple[float, dict[str, Any]]:
+        async with sandbox(config) as (url, space, session):
+
+            async def one() -> None:
+                async with session.get(f"{url}{LIST}") as response:
+                    assert response.status == 200
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(6)))
+            return time.perf_counter() - started, space.stats()
+
+    queued, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2, capacity=2))
+    assert queued >= 0.6
+    # The requests waited 0.2, 0.4 and 0.6 s, two each: the median is 0.4 s.
+    assert 400 <= stats["median_latency_ms"] < 500
+    flat, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2))
+    assert flat < 0.4
+    assert 200 <= stats["median_latency_ms"] < 300
+
+
+def test_capacity_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        SandboxConfig(capacity=0)
+
+
+@pytest.mark.parametrize(("counts", "median"), [
+    ({}, None), ({5: 1}, 5.0), ({1: 1, 3: 1}, 2.0), ({1: 2, 9: 1}, 1.0), ({1: 1, 2: 2, 7: 1}, 2.0),
+])
+def test_median_of_counts(counts: dict[int, int], median: float | None) -> None:
+    assert median_of_counts(Counter(counts)) == median
 
 
 # Seeded data

@@ -33,6 +33,13 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds added per request",
     )
     parser.add_argument(
+        "--capacity",
+        type=limit_or_none,
+        default=defaults.capacity,
+        help="requests served at once; beyond it each waits its turn, so latency grows "
+        "with load ('none', the default, serves all at once)",
+    )
+    parser.add_argument(
         "--rate-limit",
         type=limit_or_none,
         default=defaults.put_rate_limit,
@@ -111,6 +118,7 @@ def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
         count=namespace.count,
         seed=namespace.seed,
         latency_s=namespace.latency,
+        capacity=namespace.capacity,
         put_rate_limit=namespace.rate_limit,
         rate_window_s=namespace.rate_window,
         faults=FaultConfig(

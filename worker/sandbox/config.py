@@ -52,6 +52,10 @@ class SandboxConfig:
     count: int = 500
     seed: int = 0
     latency_s: float = 0.0
+    # A Space that queues: at most `capacity` API requests are served at once, each for
+    # `latency_s`; the rest wait their turn, so latency grows with what is in flight beyond
+    # it. None serves every request at once (latency stays flat however many arrive).
+    capacity: int | None = None
     # None means unlimited; the default mirrors a Space's published PUT budget.
     put_rate_limit: int | None = 13_800
     rate_window_s: float = 10.0
@@ -77,6 +81,8 @@ class SandboxConfig:
             raise ValueError(f"count: {self.count} must not be negative")
         if self.latency_s < 0:
             raise ValueError(f"latency_s: {self.latency_s} must not be negative")
+        if self.capacity is not None and self.capacity < 1:
+            raise ValueError(f"capacity: {self.capacity} must be at least 1 or None")
         if self.put_rate_limit is not None and self.put_rate_limit < 1:
             raise ValueError(f"put_rate_limit: {self.put_rate_limit} must be at least 1 or None")
         if self.rate_window_s <= 0:

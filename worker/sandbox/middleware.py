@@ -54,7 +54,7 @@ def build_middlewares(
     """The middlewares of one app, outermost first, closed over its Space and configuration."""
     return [
         _record(space),
-        _latency(config.latency_s),
+        _latency(space, config.latency_s, config.capacity),
         _auth(space, config),
         _validation(
             OpenApiValidator() if config.validate else None,
@@ -95,12 +95,29 @@ def _record(space: SpaceState) -> Middleware:
     return record
 
 
-def _latency(latency_s: float) -> Middleware:
-    @web.middleware
-    async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if latency_s > 0 and not _is_admin(request):
+def _latency(space: Space, latency_s: float, capacity: int | None) -> Middleware:
+    """Each API request takes `latency_s`; with a capacity, only that many at once, the
+    rest queued in arrival order. The time each spent (queue and service) is recorded."""
+    # asyncio.Semaphore wakes its waiters first in, first out: each waits its turn.
+    servers = asyncio.Semaphore(capacity) if capacity is not None else None
+
+    async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if latency_s > 0:
             await asyncio.sleep(latency_s)
         return await handler(request)
+
+    @web.middleware
+    async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _is_admin(request):
+            return await handler(request)
+        started = time.monotonic()
+        try:
+            if servers is None:
+                return await serve(request, handler)
+            async with servers:
+                return await serve(request, handler)
+        finally:
+            space.record_latency(time.monotonic() - started)
 
     return latency
 

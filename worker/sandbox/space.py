@@ -37,6 +37,9 @@ class SpaceState:
         self.dropped_count = 0
         self.status_counts: Counter[int] = Counter()
         self.puts_by_id: Counter[str] = Counter()
+        # Time each API request spent in the Space (queue and service), by whole
+        # millisecond: a median for the benchmark in constant memory.
+        self.latency_ms: Counter[int] = Counter()
         self.requests: list[tuple[str, str]] = []
         # Called with the page's stored conferences after it has been serialised, so a
         # test can edit or delete one "after listing" without changing the answer.
@@ -91,6 +94,9 @@ class SpaceState:
         if len(self.requests) < REQUEST_LOG_CAP:
             self.requests.append((method, path_qs))
 
+    def record_latency(self, seconds: float) -> None:
+        self.latency_ms[int(seconds * 1000)] += 1
+
     def stats(self) -> dict[str, Any]:
         """The counters as plain JSON-able values, for the admin endpoint."""
         return {
@@ -102,6 +108,7 @@ class SpaceState:
             "dropped_count": self.dropped_count,
             "status_counts": {str(status): n for status, n in sorted(self.status_counts.items())},
             "conference_count": len(self.conferences),
+            "median_latency_ms": median_of_counts(self.latency_ms),
         }
 
     def _reconcile(self) -> None:
@@ -111,3 +118,18 @@ class SpaceState:
         for conference_id in current - self._ordered_ids:
             bisect.insort(self._order, sort_key(self.conferences[conference_id]))
         self._ordered_ids = current
+
+
+def median_of_counts(counts: Counter[int]) -> float | None:
+    """The median of values kept as value -> how often (None when there are none)."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    # The middle one, or the mean of the middle two.
+    middles = sorted({(total - 1) // 2, total // 2})
+    picked: list[int] = []
+    before = 0
+    for value in sorted(counts):
+        picked += [value for index in middles if before <= index < before + counts[value]]
+        before += counts[value]
+    return sum(picked) / len(picked)
