@@ -26,6 +26,7 @@ from bench import output
 from bench.contest import (
     REPO,
     credentials_env,
+    floor_command,
     peer_command,
     spawn,
     worker_command,
@@ -37,7 +38,9 @@ from bench.sandbox import SandboxKnobs, SandboxProcess
 # child's peak RSS as rusage reports it starts from its parent's at fork).
 from worker.config import DEFAULT_RATE_LIMIT
 
-CONTESTANTS = ("worker", "recipe", "sdk")
+CONTESTANTS = ("worker", "floor", "recipe", "sdk")
+# Contestants that run C conferences at once (the others are sequential).
+CONCURRENT = frozenset({"worker", "floor"})
 
 
 class BenchFailure(Exception):
@@ -122,8 +125,9 @@ class Bench:
 
     def run_one(self, name: str, concurrency: int) -> dict[str, Any]:
         ns = self.ns
-        count = ns.count if name == "worker" else self.peer_count
-        tag = f"{name}-c{concurrency}" if name == "worker" else name
+        concurrent = name in CONCURRENT
+        count = ns.count if concurrent else self.peer_count
+        tag = f"{name}-c{concurrency}" if concurrent else name
         knobs = SandboxKnobs(count, ns.latency, ns.rate_limit, ns.rate_window, ns.validate,
                              ns.seed)
         print(f"bench: {tag}: seeding {count} conferences ...", file=sys.stderr, flush=True)
@@ -133,6 +137,9 @@ class Bench:
                 write_worker_config(config, self.theme_config, sandbox.url, concurrency,
                                     ns.worker_rate_limit)
                 command = worker_command(config, concurrency, self.scratch / f"{tag}-backups")
+                env = credentials_env(sandbox.url, sandbox.project_id, sandbox.api_token)
+            elif name == "floor":
+                command = floor_command(self.colors, concurrency)
                 env = credentials_env(sandbox.url, sandbox.project_id, sandbox.api_token)
             else:
                 command = peer_command(name, self.colors)
@@ -147,10 +154,10 @@ class Bench:
         updated = int(last.get("updated", 0))
         puts = int(stats["put_count"])
         throttled = int(stats["status_counts"].get("429", 0))
-        bound = self.worker_bound(concurrency) if name == "worker" else self.peer_bound()
+        bound = self.worker_bound(concurrency) if concurrent else self.peer_bound()
         rate = updated / measured.wall_s
         row: dict[str, Any] = {
-            "contestant": name, "concurrency": concurrency if name == "worker" else 1,
+            "contestant": name, "concurrency": concurrency if concurrent else 1,
             "count": count, "exit_code": measured.exit_code, "wall_s": round(measured.wall_s, 3),
             "updated": updated, "updates_per_s": round(rate, 1),
             "bound_per_s": None if bound is None else round(bound, 1),
@@ -170,6 +177,8 @@ class Bench:
 
     def bound_rule(self, name: str) -> str:
         limit = "" if math.isinf(self.sandbox_rate) else f", sandbox R = {self.sandbox_rate:g}/s"
+        if name == "floor":
+            return f"min(C/(2·L){limit}): a GET and a PUT per update, C at once, no pacing"
         if name == "worker":
             return (f"min(C/(2·L), R): a GET and a PUT per update, C at once; "
                     f"R = min(worker rate_limit {self.worker_rate:g}/s{limit}); "
@@ -200,16 +209,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("bench: sandbox validation is OFF (cheap checks only) for throughput",
                   file=sys.stderr)
         for name in ns.contestants:
-            for concurrency in ns.concurrency if name == "worker" else [1]:
+            for concurrency in ns.concurrency if name in CONCURRENT else [1]:
                 row = bench.run_one(name, concurrency)
                 if row["exit_code"] != 0:
-                    err = (Path(scratch) / (f"{name}-c{concurrency}.err" if name == "worker"
+                    err = (Path(scratch) / (f"{name}-c{concurrency}.err" if name in CONCURRENT
                                             else f"{name}.err")).read_text()[-2000:]
                     row["stderr_tail"] = err
                 rows.append(row)
         settings = bench.settings()
     sdk = next((r for r in rows if r["contestant"] == "sdk"), None)
+    floor = next((r for r in rows if r["contestant"] == "floor"), None)
     for row in rows:
+        if floor and floor["cpu_ms_per_update"] and row["cpu_ms_per_update"]:
+            row["cpu_vs_floor"] = round(row["cpu_ms_per_update"] / floor["cpu_ms_per_update"], 2)
+            row["rate_vs_floor"] = round(row["updates_per_s"] / floor["updates_per_s"], 2)
         if sdk and sdk["updates_per_s"]:
             row["vs_sdk"] = round(row["updates_per_s"] / sdk["updates_per_s"], 1)
     table = output.markdown(settings, rows)

@@ -83,6 +83,11 @@ def peer_command(name: str, colors: Mapping[str, str]) -> list[str]:
     return [sys.executable, str(script), orjson.dumps(dict(colors)).decode()]
 
 
+def floor_command(colors: Mapping[str, str], concurrency: int) -> list[str]:
+    return [sys.executable, str(BENCH / "floor.py"), orjson.dumps(dict(colors)).decode(),
+            str(concurrency)]
+
+
 def credentials_env(url_or_host: str, project_id: str, api_token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
     env.update(SIGNALWIRE_SPACE=url_or_host, SIGNALWIRE_PROJECT_ID=project_id,

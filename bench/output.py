@@ -13,6 +13,7 @@ COLUMNS = (
     ("wall s", "wall_s"), ("updated", "updated"), ("updates/s", "updates_per_s"),
     ("bound/s", "bound_per_s"), ("% of bound", "pct_of_bound"),
     ("x SDK", "vs_sdk"), ("CPU ms/update", "cpu_ms_per_update"),
+    ("CPU x floor", "cpu_vs_floor"), ("rate x floor", "rate_vs_floor"),
     ("peak RSS MB", "peak_rss_mb"), ("PUTs", "puts"), ("429s", "throttled"),
     ("429 %", "pct_429"), ("verified", "verified"),
 )
@@ -76,7 +77,7 @@ def plot(path: Path, settings: Mapping[str, Any], rows: Sequence[Mapping[str, An
     for row, style in zip((r for r in rows if r["contestant"] != "worker"), ("r:", "g-."),
                           strict=False):
         axes.axhline(row["updates_per_s"], linestyle=style[1:], color=style[0],
-                     label=f"{row['contestant']} (sequential)")
+                     label=row["contestant"] + ("" if row["contestant"] == "floor" else " (sequential)"))
     axes.set_xlabel("worker concurrency C")
     axes.set_ylabel("updates/s")
     axes.set_yscale("log")

@@ -69,7 +69,8 @@ def test_a_restore_needs_no_theme_and_a_run_does() -> None:
 def test_minimal_config_gets_the_documented_defaults() -> None:
     settings = parse_settings(raw_config(), {})
     assert settings.space == Space("https", "example.signalwire.com", 443)
-    assert settings.concurrency == 16
+    assert settings.concurrency == "auto"
+    assert settings.max_concurrency == 512
     assert settings.page_size == 1000
     assert settings.queue_size >= 1
     assert settings.retry == RetryPolicy()
@@ -202,6 +203,13 @@ def test_a_partial_theme_holds_only_the_colors_it_names() -> None:
 # Numbers
 
 
+@pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("AUTO", "auto"), (64, 64)])
+def test_concurrency_is_auto_or_a_pinned_whole_number(value: object, expected: object) -> None:
+    settings = parse_settings(raw_config(concurrency=value, max_concurrency=100), {})
+    assert settings.concurrency == expected
+    assert settings.max_concurrency == 100
+
+
 @pytest.mark.parametrize(
     ("key", "value", "wanted"),
     [
@@ -210,6 +218,10 @@ def test_a_partial_theme_holds_only_the_colors_it_names() -> None:
         ("concurrency", 1.5, "whole number"),
         ("concurrency", "8", "whole number"),
         ("concurrency", True, "whole number"),
+        ("concurrency", "fast", "neither `auto` nor a whole number"),
+        ("concurrency", 1025, "at most 1024"),
+        ("max_concurrency", 0, "at least 1"),
+        ("max_concurrency", 2000, "at most 1024"),
         ("queue_size", 0, "at least 1"),
         ("page_size", 0, "at least 1"),
         ("page_size", 1001, "1..1000"),

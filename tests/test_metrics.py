@@ -57,6 +57,10 @@ def test_a_run_writes_a_metrics_file_a_scraper_can_parse(
     assert samples["rebrand_throttled_responses"] == summary["throttled"]
     assert samples["rebrand_duration_seconds"] == summary["duration_s"]
     assert samples["rebrand_exit_code"] == 0
+    # The concurrency the run settled at, and its range, as the summary says.
+    for stat, key in (("settled", "concurrency"), ("min", "concurrency_min"),
+                      ("max", "concurrency_max")):
+        assert samples[f'rebrand_concurrency{{stat="{stat}"}}'] == summary[key] > 0
     assert samples[LAST_SUCCESS] == samples["rebrand_last_run_timestamp_seconds"] > 0
     assert [p.name for p in metrics.parent.iterdir()] == ["rebrand.prom"]  # no temp left
 

@@ -3,7 +3,9 @@ which requests it saw (and in what order), and the events the run reported."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from worker.config import Credentials
 from worker.errors import AbortError, AuthError, ExitCode, single_error
 from worker.outcome import Kind, Outcome
 from worker.run.job import JobResult, run_job
+from worker.run.journal import pre_images
 from worker.run.report import Reporter
 from worker.sandbox import ON_THEME, FaultConfig, SandboxConfig, SpaceState, serve
 from worker.theme import COLOR_FIELDS
@@ -540,6 +543,46 @@ async def test_exactly_concurrency_conferences_are_in_flight(
     assert sum(1 for s in seen if s.startswith("PUT")) == 12
 
 
+async def test_auto_concurrency_stays_within_max_concurrency_and_reports_its_range(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=60, on_theme_fraction=0.0) as sb:
+        conferences = dict(sb.space.conferences)
+    in_flight = [0]
+    most = [0]
+
+    @web.middleware
+    async def count_in_flight(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == LIST:
+            return await handler(request)
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        try:
+            await anyio.sleep(0.005)
+            return await handler(request)
+        finally:
+            in_flight[0] -= 1
+
+    app = mini_space(conferences, [None], [])
+    app.middlewares.append(count_in_flight)
+    async with serve_app(app) as url:
+        result = await run(url, tmp_path, concurrency="auto", max_concurrency=3)
+    assert result.exit_code == ExitCode.OK
+    assert most[0] == 3
+    summary = result.summary
+    assert summary.concurrency_min is not None and summary.concurrency_max is not None
+    assert 1 <= summary.concurrency_min <= summary.concurrency <= summary.concurrency_max <= 3
+
+
+async def test_a_pinned_concurrency_is_its_own_range(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=20) as sb:
+        result = await run(sb.url, tmp_path, concurrency=5)
+    summary = result.summary
+    assert (summary.concurrency, summary.concurrency_min, summary.concurrency_max) == (5, 5, 5)
+
+
 async def test_the_brand_fixture_is_the_sandboxs_on_theme_colors() -> None:
     assert {f"{m}_{r}": v for m, roles in BRAND.items() for r, v in roles.items()} == ON_THEME
 
@@ -568,3 +611,43 @@ def test_an_exception_group_leaves_as_the_error_of_ours_that_decides_the_exit() 
     with pytest.raises(ExceptionGroup) as whole, single_error():
         raise ExceptionGroup("tasks", [bug])
     assert whole.value.exceptions == (bug,)  # none of ours: seen whole, not hidden
+
+
+# Durability before each write, however the run is paced
+
+
+@pytest.mark.parametrize(("concurrency", "rate_limit"),
+                         [(8, 100_000.0), (8, 150.0), ("auto", 150.0), ("auto", 100_000.0)])
+async def test_no_put_is_sent_before_its_pre_images_sync_has_returned(
+    sandbox_factory: SandboxFactory, tmp_path: Path, concurrency: object, rate_limit: float
+) -> None:
+    """The journal's sync is observed: it is slow (20 ms), and only when it returns are
+    the pre-images it covered marked durable. The Space checks each PUT against that mark,
+    paced (writers share syncs before their slots) or not."""
+    durable: set[str] = set()
+    early: list[str] = []
+    syncs = [0]
+
+    def observed_sync(fd: int) -> None:
+        os.fsync(fd)
+        journal = next(tmp_path.glob("*.jsonl"))
+        covered = {c["id"] for c in pre_images(journal)}
+        time.sleep(0.02)  # a slow disk: a PUT sent without waiting would overtake it
+        syncs[0] += 1
+        durable.update(covered)
+
+    def check(_space: SpaceState, cid: str, _body: dict[str, Any]) -> None:
+        if cid not in durable:
+            early.append(cid)
+
+    async with sandbox_factory(count=120, on_theme_fraction=0.0, validate=False) as sb:
+        sb.space.before_put = check
+        result = await run_job(
+            settings_for(sb.url, concurrency=concurrency, rate_limit=rate_limit,
+                         backup_dir=tmp_path),
+            SANDBOX_CREDENTIALS, datasync=observed_sync)
+        assert sb.space.puts_applied == 120
+    assert result.exit_code == ExitCode.OK
+    assert early == []
+    # Shared: far fewer syncs than pre-images.
+    assert syncs[0] < 60

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -36,12 +36,17 @@ MAX_NUMBER_DIGITS = 30  # far above any setting; int() of 4,300+ digits raises
 # Upper bounds that catch typos before they cost memory: each consumer is a task with its
 # own connection, each queue slot a conference.
 MAX_CONCURRENCY = 1024
+# `concurrency: auto` lets worker.concurrency find the Space's knee, within
+# [1, max_concurrency]; a whole number pins it.
+AUTO: Literal["auto"] = "auto"
+Concurrency = int | Literal["auto"]
 MAX_QUEUE_SIZE = 100_000  # the documented 13,800 writes per 10 s per Space
 _TOP_KEYS = (
     "space",
     "theme",
     "rules",
     "concurrency",
+    "max_concurrency",
     "queue_size",
     "page_size",
     "request_timeout_s",
@@ -85,7 +90,9 @@ class Settings:
     # Or a theme per kind of room: the first matching rule decides (worker.rules).
     rules: Rules | None = None
     # How hard to drive the Space.
-    concurrency: int = 16
+    concurrency: Concurrency = AUTO
+    # The most `auto` may reach.
+    max_concurrency: int = 512
     queue_size: int = 512
     page_size: int = 1000
     request_timeout_s: float = 30.0
@@ -134,7 +141,7 @@ _FLAG_FIELDS = ("concurrency", "dry_run", "force", "backup_dir", "grace_s", "max
                 "deadline_s")
 # The config keys that are numbers: (key, type, minimum, maximum).
 _NUMBERS: tuple[tuple[str, type[int] | type[float], float, float | None], ...] = (
-    ("concurrency", int, 1, MAX_CONCURRENCY),
+    ("max_concurrency", int, 1, MAX_CONCURRENCY),
     ("queue_size", int, 1, MAX_QUEUE_SIZE),
     ("page_size", int, 1, None),
     ("request_timeout_s", float, 0.001, None),
@@ -268,6 +275,8 @@ def parse_settings(raw: object, env: Mapping[str, str],
                              for name, kind, low in _RETRY_NUMBERS if name in retry_raw}
     from_file: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
                                  for name, kind, low, high in _NUMBERS if name in raw}
+    if "concurrency" in raw:
+        from_file["concurrency"] = parse_concurrency(raw["concurrency"])
     if from_file.get("page_size", 0) > 1000:
         raise ConfigError(f"page_size: {from_file['page_size']} is above the API's maximum; "
                           "use 1..1000")
@@ -304,6 +313,16 @@ def _rules(raw: object) -> Rules:
             "before it has no `select`, so it takes every conference left; move it last "
             "or give it a `select`")
     return rules
+
+
+def parse_concurrency(value: object) -> Concurrency:
+    """`auto` (any case), or a whole number in [1, MAX_CONCURRENCY] that pins it."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"concurrency: {value!r} is neither `auto` nor a whole number; "
+                          "leave it out (auto) or pin it, e.g. `concurrency: 64`")
+    return _number({"concurrency": value}, "concurrency", "", int, 1, MAX_CONCURRENCY)
 
 
 def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:

@@ -69,3 +69,7 @@ class Summary:
     # operator allowed (each left out of every PUT, kept in the journal's pre-images).
     unknown_fields: tuple[str, ...] = ()
     allowed_fields: tuple[str, ...] = ()
+    # Conferences in flight: where the run settled, and its range (one value if pinned).
+    concurrency: int | None = None
+    concurrency_min: int | None = None
+    concurrency_max: int | None = None

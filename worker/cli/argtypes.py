@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 N = TypeVar("N", int, float)
 
@@ -35,7 +35,14 @@ def bounded(kind: Callable[[str], N], *, low: float | None = None,
 
 positive_int = bounded(int, low=1)
 # Each consumer is a task with its own pooled connection: beyond this it is a typo.
-concurrency = bounded(int, low=1, high=1024)
+_pinned = bounded(int, low=1, high=1024)
+
+
+def concurrency(text: str) -> int | Literal["auto"]:
+    """`auto`, or a whole number of conferences in flight that pins it."""
+    return "auto" if text.strip().lower() == "auto" else _pinned(text)
+
+
 positive_float = bounded(float, low=0, above=True)
 non_negative = bounded(float, low=0)
 probability = bounded(float, low=0, high=1)

@@ -42,6 +42,13 @@ def build_registry(summary: Summary, *, exit_code: int, success: bool, now: floa
     gauge("rebrand_retries", "Requests retried in the last run", summary.retries)
     gauge("rebrand_throttled_responses", "429 answers in the last run", summary.throttled)
     gauge("rebrand_duration_seconds", "Wall time of the last run", summary.duration_s)
+    if summary.concurrency is not None:
+        spread = Gauge("rebrand_concurrency", "Conferences in flight in the last run: where "
+                       "it settled, and its lowest and highest", ["stat"], registry=registry)
+        for stat, value in (("settled", summary.concurrency), ("min", summary.concurrency_min),
+                            ("max", summary.concurrency_max)):
+            if value is not None:
+                spread.labels(stat=stat).set(value)
     gauge("rebrand_exit_code", "Exit code of the last run", exit_code)
     gauge("rebrand_last_run_timestamp_seconds", "When the last run ended", now)
     stamp = now if success else last_success

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -34,9 +34,37 @@ _UNKNOWN_KEPT = 10
 class Journal(Protocol):
     """Where pre-images go before a write (see worker.run.journal)."""
 
-    async def before_write(self, conference: Mapping[str, Any], rule: str | None) -> None: ...
+    @property
+    def sync_lead_s(self) -> float: ...
+
+    def stage(self, conference: Mapping[str, Any], rule: str | None) -> int: ...
+
+    async def durable(self, seq: int) -> None: ...
 
     async def after_write(self, conference_id: str, updated_at: str | None) -> None: ...
+
+
+class Controller(Protocol):
+    """What the updater tells the concurrency controller (see worker.concurrency)."""
+
+    def started(self) -> None: ...
+
+    def request_done(self, rtt_s: float) -> None: ...
+
+    def finished(self, hold_s: float) -> None: ...
+
+    def throttled(self) -> None: ...
+
+
+class _Trace:
+    """One conference's PUTs sent, and the time it spent waiting rather than being served
+    (pacing slots and retry sleeps), so the controller sees the Space's own times."""
+
+    __slots__ = ("puts", "waited")
+
+    def __init__(self) -> None:
+        self.puts = 0
+        self.waited = 0.0
 
 
 class ConferenceUpdater:
@@ -56,6 +84,7 @@ class ConferenceUpdater:
         sleep: Sleep,
         rules: AnswerRules,
         rng: random.Random | None = None,
+        controller: Controller | None = None,
     ) -> None:
         self._client = client
         self._rules = rules
@@ -68,13 +97,19 @@ class ConferenceUpdater:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._log = structlog.get_logger("rebrand")
+        self._controller = controller
 
     def _on_retry(self, error: RetryableApiError) -> None:
         self._reporter.retried(error.status)
         # Bound per conference (see consume), so this line names the conference it is about.
         self._log.debug("request.retrying", status=error.status, error=str(error))
         if error.status == 429 and self._limiter is not None:
+            decreases = self._limiter.decreases
             self._limiter.throttled()
+            # The limiter judges whether a 429 means congestion; the controller takes its
+            # word, so a stray 429 moves neither.
+            if self._limiter.decreases != decreases and self._controller is not None:
+                self._controller.throttled()
 
     def _beyond_spec(self, conference: Mapping[str, Any], cid: str, name: str,
                      attempts: int) -> tuple[Outcome | None, tuple[str, ...]]:
@@ -111,11 +146,31 @@ class ConferenceUpdater:
                 return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
             return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed)
         started = time.monotonic()
+        trace = _Trace()
+        controller = self._controller
+        if controller is None:
+            return await self._update(given, cid, name, started, trace)
+        controller.started()
+        try:
+            return await self._update(given, cid, name, started, trace)
+        finally:
+            # How long the conference held its place, less the waits that were not the
+            # Space's doing: with the RTTs, what the controller steers by.
+            controller.finished(time.monotonic() - started - trace.waited)
+
+    async def _update(self, given: Mapping[str, Any], cid: str, name: str, started: float,
+                      trace: _Trace) -> Outcome:
+        async def sleep(seconds: float) -> None:
+            # One timer: waiting out a Retry-After costs nothing per second waited.
+            trace.waited += seconds
+            await self._sleep(seconds)
+
         try:
             # GETs are not rate limited; a fresh read narrows the lost-update window to
             # one round trip, so an edit made since the listing is carried, not undone.
-            read = await with_retries(lambda: self._client.get(cid), self._policy,
-                                      sleep=self._sleep, rng=self._rng, on_retry=self._on_retry)
+            read = await with_retries(lambda: self._timed(self._client.get(cid)),
+                                      self._policy, sleep=sleep, rng=self._rng,
+                                      on_retry=self._on_retry)
             # The body is built from this answer: it must be this conference, whole.
             problems = self._rules.problems(read.value, cid)
             if problems:
@@ -131,11 +186,10 @@ class ConferenceUpdater:
             if self._dry_run:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed)
-            if self._journal is not None:
-                await self._journal.before_write(read.value, self._strategy.rule_of(given))
+            await self._ready_to_write(read.value, self._strategy.rule_of(given), trace)
             remaining = self._policy.deadline_s - (time.monotonic() - started)
-            written = await with_retries(lambda: self._put(cid, decision.body), self._policy,
-                                         sleep=self._sleep, rng=self._rng,
+            written = await with_retries(lambda: self._put(cid, decision.body, trace),
+                                         self._policy, sleep=sleep, rng=self._rng,
                                          on_retry=self._on_retry, deadline_s=remaining)
         except NotFoundError as exc:
             return Outcome(Kind.VANISHED, cid, name, exc.attempts, status=404)
@@ -169,10 +223,55 @@ class ConferenceUpdater:
         return Outcome(Kind.UPDATED, cid, name, attempts, mismatched=mismatched,
                        changes=decision.changes, updated_at=updated_at, allowed=allowed)
 
-    async def _put(self, cid: str, body: Mapping[str, Any]) -> Conference:
-        if self._limiter is not None:
+    async def _ready_to_write(self, fresh: Mapping[str, Any], rule: str | None,
+                              trace: _Trace) -> None:
+        """Make the pre-image durable and reach the first PUT's pacing slot. The slot is
+        taken first and the sync asked for only `sync_lead_s` before it: the writers
+        queued for slots then share one sync, and waiting costs one timer, not a sync and
+        two thread hand-offs each."""
+        journal, limiter = self._journal, self._limiter
+        seq = journal.stage(fresh, rule) if journal is not None else None
+        if limiter is None:
+            if journal is not None and seq is not None:
+                await journal.durable(seq)
+            return
+        waited_from = time.monotonic()
+        slot = limiter.reserve()
+        if journal is not None and seq is not None:
+            early = limiter.remaining(slot) - journal.sync_lead_s
+            if early > 0:
+                await self._sleep(early)
+            await journal.durable(seq)
+        await limiter.wait_until(slot)
+        trace.waited += time.monotonic() - waited_from
+
+    async def _put(self, cid: str, body: Mapping[str, Any], trace: _Trace) -> Conference:
+        trace.puts += 1
+        # The first PUT's slot was reached in _ready_to_write; a retry takes a new one.
+        if self._limiter is not None and trace.puts > 1:
+            waited_from = time.monotonic()
             await self._limiter.acquire()
-        return await self._client.put(cid, body)
+            trace.waited += time.monotonic() - waited_from
+        return await self._timed(self._client.put(cid, body))
+
+    async def _timed(self, request: Awaitable[Conference]) -> Conference:
+        controller = self._controller
+        if controller is None:
+            return await request
+        started = time.monotonic()
+        try:
+            return await request
+        finally:
+            controller.request_done(time.monotonic() - started)
+
+
+class Pool(Protocol):
+    """The consumers' pool (worker.run.pipeline): told after each conference, so it can
+    start more consumers or retire this one."""
+
+    def match_limit(self) -> None: ...
+
+    def retire(self) -> bool: ...
 
 
 async def consume(
@@ -180,6 +279,7 @@ async def consume(
     updater: ConferenceUpdater,
     reporter: Reporter,
     stop: Stop,
+    pool: Pool | None = None,
 ) -> None:
     async with receive:
         async for conference in receive:
@@ -200,3 +300,7 @@ async def consume(
                 # Any further conference may carry the same property: start no other.
                 stop.request(StopReason.UNKNOWN_PROPERTY, UnknownPropertyError(
                     outcome.errors[0], outcome.conference_id, outcome.unknown))
+            if pool is not None:
+                if pool.retire():
+                    return
+                pool.match_limit()

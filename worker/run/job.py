@@ -18,7 +18,8 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from worker.answers import AnswerRules
-from worker.config import Credentials, Settings
+from worker.concurrency import INITIAL, AdaptiveConcurrency, Tuning
+from worker.config import AUTO, Credentials, Settings
 from worker.decide import Restore, Retheme, Strategy
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.outcome import Summary
@@ -27,7 +28,7 @@ from worker.run.api import Conference, SpaceClient
 from worker.run.consumer import ConferenceUpdater
 from worker.run.journal import Header, JournalContents, JournalWriter, new_run_id, now_iso
 from worker.run.limiter import RateLimiter
-from worker.run.pipeline import run_pipeline
+from worker.run.pipeline import Fixed, Limit, run_pipeline
 from worker.run.producer import Source, listing
 from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
@@ -63,9 +64,10 @@ async def run_job(
     reporter: Reporter | None = None,
     stop: Stop | None = None,
     sleep: Sleep = anyio.sleep,
+    datasync: Callable[[int], None] | None = None,
 ) -> JobResult:
     """`rebrand run` (and `plan`, with `settings.dry_run`): re-theme every listed
-    conference."""
+    conference. `datasync` stands in for the journal's fdatasync (a test observes it)."""
     themes = settings.themes
     if themes is None:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
@@ -79,7 +81,7 @@ async def run_job(
                themes.rules[0].theme.as_config() if not themes.named else None,
                themes.themes() if themes.named else None)
     return await _execute(settings, credentials, job, reporter or Reporter(), stop or Stop(),
-                          sleep)
+                          sleep, datasync)
 
 
 async def restore_job(
@@ -110,25 +112,29 @@ async def restore_job(
 
 
 async def _execute(settings: Settings, credentials: Credentials, job: _Job,
-                   reporter: Reporter, stop: Stop, sleep: Sleep) -> JobResult:
+                   reporter: Reporter, stop: Stop, sleep: Sleep,
+                   datasync: Callable[[int], None] | None = None) -> JobResult:
     """The one body of every job: journal, session, limiter, pipeline, summary."""
-    journal = None if settings.dry_run else _open_journal(settings, job)
+    journal = None if settings.dry_run else _open_journal(settings, job, datasync)
     limiter = None if settings.dry_run else RateLimiter(settings.rate_limit)
+    controller = _controller(settings, limiter)
+    limit: Limit = controller or Fixed(int(settings.concurrency))
     if settings.max_failures is not None:
         reporter.on_failures(settings.max_failures,
                              lambda: stop.request(StopReason.MAX_FAILURES))
     rules = AnswerRules.from_spec(settings.allow_fields)
     error: RebrandError | None = None
     try:
-        async with session_for(settings.concurrency) as session:
+        async with session_for(settings.max_concurrency if controller else limit.limit) as session:
             client = SpaceClient(session, settings.space, credentials.authorization(),
                                  timeout_s=settings.request_timeout_s,
                                  secrets=credentials.secrets)
             updater = ConferenceUpdater(client, job.strategy, reporter, policy=settings.retry,
                                         limiter=limiter, journal=journal,
-                                        dry_run=settings.dry_run, sleep=sleep, rules=rules)
+                                        dry_run=settings.dry_run, sleep=sleep, rules=rules,
+                                        controller=controller)
             await run_pipeline(job.source(client, reporter), updater, reporter, stop,
-                               concurrency=settings.concurrency,
+                               concurrency=limit,
                                queue_size=settings.queue_size, grace_s=settings.grace_s,
                                deadline_s=settings.deadline_s)
     except RebrandError as exc:
@@ -141,6 +147,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     error = error or stop.error
     summary = reporter.summary(
         effective_rate=limiter.effective_rate() if limiter else None,
+        concurrency=controller.settled() if controller else (limit.limit,) * 3,
         stopped=(stop.reason.value if stop.reason else None)
         or (type(error).__name__ if error else None),
     )
@@ -164,18 +171,34 @@ def exit_code_for(summary: Summary, stop: Stop, *, dry_run: bool) -> ExitCode:
     return ExitCode.OK
 
 
+def _controller(settings: Settings, limiter: RateLimiter | None) -> AdaptiveConcurrency | None:
+    """`concurrency: auto`'s controller, steering by the limiter's pace; None if pinned."""
+    if settings.concurrency != AUTO:
+        return None
+    tuning = Tuning(initial=min(INITIAL, settings.max_concurrency),
+                    maximum=settings.max_concurrency)
+    if limiter is None:
+        return AdaptiveConcurrency(tuning)
+    return AdaptiveConcurrency(tuning, pace=lambda: limiter.rate)
+
+
 def session_for(concurrency: int) -> aiohttp.ClientSession:
     """The HTTP session of a job: pooled, no proxies or netrc from the environment."""
-    # One pooled connection per consumer (plus one for the producer), reused throughout.
+    # One pooled connection per consumer (plus one for the producer), reused throughout;
+    # `concurrency` is the most consumers there can be. Connections open as they are needed.
     connector = aiohttp.TCPConnector(limit=concurrency + 1, limit_per_host=concurrency + 1,
                                      ttl_dns_cache=300)
     return aiohttp.ClientSession(connector=connector, trust_env=False)
 
 
-def _open_journal(settings: Settings, job: _Job) -> JournalWriter:
+def _open_journal(settings: Settings, job: _Job,
+                  datasync: Callable[[int], None] | None) -> JournalWriter:
     """A new journal for a job that writes (a dry run writes nothing, so has none)."""
     now = datetime.now(UTC)
     run_id = new_run_id(now)
-    return JournalWriter(settings.backup_dir / f"{run_id}.jsonl",
-                         Header(run_id, settings.space.origin, job.command, job.theme,
-                                __version__, now_iso(now), rules=job.rules))
+    path = settings.backup_dir / f"{run_id}.jsonl"
+    header = Header(run_id, settings.space.origin, job.command, job.theme, __version__,
+                    now_iso(now), rules=job.rules)
+    if datasync is None:
+        return JournalWriter(path, header)
+    return JournalWriter(path, header, datasync=datasync)

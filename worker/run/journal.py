@@ -4,15 +4,18 @@ JSON Lines. A header line (format, run id, Space, theme, tool version, start tim
 credentials), then per conference a `pre_image` record (the full GET body), synced to disk
 before the PUT goes out, and a `written` record with the `updated_at` the PUT returned.
 Syncs are shared: a consumer whose record was written before another consumer's fsync
-started rides on that fsync, so many writers cost one disk flush, not one each.
+started rides on that fsync, so many writers cost one disk flush, not one each. A paced
+writer stages its pre-image first and asks for durability only just before its pacing
+slot (`sync_lead_s` ahead), so the writers queued for slots share one flush too.
 A torn last line (a crash mid-write) is tolerated on read.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,8 +71,11 @@ def _datasync(fd: int) -> None:
 class JournalWriter:
     """Appends records and makes each pre-image durable before its write."""
 
-    def __init__(self, path: Path, header: Header) -> None:
+    def __init__(self, path: Path, header: Header, *,
+                 datasync: Callable[[int], None] = _datasync) -> None:
         self.path = path
+        # Injected so a test can observe that no PUT leaves before its sync returned.
+        self._datasync = datasync
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # "x": never append to, or overwrite, another run's journal.
@@ -83,6 +89,10 @@ class JournalWriter:
         self._lock = anyio.Lock()
         self._written = 0  # records handed to the file
         self._synced = 0  # records known to be on disk
+        self.syncs = 0
+        # How long a sync takes here (a slow moving average, seeded pessimistically):
+        # a paced writer asks for its sync this long, twice over, before its slot.
+        self.sync_s = 0.005
         self._append({**header.as_record()})
         self._file.flush()
         os.fsync(self._fd)
@@ -93,10 +103,23 @@ class JournalWriter:
         return self._written
 
     async def before_write(self, conference: Mapping[str, Any], rule: str | None = None) -> None:
+        await self.durable(self.stage(conference, rule))
+
+    def stage(self, conference: Mapping[str, Any], rule: str | None = None) -> int:
+        """Append a pre-image without waiting for the disk; `durable(seq)` must return
+        before its PUT is sent."""
         # The rule is kept so a restore knows which theme this run wrote here.
         record = {"type": "pre_image", "conference": conference}
-        seq = self._append(record if rule is None else {**record, "rule": rule})
-        await self._sync(seq)
+        return self._append(record if rule is None else {**record, "rule": rule})
+
+    @property
+    def sync_lead_s(self) -> float:
+        return 2 * self.sync_s + 0.001
+
+    async def durable(self, seq: int) -> None:
+        """Return once record `seq` is on disk: at once if a sync already covered it."""
+        if self._synced < seq:
+            await self._sync(seq)
 
     async def after_write(self, conference_id: str, updated_at: str | None) -> None:
         # Not synced on its own: it rides on the next pre-image's sync or on close().
@@ -109,7 +132,10 @@ class JournalWriter:
                 return  # an fsync that started after our write already covered it
             upto = self._written
             self._file.flush()
-            await anyio.to_thread.run_sync(_datasync, self._fd)
+            started = time.monotonic()
+            await anyio.to_thread.run_sync(self._datasync, self._fd)
+            self.sync_s += (time.monotonic() - started - self.sync_s) / 8
+            self.syncs += 1
             self._synced = upto
 
     def close(self) -> None:

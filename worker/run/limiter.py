@@ -90,6 +90,20 @@ class RateLimiter:
         self.decreases = 0
 
     async def acquire(self) -> None:
+        await self.wait_until(self.reserve())
+
+    async def wait_until(self, slot: float) -> None:
+        """Sleep until a reserved slot (at once if it has passed)."""
+        now = self._clock()
+        if slot > now:
+            await self._sleep(slot - now)
+
+    def remaining(self, slot: float) -> float:
+        return slot - self._clock()
+
+    def reserve(self) -> float:
+        """Take the next free slot and return its time, without waiting for it: a caller
+        can prepare its write (and its journal sync) while the slot approaches."""
         now = self._clock()
         self._recover(now)
         # Allow no burst above the rate: an idle limiter restarts at `now`.
@@ -101,8 +115,7 @@ class RateLimiter:
         horizon = now - self._adapt.measure_window_s
         while sent[0] <= horizon:
             sent.popleft()
-        if slot > now:
-            await self._sleep(slot - now)
+        return slot
 
     def throttled(self) -> None:
         """The Space answered 429: slow down, once per congestion event."""

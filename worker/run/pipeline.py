@@ -3,13 +3,20 @@
     producer ──(bounded memory object stream)──▶ consumers ──Outcome──▶ reporter
 
 The stream's bound keeps memory flat whatever the Space's size, and lets the consumers
-start on the first page while later pages are still being listed. A stop request ends
+start on the first page while later pages are still being listed. With `concurrency:
+auto` the number of consumers follows the controller's limit: one more is started when
+the limit rises, and one retires between conferences when it falls. A stop request ends
 the listing, starts no new conference, and gives those in flight a grace period.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from worker.errors import single_error
 from worker.run.api import Conference
@@ -19,18 +26,33 @@ from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
 
 
+class Limit(Protocol):
+    """How many conferences may be in flight now (worker.concurrency's controller)."""
+
+    @property
+    def limit(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """A pinned `concurrency`."""
+
+    limit: int
+
+
 async def run_pipeline(
     source: Source,
     updater: ConferenceUpdater,
     reporter: Reporter,
     stop: Stop,
     *,
-    concurrency: int,
+    concurrency: Limit,
     queue_size: int,
     grace_s: float,
     deadline_s: float | None = None,
 ) -> None:
-    """Run the source and `concurrency` consumers to completion or to a stop (asked for,
+    """Run the source and `concurrency.limit` consumers (read again after each
+    conference) to completion or to a stop (asked for,
     or `deadline_s` reached). Raises AuthError or AbortError (after cancelling everything)
     when the run cannot go on."""
     send, receive = anyio.create_memory_object_stream[Conference](queue_size)
@@ -60,10 +82,40 @@ async def run_pipeline(
                     everything.start_soon(deadline, deadline_s)
                 async with anyio.create_task_group() as work:
                     work.start_soon(producer)
-                    async with receive:
-                        for _ in range(concurrency):
-                            work.start_soon(consume, receive.clone(), updater, reporter, stop)
+                    # `receive` stays open while the work runs, for consumers started
+                    # later to clone; `finally` closes it.
+                    Consumers(work, receive, updater, reporter, stop, concurrency).match_limit()
                 everything.cancel_scope.cancel()  # the work is done: end the watchers
     finally:
         send.close()
         receive.close()
+
+
+class Consumers:
+    """As many consumer tasks as the limit allows, each with its own clone of the stream."""
+
+    def __init__(self, group: anyio.abc.TaskGroup,
+                 receive: MemoryObjectReceiveStream[Conference], updater: ConferenceUpdater,
+                 reporter: Reporter, stop: Stop, limit: Limit) -> None:
+        self._group = group
+        self._receive = receive
+        self._updater = updater
+        self._reporter = reporter
+        self._stop = stop
+        self._limit = limit
+        self.running = 0
+
+    def match_limit(self) -> None:
+        """Start consumers up to the limit (called after each conference: cheap)."""
+        while self.running < self._limit.limit:
+            self.running += 1
+            self._group.start_soon(consume, self._receive.clone(), self._updater,
+                                   self._reporter, self._stop, self)
+
+    def retire(self) -> bool:
+        """Should a consumer between conferences stop, the limit having fallen? The limit
+        is at least 1, so the stream always keeps a reader."""
+        if self.running > self._limit.limit:
+            self.running -= 1
+            return True
+        return False

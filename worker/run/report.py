@@ -86,7 +86,8 @@ class Reporter:
             listener(outcome)
 
     def summary(self, *, effective_rate: float | None = None,
-                stopped: str | None = None) -> Summary:
+                stopped: str | None = None,
+                concurrency: tuple[int, int, int] | None = None) -> Summary:
         duration = max(self._clock() - self._started, 1e-9)
         c = self.counts
         done = sum(c.values())
@@ -108,6 +109,9 @@ class Reporter:
             stopped=stopped,
             unknown_fields=tuple(sorted(self._unknown)),
             allowed_fields=tuple(sorted(self._allowed)),
+            concurrency=concurrency[0] if concurrency else None,
+            concurrency_min=concurrency[1] if concurrency else None,
+            concurrency_max=concurrency[2] if concurrency else None,
         )
 
     def aborted(self, error: Exception, exit_code: int) -> None:

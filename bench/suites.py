@@ -1,0 +1,354 @@
+"""`python -m bench.suites`: the figures issues 9 and 15 ask for, in one command.
+
+    python -m bench.suites                    # every suite: grid, floor, paced, scale
+    python -m bench.suites --suite grid,paced --count 5000
+
+- grid: `rebrand run` with no `concurrency` in its config (so `auto`) against Spaces
+  that enforce R PUT/s with 429s, at latency L; a Space that queues beyond 40 requests
+  in flight; and one that answers 2 % of PUTs with a random 429 or 5xx.
+- floor: rebrand against a bare aiohttp loop (bench/floor.py) at L = 0, CPU per update
+  as a ratio to the floor's, measured in the same invocation.
+- paced: CPU and context switches per update at rate_limit 200, 1,380 and unpaced, same
+  N and concurrency.
+- scale: `plan` over 1,000,000 conferences (peak RSS, conferences listed and decided per
+  second) and `run`'s peak RSS at 1,000 and 100,000.
+
+Each run is a child process measured from outside (wait4: CPU, peak RSS, context
+switches); the sandbox is another child, its CPU read from /proc. Every run that writes is
+verified: every conference themed, every other field intact. `uptime` is printed with
+each suite: this machine has 2 cores, shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.contest import REPO, credentials_env, floor_command, spawn, worker_command
+from bench.sandbox import SandboxKnobs, SandboxProcess
+from bench.verify import verify_space
+
+SUITES = ("grid", "floor", "paced", "scale")
+_TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """A sandbox Space's behaviour for one run."""
+
+    latency_s: float = 0.0
+    rate: int | None = None  # PUTs per second, enforced with 429s over a 1 s window
+    capacity: int | None = None
+    faults: tuple[str, ...] = ()
+
+    def flags(self) -> tuple[str, ...]:
+        extra = self.faults
+        if self.capacity is not None:
+            extra += ("--capacity", str(self.capacity))
+        return extra
+
+
+@dataclass(frozen=True, slots=True)
+class Contestant:
+    name: str  # "rebrand" or "floor"
+    concurrency: int | None = None  # None: auto (no `concurrency` in the config)
+    rate_limit: float | None = None  # rebrand's config rate_limit; None: its default
+    command: str = "run"
+
+
+@dataclass(slots=True)
+class Result:
+    updated: int
+    wall_s: float
+    cpu_s: float
+    sandbox_cpu_s: float
+    max_rss_mb: float
+    switches: int
+    puts: int
+    refused: int
+    median_latency_ms: float | None
+    last: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.updated / self.wall_s if self.wall_s else 0.0
+
+    def per_update(self, value: float) -> float | None:
+        return value / self.updated if self.updated else None
+
+    @property
+    def ceiling(self) -> float | None:
+        """Updates/s this machine's cores could carry at the CPU this run cost (worker and
+        sandbox together): beyond it no client could go here, whatever it did."""
+        cpu = self.per_update(self.cpu_s + self.sandbox_cpu_s)
+        sandbox = self.per_update(self.sandbox_cpu_s)
+        if not cpu or not sandbox:
+            return None
+        # The sandbox is one event loop: it can never use more than one core.
+        return min(CORES / cpu, 1 / sandbox)
+
+
+def _proc_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+class Runner:
+    def __init__(self, scratch: Path, theme: dict[str, Any], verify: bool) -> None:
+        self.scratch = scratch
+        self.theme = theme
+        self.colors = {f"{mode}_{role}": value for mode, roles in theme.items()
+                       for role, value in roles.items()}
+        self.verify = verify
+        self.serial = 0
+
+    def run(self, space: Space, count: int, who: Contestant) -> Result:
+        self.serial += 1
+        tag = f"{self.serial:02d}-{who.name}"
+        knobs = SandboxKnobs(count, space.latency_s, space.rate, 1.0, False, 0,
+                             extra=space.flags())
+        with SandboxProcess(knobs, self.scratch / f"{tag}.sandbox.log") as sandbox:
+            env = credentials_env(sandbox.url, sandbox.project_id, sandbox.api_token)
+            if who.name == "floor":
+                command = floor_command(self.colors, who.concurrency or 64)
+            else:
+                config = self.scratch / f"{tag}.yaml"
+                document: dict[str, Any] = {"space": sandbox.url, "theme": self.theme}
+                if who.concurrency is not None:
+                    document["concurrency"] = who.concurrency
+                if who.rate_limit is not None:
+                    document["rate_limit"] = who.rate_limit
+                config.write_text(yaml.safe_dump(document))
+                command = worker_command(config, None, self.scratch / f"{tag}-backups",
+                                         command=who.command)
+            sandbox_before = _proc_cpu_s(sandbox.pid)
+            measured = spawn(command, env, self.scratch / f"{tag}.out",
+                             self.scratch / f"{tag}.err")
+            sandbox_cpu = _proc_cpu_s(sandbox.pid) - sandbox_before
+            stats = sandbox.stats()
+            writes = who.command == "run"
+            problems = verify_space(sandbox.url, self.colors) if writes and self.verify else []
+        last = measured.last_line or {}
+        updated = int(last.get("planned" if who.command == "plan" else "updated", 0))
+        if who.name == "floor":
+            updated = int(last.get("updated", 0))
+        ok = measured.exit_code in (0, 5) if who.command == "plan" else measured.exit_code == 0
+        if not ok:
+            problems = [f"exit {measured.exit_code}: "
+                        f"{(self.scratch / f'{tag}.err').read_text()[-1500:]}", *problems]
+        return Result(updated, measured.wall_s, measured.cpu_s, sandbox_cpu,
+                      measured.max_rss_mb, measured.switches, int(stats["put_count"]),
+                      int(stats["status_counts"].get("429", 0)), stats.get("median_latency_ms"),
+                      last, problems, measured.exit_code)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(cell) if not isinstance(cell, str) else cell
+                                for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _settled(result: Result) -> str:
+    last = result.last
+    if last.get("concurrency") is None:
+        return "-"
+    return f"{last['concurrency']} ({last.get('concurrency_min')}..{last.get('concurrency_max')})"
+
+
+def _verified(result: Result) -> str:
+    return "yes" if not result.problems else f"NO ({len(result.problems)})"
+
+
+def grid(runner: Runner, count: int) -> tuple[str, list[str]]:
+    rebrand = Contestant("rebrand")
+    rows: list[list[Any]] = []
+    failures: list[str] = []
+    for latency in (0.01, 0.05, 0.15):
+        for rate in (300, 600, 1380):
+            result = runner.run(Space(latency, rate), count, rebrand)
+            share = result.rate / rate
+            refused = result.refused / result.puts if result.puts else 0.0
+            ceiling = result.ceiling
+            reachable = ceiling is None or ceiling >= 0.9 * rate
+            goal = share >= 0.9 and refused <= 0.02
+            if not goal and reachable:
+                failures.append(f"grid L={latency * 1000:g} ms R={rate}: {share:.0%} of R, "
+                                f"{refused:.1%} refused")
+            rows.append([f"L={latency * 1000:g} ms, R={rate}/s", result.rate,
+                         f"{share:.0%}", f"{refused:.2%}", _settled(result),
+                         ceiling if not reachable else None,
+                         "yes" if goal else ("CPU" if not reachable else "NO"),
+                         _verified(result)])
+            failures += result.problems[:3]
+    # A Space that queues: capacity 40 at 50 ms, so its best is 40 / (2 x 50 ms).
+    best = 40 / (2 * 0.05)
+    result = runner.run(Space(0.05, None, capacity=40), count, rebrand)
+    latency_ms = result.median_latency_ms
+    goal = result.rate >= 0.9 * best and latency_ms is not None and latency_ms <= 1.5 * 50
+    rows.append(["queueing: capacity 40, L=50 ms", result.rate, f"{result.rate / best:.0%} "
+                 f"of {best:g}", f"median {_fmt(latency_ms)} ms", _settled(result), None,
+                 "yes" if goal else "NO", _verified(result)])
+    if not goal:
+        failures.append(f"queueing: {result.rate:.0f}/s of {best:g}, median {latency_ms} ms")
+    failures += result.problems[:3]
+    # 2 % random 429s and 5xx at 50 ms, no rate limit, against the same fault-free.
+    clean = runner.run(Space(0.05, None), count, rebrand)
+    faults = ("--fault-429", "0.01", "--fault-500", "0.005", "--fault-503", "0.005")
+    faulty = runner.run(Space(0.05, None, faults=faults), count, rebrand)
+    ratio = faulty.rate / clean.rate if clean.rate else 0.0
+    rows.append(["fault-free, L=50 ms", clean.rate, "", "", _settled(clean), clean.ceiling, "",
+                 _verified(clean)])
+    rows.append(["2 % random 429/5xx, L=50 ms", faulty.rate, f"{ratio:.0%} of fault-free",
+                 f"{faulty.refused} 429s", _settled(faulty), faulty.ceiling,
+                 "yes" if ratio >= 0.9 else "NO", _verified(faulty)])
+    if ratio < 0.9:
+        failures.append(f"faults: {ratio:.0%} of the fault-free run")
+    failures += clean.problems[:3] + faulty.problems[:3]
+    table = _table(["Space", "updates/s", "of goal", "refused / latency", "concurrency "
+                    "settled (range)", "CPU ceiling/s", "goal met", "verified"], rows)
+    notes = (f"N={count} per run, rebrand with no `concurrency` in its config (auto), default "
+             "rate_limit 1,380. R is enforced by the sandbox over a 1 s window. CPU ceiling: "
+             "the updates/s both processes' measured CPU per update allows on "
+             f"{CORES} cores (the sandbox alone at most one); shown where it is below 90 % "
+             "of R, the cell is then marked CPU, not NO.")
+    return f"{notes}\n\n{table}\n", failures
+
+
+def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
+    contestants = [Contestant("floor", 64), Contestant("rebrand"), Contestant("rebrand", 64)]
+    results = [runner.run(Space(), count, who) for who in contestants]
+    base = results[0]
+    base_cpu = base.per_update(base.cpu_s) or 1.0
+    rows = []
+    failures: list[str] = []
+    for who, result in zip(contestants, results, strict=True):
+        cpu = result.per_update(result.cpu_s)
+        label = who.name + (f" C={who.concurrency}" if who.concurrency else " auto")
+        rows.append([label, result.updated, result.rate,
+                     None if cpu is None else cpu * 1000, None if cpu is None else cpu / base_cpu,
+                     result.rate / base.rate if base.rate else None, result.max_rss_mb,
+                     _settled(result), _verified(result)])
+        failures += result.problems[:3]
+    auto = results[1]
+    cpu_ratio = (auto.per_update(auto.cpu_s) or 0) / base_cpu
+    if cpu_ratio > 1.3 or auto.rate < 0.8 * base.rate:
+        failures.append(f"floor: rebrand auto at {cpu_ratio:.2f} x the floor's CPU, "
+                        f"{auto.rate / base.rate:.0%} of its updates/s")
+    table = _table(["contestant", "updated", "updates/s", "CPU ms/update", "CPU x floor",
+                    "updates/s x floor", "peak RSS MB", "concurrency", "verified"], rows)
+    return (f"L=0, N={count}, no Space rate limit; rebrand at its default rate_limit "
+            f"(1,380/s).\n\n{table}\n"), failures
+
+
+def paced(runner: Runner, count: int) -> tuple[str, list[str]]:
+    rows = []
+    failures: list[str] = []
+    per: dict[str, float] = {}
+    for label, rate in (("unpaced", 1_000_000.0), ("1,380/s (default)", None),
+                        ("200/s", 200.0)):
+        result = runner.run(Space(), count, Contestant("rebrand", 64, rate))
+        cpu = result.per_update(result.cpu_s) or 0.0
+        per[label] = cpu
+        rows.append([label, result.rate, cpu * 1000, result.per_update(result.switches),
+                     _verified(result)])
+        failures += result.problems[:3]
+    ratio = per["200/s"] / per["unpaced"] if per["unpaced"] else 0.0
+    if ratio > 1.3:
+        failures.append(f"paced: 200/s costs {ratio:.2f} x the unpaced CPU per update")
+    table = _table(["rate_limit", "updates/s", "CPU ms/update", "context switches/update",
+                    "verified"], rows)
+    return (f"L=0, N={count}, concurrency 64 pinned, no Space rate limit. CPU per update "
+            f"at 200/s is {ratio:.2f} x unpaced.\n\n{table}\n"), failures
+
+
+def scale(runner: Runner, count: int) -> tuple[str, list[str]]:
+    del count
+    failures: list[str] = []
+    plan = runner.run(Space(), 1_000_000, Contestant("rebrand", command="plan"))
+    listed = int(plan.last.get("listed", 0))
+    per_s = listed / plan.wall_s if plan.wall_s else 0.0
+    rows = [["plan, N=1,000,000", listed, per_s, plan.max_rss_mb, plan.cpu_s,
+             "yes" if plan.exit_code in (0, 5) else "NO"]]
+    if plan.max_rss_mb > 80 or per_s < 20_000:
+        failures.append(f"scale: plan peak RSS {plan.max_rss_mb:.1f} MB, {per_s:.0f}/s")
+    runs = {}
+    for n in (1_000, 100_000):
+        result = runner.run(Space(), n, Contestant("rebrand"))
+        runs[n] = result
+        rows.append([f"run, N={n:,}", result.updated, result.rate, result.max_rss_mb,
+                     result.cpu_s, _verified(result)])
+        failures += result.problems[:3]
+    growth = runs[100_000].max_rss_mb - runs[1_000].max_rss_mb
+    if growth > 10:
+        failures.append(f"scale: run's RSS grew {growth:.1f} MB from 1,000 to 100,000")
+    table = _table(["job", "conferences", "per second", "peak RSS MB", "CPU s", "ok"], rows)
+    return (f"L=0, no rate limit at the Space. run's peak RSS grows {growth:.1f} MB from "
+            f"N=1,000 to N=100,000.\n\n{table}\n"), failures
+
+
+_SUITES: dict[str, Callable[[Runner, int], tuple[str, list[str]]]] = {
+    "grid": grid, "floor": floor, "paced": paced, "scale": scale}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.suites", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", default=",".join(SUITES),
+                        help=f"comma list of {','.join(SUITES)} (default: all)")
+    parser.add_argument("--count", type=int, default=None,
+                        help="N per run (default: 5000 for grid, 10000 for floor, 2000 for "
+                             "paced)")
+    parser.add_argument("--theme", type=Path, default=REPO / "config.example.yaml")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip checking the Space after each run")
+    ns = parser.parse_args(argv)
+    names = [n.strip() for n in ns.suite.split(",") if n.strip()]
+    unknown = set(names) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suites {sorted(unknown)}; choose from {','.join(SUITES)}")
+    defaults = {"grid": 5000, "floor": 10_000, "paced": 2000, "scale": 0}
+    theme = yaml.safe_load(ns.theme.read_text())["theme"]
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="rebrand-suites-") as scratch:
+        runner = Runner(Path(scratch), theme, ns.verify)
+        for name in names:
+            before = _uptime()
+            print(f"bench.suites: {name} ...", file=sys.stderr, flush=True)
+            text, failed = _SUITES[name](runner, ns.count or defaults[name])
+            print(f"## {name}\n\nbefore: {before}\nafter:  {_uptime()}\n\n{text}", flush=True)
+            failures += failed
+    for failure in failures:
+        print(f"NOT MET: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""How many conferences to keep in flight (`concurrency: auto`): a controller that finds
+the Space's knee from what it measures, one round at a time.
+
+The anchors, and what was taken from each:
+- Netflix concurrency-limits' Vegas: the queue a window of latencies implies,
+  `limit · (1 - rtt_noload / rtt)`, measured against a no-load RTT that is re-probed
+  from time to time. Its Gradient2 compares against a long-term *average* RTT instead,
+  which drifts up under a standing queue until the queue looks normal: not taken.
+- Envoy's adaptive concurrency filter: the no-load RTT is an aggregate (a median) of a
+  window measured with concurrency pinned low, re-measured periodically; each window's
+  gradient `(1 + tolerance)·min_rtt / rtt`, clamped to [0.5, 1], scales the limit, plus
+  a little headroom.
+- TCP BBR: a bottleneck rate times the minimum round trip is all the work that can be in
+  flight usefully. Here the client's own write pace (the rate limiter's, which follows
+  the Space's 429s) is such a bottleneck: more conferences than `pace x hold time` only
+  wait for pacing slots, so that product (with a margin) caps the limit.
+
+The RTTs are the Space's: each request's round trip, with no pacing wait and no retry
+sleep in it, so neither a slow pace nor a Retry-After reads as a queue at the Space.
+Each decision (`next_state`) is a pure function of the last round's figures.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+# Where `auto` starts: the old fixed default, safe against any Space.
+INITIAL = 16
+
+
+class Phase(Enum):
+    STARTUP = "startup"  # doubling each round until the RTT shows a queue
+    STEADY = "steady"  # gradient steps around the knee
+    PROBE = "probe"  # one round pinned low to re-measure the no-load RTT
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The controller's constants; each is explained where it is used."""
+
+    initial: int = INITIAL
+    maximum: int = 512
+    # RTT above the no-load RTT by this share is a queue (Envoy's buffer; its default is
+    # 25 %). 0.1 keeps a queueing Space's median latency near 1.2 x its unloaded one.
+    tolerance: float = 0.1
+    # Below this share of RTT growth, a round in startup doubles the limit.
+    startup_tolerance: float = 0.05
+    # Conferences allowed to queue beyond the gradient's target (Gradient2's queueSize 4).
+    headroom: float = 3.0
+    # Work in flight beyond pace x hold time: a margin so pacing slots never go unused
+    # when hold times vary, and the read-to-write wait it adds stays under half a hold time.
+    pace_gain: float = 1.5
+    # A round ends after this many finished conferences (and at least one per slot).
+    min_round: int = 8
+    # Re-measure the no-load RTT this often, at a quarter of the limit, for one round.
+    probe_every_s: float = 30.0
+    probe_share: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one round measured."""
+
+    rtt_s: float  # median request round trip at the Space
+    hold_s: float  # median time a conference held its slot, less pacing and retry waits
+    busiest: int  # most conferences in flight at once during the round
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    limit: float
+    phase: Phase = Phase.STARTUP
+    min_rtt_s: float | None = None
+    probed_at: float = 0.0
+    # The limit to return to after a probe round.
+    resume: float = 0.0
+
+
+def pace_cap(pace: float | None, hold_s: float, tuning: Tuning) -> float:
+    """The most conferences worth having in flight at a write pace of `pace` per second
+    (BBR's bandwidth-delay product, with margin): more would only queue for slots."""
+    if pace is None or not math.isfinite(pace):
+        return float(tuning.maximum)
+    return tuning.pace_gain * pace * hold_s + tuning.headroom
+
+
+def _clamp(limit: float, tuning: Tuning) -> float:
+    return min(float(tuning.maximum), max(1.0, limit))
+
+
+def next_state(state: ControlState, measured: Round, pace: float | None,
+               tuning: Tuning) -> ControlState:
+    """The limit for the next round, from the last round's RTT and hold time (pure)."""
+    cap = pace_cap(pace, measured.hold_s, tuning)
+    if state.phase is Phase.PROBE or state.min_rtt_s is None:
+        # A probe round (or the very first round, at the initial limit) is the no-load
+        # RTT: Envoy's minRTT window.
+        limit = state.resume if state.phase is Phase.PROBE else state.limit
+        phase = Phase.STEADY if state.phase is Phase.PROBE else Phase.STARTUP
+        return ControlState(_clamp(min(limit, cap), tuning), phase, measured.rtt_s,
+                            measured.now, 0.0)
+    min_rtt = min(state.min_rtt_s, measured.rtt_s)
+    if measured.now - state.probed_at >= tuning.probe_every_s and state.limit > 4:
+        return ControlState(_clamp(state.limit * tuning.probe_share, tuning), Phase.PROBE,
+                            min_rtt, state.probed_at, resume=state.limit)
+    # Vegas's rule against growth nobody uses: a producer that cannot fill the slots
+    # says nothing about the Space.
+    app_limited = measured.busiest * 2 < state.limit
+    growth = measured.rtt_s / min_rtt - 1
+    phase = state.phase
+    if phase is Phase.STARTUP and growth <= tuning.startup_tolerance:
+        limit = state.limit if app_limited else state.limit * 2
+    else:
+        phase = Phase.STEADY
+        gradient = min(1.0, max(0.5, (1 + tuning.tolerance) * min_rtt / measured.rtt_s))
+        limit = state.limit * gradient + tuning.headroom
+        if app_limited:
+            limit = min(limit, state.limit)
+    if limit > cap:
+        limit, phase = cap, Phase.STEADY
+    return replace(state, limit=_clamp(limit, tuning), phase=phase, min_rtt_s=min_rtt)
+
+
+def throttled_state(state: ControlState, pace: float | None, hold_s: float | None,
+                    tuning: Tuning) -> ControlState:
+    """The rate limiter judged the Space congested (its 429s): stop growing, and hold no
+    more than the new, lower pace can use (pure)."""
+    if hold_s is None:
+        return replace(state, phase=Phase.STEADY)
+    limit = min(state.limit, pace_cap(pace, hold_s, tuning))
+    return replace(state, limit=_clamp(limit, tuning), phase=Phase.STEADY)
+
+
+class AdaptiveConcurrency:
+    """Collects each request's RTT and each conference's hold time, and at each round's
+    end moves the limit by `next_state`. No I/O; `pace` reads the limiter's rate."""
+
+    def __init__(self, tuning: Tuning = Tuning(), *,
+                 pace: Callable[[], float | None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._tuning = tuning
+        self._pace = pace
+        self._clock = clock
+        self._state = ControlState(float(min(tuning.initial, tuning.maximum)),
+                                   probed_at=clock())
+        self.limit = int(self._state.limit)
+        self.in_flight = 0
+        self._busiest = 0
+        self._rtts: list[float] = []
+        self._holds: list[float] = []
+        self._last_hold: float | None = None
+        # The limit each round ran at, for the summary's settled value and range.
+        self.history: list[int] = [self.limit]
+
+    @property
+    def state(self) -> ControlState:
+        return self._state
+
+    def started(self) -> None:
+        self.in_flight += 1
+        self._busiest = max(self._busiest, self.in_flight)
+
+    def request_done(self, rtt_s: float) -> None:
+        self._rtts.append(rtt_s)
+
+    def finished(self, hold_s: float | None) -> None:
+        """One conference is done; `hold_s` is None when it sent no request."""
+        self.in_flight -= 1
+        if self._state.phase is Phase.PROBE and self.in_flight >= self.limit:
+            # Still draining to the probe's limit: these round trips queued behind the
+            # old one and would read as a slower Space.
+            self._rtts.clear()
+            self._holds.clear()
+            return
+        if hold_s is not None:
+            self._holds.append(hold_s)
+        if len(self._holds) >= max(self._tuning.min_round, self.limit) and self._rtts:
+            self._end_round()
+
+    def throttled(self) -> None:
+        self._state = throttled_state(self._state, self._pace(), self._last_hold,
+                                      self._tuning)
+        self._set_limit()
+
+    def _end_round(self) -> None:
+        hold = statistics.median(self._holds)
+        self._last_hold = hold
+        measured = Round(statistics.median(self._rtts), hold, self._busiest, self._clock())
+        self._rtts.clear()
+        self._holds.clear()
+        self._busiest = self.in_flight
+        self._state = next_state(self._state, measured, self._pace(), self._tuning)
+        self._set_limit()
+        self.history.append(self.limit)
+
+    def _set_limit(self) -> None:
+        self.limit = max(1, round(self._state.limit))
+
+    def settled(self) -> tuple[int, int, int]:
+        """(settled, lowest, highest): the median limit over the later half of the
+        rounds, and the range over the whole run."""
+        history = self.history
+        return (round(statistics.median(history[len(history) // 2:])), min(history),
+                max(history))
