@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from bench import output
@@ -33,6 +31,7 @@ from bench.contest import (
     write_worker_config,
 )
 from bench.sandbox import SandboxKnobs, SandboxProcess
+from bench.verify import verify_space
 
 # worker.config is a pure module: it loads no aiohttp, so this parent stays small (a
 # child's peak RSS as rusage reports it starts from its parent's at fork).
@@ -149,7 +148,7 @@ class Bench:
             measured = spawn(command, env, self.scratch / f"{tag}.out",
                              self.scratch / f"{tag}.err")
             stats = sandbox.stats()
-            problems = _verify(sandbox.url, self.colors)
+            problems = verify_space(sandbox.url, self.colors)
         last = measured.last_line or {}
         updated = int(last.get("updated", 0))
         puts = int(stats["put_count"])
@@ -186,16 +185,6 @@ class Bench:
         return ("min(1/L, R): sequential, one PUT round trip per update after listing "
                 f"(a bound of 1/(2·L) would be beaten: there is no GET per update){limit}; "
                 "none at L = 0")
-
-
-def _verify(url: str, colors: dict[str, str]) -> list[str]:
-    """The Space's problems after a run, checked in a child process (see bench.verify)."""
-    done = subprocess.run([sys.executable, "-m", "bench.verify", url, orjson.dumps(colors)],
-                          capture_output=True, check=False, cwd=REPO)
-    if done.returncode != 0:
-        return [f"verification itself failed: {done.stderr.decode()[-1000:]}"]
-    problems: list[str] = orjson.loads(done.stdout)["problems"]
-    return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:

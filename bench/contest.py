@@ -30,6 +30,8 @@ class Measured:
     cpu_s: float
     max_rss_mb: float
     last_line: dict[str, Any] | None
+    # Voluntary and involuntary context switches.
+    switches: int = 0
 
 
 def spawn(command: Sequence[str], env: Mapping[str, str], stdout: Path,
@@ -47,6 +49,7 @@ def spawn(command: Sequence[str], env: Mapping[str, str], stdout: Path,
         cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
         last_line=_last_json_line(stdout),
+        switches=usage.ru_nvcsw + usage.ru_nivcsw,
     )
 
 
@@ -73,9 +76,12 @@ def write_worker_config(path: Path, theme: Mapping[str, Any], space: str, concur
     path.write_text(yaml.safe_dump(config))
 
 
-def worker_command(config: Path, concurrency: int, backups: Path) -> list[str]:
-    return [str(_BIN / "rebrand"), "run", "--config", str(config), "--concurrency",
-            str(concurrency), "--backup-dir", str(backups), "--log-format", "json"]
+def worker_command(config: Path, concurrency: int | None, backups: Path, *,
+                   command: str = "run") -> list[str]:
+    """`rebrand run` (or `plan`); `concurrency` None leaves the config's (or auto)."""
+    pinned = ["--concurrency", str(concurrency)] if concurrency is not None else []
+    return [str(_BIN / "rebrand"), command, "--config", str(config), *pinned,
+            "--backup-dir", str(backups), "--log-format", "json"]
 
 
 def peer_command(name: str, colors: Mapping[str, str]) -> list[str]:

@@ -73,6 +73,12 @@ class SandboxProcess:
             self._log.close()
 
     @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._process.pid
+
+    @property
     def host_port(self) -> str:
         """`127.0.0.1:PORT`, as the SDK wants its host."""
         return self.url.split("://", 1)[1]

@@ -71,6 +71,23 @@ def space_problems(seeded: Mapping[str, Mapping[str, Any]],
     return out
 
 
+def verify_space(url: str, colors: Mapping[str, str]) -> list[str]:
+    """The Space's problems after a run, checked in a child process (see `main`)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import orjson
+
+    done = subprocess.run([sys.executable, "-m", "bench.verify", url,
+                           orjson.dumps(dict(colors))], capture_output=True, check=False,
+                          cwd=Path(__file__).resolve().parent.parent)
+    if done.returncode != 0:
+        return [f"verification itself failed: {done.stderr.decode()[-1000:]}"]
+    problems: list[str] = orjson.loads(done.stdout)["problems"]
+    return problems
+
+
 def main() -> int:
     """`python -m bench.verify URL THEME_JSON`: print the Space's problems as one JSON line.
 
