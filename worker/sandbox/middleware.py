@@ -95,7 +95,7 @@ def _record(space: SpaceState) -> Middleware:
     return record
 
 
-def _latency(space: Space, latency_s: float, capacity: int | None) -> Middleware:
+def _latency(space: SpaceState, latency_s: float, capacity: int | None) -> Middleware:
     """Each API request takes `latency_s`; with a capacity, only that many at once, the
     rest queued in arrival order. The time each spent (queue and service) is recorded."""
     # asyncio.Semaphore wakes its waiters first in, first out: each waits its turn.
