@@ -11,6 +11,7 @@ import base64
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
@@ -20,7 +21,7 @@ import yaml
 from worker.answers import ALLOW_ENV, allowed_fields
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
-from worker.rules import Rules, parse_rules
+from worker.rules import Rules, parse_rules, selected
 from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
 from worker.space import Space, allowed_hosts, parse_space
@@ -89,6 +90,10 @@ class Settings:
     theme: Theme | None = None
     # Or a theme per kind of room: the first matching rule decides (worker.rules).
     rules: Rules | None = None
+    # In a fleet: the target this run is for, and its own `select`, which narrows within
+    # it after the top-level one (worker.fleet).
+    target: str | None = None
+    target_select: Selection | None = None
     # How hard to drive the Space.
     concurrency: Concurrency = AUTO
     # The most `auto` may reach.
@@ -129,7 +134,8 @@ class Settings:
     @property
     def selector(self) -> Predicate | None:
         """Whether a listed conference is in this run; None when every one is."""
-        return all_of(self.select.matches if self.select.narrows else None,
+        within = None if self.target_select is None else partial(selected, self.target_select)
+        return all_of(self.select.matches if self.select.narrows else None, within,
                       self.shard.owns if self.shard else None)
 
 
@@ -222,6 +228,11 @@ def load_settings(path: Path, env: Mapping[str, str],
                   flags: Mapping[str, Any] | None = None, *, restoring: bool = False) -> Settings:
     """Read the config file at `path`, then merge it with `env` and `flags` (see
     `parse_settings`)."""
+    return parse_settings(read_config(path), env, flags, restoring=restoring)
+
+
+def read_config(path: Path) -> object:
+    """The config file's YAML, parsed and not yet checked (a fleet's or a single Space's)."""
     try:
         data = _read_bounded(path, MAX_CONFIG_BYTES)
         if len(data) > MAX_CONFIG_BYTES:
@@ -239,7 +250,7 @@ def load_settings(path: Path, env: Mapping[str, str],
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"--config {path}: not valid YAML ({exc})") from exc
-    return parse_settings(raw, env, flags, restoring=restoring)
+    return raw
 
 
 def parse_settings(raw: object, env: Mapping[str, str],

@@ -29,9 +29,7 @@ class Rule:
     select: Selection | None = None
 
     def matches(self, conference: Mapping[str, Any]) -> bool:
-        if self.select is None:
-            return True
-        return self.select.matches(conference) and _within(self.select, conference)
+        return self.select is None or selected(self.select, conference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +103,12 @@ def parse_rules(raw: object, *, where: str = "rules") -> Rules:
             raise ConfigError(f"{label}.{exc}") from exc
         rules.append(Rule(name, theme, select))
     return Rules(tuple(rules))
+
+
+def selected(selection: Selection, conference: Mapping[str, Any]) -> bool:
+    """Every key of `selection` tested on the conference itself, the time window included
+    (for a rule's or a target's `select`, which the Space's list filters cannot apply)."""
+    return selection.matches(conference) and _within(selection, conference)
 
 
 def _within(selection: Selection, conference: Mapping[str, Any]) -> bool:

@@ -22,8 +22,15 @@ from worker.cli.metrics import export_metrics
 from worker.cli.progress import ProgressBar
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
-from worker.config import Credentials, Settings, load_credentials, load_settings, parse_settings
+from worker.config import (
+    Credentials,
+    Settings,
+    load_credentials,
+    parse_settings,
+    read_config,
+)
 from worker.errors import ConfigError, ExitCode
+from worker.fleet import is_fleet, parse_fleet, plan_runs
 from worker.openapi import conference_shape, spec_version
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
@@ -121,8 +128,16 @@ def _ask_first(settings: Settings, credentials: Credentials) -> tuple[int | None
 
 def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     """`run` and `plan` (and `run --dry-run`, which is `plan`)."""
+    raw = read_config(ns.config)
+    if is_fleet(raw):
+        from worker.cli.fleet import fleet_run_command
+
+        return fleet_run_command(ns, env, raw)
+    if getattr(ns, "target", None):
+        raise ConfigError(f"--target: {ns.config} names no `targets:`; --target picks "
+                          "targets of a fleet config")
     flags = {**vars(ns), "dry_run": ns.command == "plan" or ns.dry_run}
-    settings = load_settings(ns.config, env, flags)
+    settings = parse_settings(raw, env, flags)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
     _warn_known_allowances(settings.allow_fields)
@@ -162,11 +177,19 @@ def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
 
 
 def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    raw = read_config(ns.config) if ns.config is not None else None
+    if is_fleet(raw):
+        from worker.cli.fleet import fleet_restore_command
+
+        return fleet_restore_command(ns, env, raw)
+    if ns.more_journals:
+        raise ConfigError("restore: one journal at a time for one Space; several journals "
+                          "need a fleet --config (with `targets:`) to say where each goes")
     journal = read_journal(ns.journal)  # the only read: the job streams from what it found
     flags = vars(ns)
     allow = allowed_hosts(env, ns.allow_space_host)
-    from_config = (load_settings(ns.config, env, flags, restoring=True)
-                   if ns.config is not None else None)
+    from_config = (parse_settings(raw, env, flags, restoring=True)
+                   if raw is not None else None)
     # Checked before the credentials are even read: nothing goes anywhere unnamed.
     space = restore_space(_named_space(ns, env, from_config, allow), journal.header.get("space"),
                           str(ns.journal))
@@ -190,11 +213,20 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
-    settings = load_settings(ns.config, env, vars(ns))
+    raw = read_config(ns.config)
+    if is_fleet(raw):
+        # Every target: its Space, its theme or rules, its credentials present.
+        runs = plan_runs(parse_fleet(raw, allow=allowed_hosts(
+            env, getattr(ns, "allow_space_host", None))), env, vars(ns))
+        print(f"rebrand: {ns.config} is valid: {len(runs)} targets")
+        for run in runs:
+            print(f"  {run.name}: Space {run.settings.space.origin}, {_themes(run.settings)}, "
+                  f"credentials for project {run.credentials.project_id} present")
+        return ExitCode.OK
+    settings = parse_settings(raw, env, vars(ns))
     credentials: Credentials = load_credentials(env)
-    colors = len(settings.theme.colors) if settings.theme else 0
-    print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, {colors} theme "
-          f"colors, credentials for project {credentials.project_id} present")
+    print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, "
+          f"{_themes(settings)}, credentials for project {credentials.project_id} present")
     if not ns.online:
         return ExitCode.OK
     return _validate_online(settings, credentials)
@@ -224,3 +256,12 @@ def _validate_online(settings: Settings, credentials: Credentials) -> int:
           "the Space's PUT leaves alone, allow it with --allow-field NAME "
           "(or REBRAND_ALLOW_FIELDS)", file=sys.stderr)
     return ExitCode.ABORTED
+
+
+def _themes(settings: Settings) -> str:
+    themes = settings.themes
+    if themes is None:
+        return "no theme"
+    if not themes.named:
+        return f"{len(themes.rules[0].theme.colors)} theme colors"
+    return f"{len(themes.rules)} rules ({', '.join(r.name for r in themes.rules)})"

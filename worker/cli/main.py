@@ -102,6 +102,8 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
                         "JOB_COMPLETION_INDEX, COUNT to REBRAND_SHARD_COUNT")
     p.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
                    help="write the plan as Markdown here (for a CI job summary)")
+    p.add_argument("--target", action="append", metavar="NAME",
+                   help="with a fleet config (`targets:`): run only this target (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     restore = sub.add_parser("restore", help="put a journal's pre-images back")
     restore.add_argument("journal", type=Path)
+    restore.add_argument("more_journals", nargs="*", type=Path, metavar="JOURNAL",
+                         help="with a fleet --config: more journals, or directories standing "
+                              "for each target's newest run journal")
     restore.add_argument("--force", action="store_true",
                          help="restore conferences edited by someone else since our write")
     restore.add_argument("--dry-run", action="store_true", help="show, send no writes")

@@ -198,7 +198,7 @@ def _open_journal(settings: Settings, job: _Job,
     run_id = new_run_id(now)
     path = settings.backup_dir / f"{run_id}.jsonl"
     header = Header(run_id, settings.space.origin, job.command, job.theme, __version__,
-                    now_iso(now), rules=job.rules)
+                    now_iso(now), rules=job.rules, target=settings.target)
     if datasync is None:
         return JournalWriter(path, header)
     return JournalWriter(path, header, datasync=datasync)

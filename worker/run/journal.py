@@ -46,6 +46,8 @@ class Header:
     format: int = FORMAT_VERSION
     # A run with rules: each rule's theme by name (and `theme` is None).
     rules: Mapping[str, Any] | None = None
+    # A fleet's run: the target it was for, so a restore finds that target's credentials.
+    target: str | None = None
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Header:
             "tool_version": self.tool_version,
             "started_at": self.started_at,
             **({"rules": self.rules} if self.rules is not None else {}),
+            **({"target": self.target} if self.target is not None else {}),
         }
 
 

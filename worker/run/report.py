@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,14 @@ def _event_fields(outcome: Outcome) -> dict[str, Any]:
 def write_report(path: Path, summary: Summary, failures: list[Outcome], journal: Path | None,
                  *, exit_code: int, secrets: tuple[str, ...] = ()) -> None:
     """One JSON document for CI artifacts: the summary, every failure, the journal."""
-    document = {
+    write_document(path, report_document(summary, failures, journal, exit_code=exit_code),
+                   secrets=secrets)
+
+
+def report_document(summary: Summary, failures: list[Outcome], journal: Path | None, *,
+                    exit_code: int) -> dict[str, Any]:
+    """A run's report as a JSON-ready mapping (a fleet's report holds one per target)."""
+    return {
         "summary": {k: getattr(summary, k) for k in summary.__dataclass_fields__},
         "exit_code": exit_code,
         "journal": str(journal.resolve()) if journal else None,
@@ -156,6 +163,11 @@ def write_report(path: Path, summary: Summary, failures: list[Outcome], journal:
             for f in failures
         ],
     }
+
+
+def write_document(path: Path, document: Mapping[str, Any], *,
+                   secrets: tuple[str, ...] = ()) -> None:
+    """A JSON document written whole (to a temporary file, then renamed), secrets scrubbed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     rendered = orjson.dumps(document, option=orjson.OPT_INDENT_2)

@@ -1,0 +1,246 @@
+"""Fleets end to end: three sandbox Spaces, each with its own credentials and data, run from
+one config through the real CLI. Credentials stay with their own Space, one target's
+refusal stops that target alone, and a fleet's journals restore every target exactly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from anyio.from_thread import start_blocking_portal
+
+from tests.support import BRAND, json_events
+from worker.body import WRITABLE_FIELDS
+from worker.cli.main import main
+from worker.errors import ExitCode
+from worker.fleet import fleet_exit_code
+from worker.sandbox import RunningSandbox, SandboxConfig
+from worker.sandbox.server import serve_fleet
+
+NAMES = ("acme", "globex", "initech")
+SUPPORT = {"light": {"primary": "#117733", "background": "#FFFFFF"},
+           "dark": {"primary": "#44AA99"}}
+FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s": 0.05}
+
+
+def _credentials(name: str) -> tuple[str, str]:
+    return f"{name}-project", f"{name}-secret-token-{len(name)}"
+
+
+def _env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name in NAMES:
+        project, token = _credentials(name)
+        env[f"{name.upper()}_PROJECT_ID"] = project
+        env[f"{name.upper()}_API_TOKEN"] = token
+    return env
+
+
+@contextmanager
+def fleet_in_thread(count: int = 150, **per_target: dict[str, Any]) -> Iterator[
+        dict[str, RunningSandbox]]:
+    """Three Spaces in one process (another thread's loop), each its own data and
+    credentials."""
+    configs = {}
+    for i, name in enumerate(NAMES):
+        project, token = _credentials(name)
+        configs[name] = SandboxConfig(count=count, seed=i + 1, project_id=project,
+                                      api_token=token, on_theme_fraction=0.0,
+                                      **per_target.get(name, {}))
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(serve_fleet(configs)) as running:
+        yield running
+
+
+def _config(tmp_path: Path, fleet: dict[str, RunningSandbox], **extra: Any) -> Path:
+    targets = [{"name": name, "space": fleet[name].url,
+                "project_id_env": f"{name.upper()}_PROJECT_ID",
+                "token_env": f"{name.upper()}_API_TOKEN"} for name in NAMES]
+    raw = {"targets": targets, "theme": BRAND, "concurrency": 6, "retry": FAST_RETRY, **extra}
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _flat(theme: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {f"{m}_{r}": v for m, roles in theme.items() for r, v in roles.items()}
+
+
+def _wears(conference: dict[str, Any], theme: dict[str, dict[str, str]]) -> bool:
+    return all(str(conference[f]).upper() == v.upper() for f, v in _flat(theme).items())
+
+
+def _shown_foreign(fleet: dict[str, RunningSandbox]) -> dict[str, list[str]]:
+    """For each Space, any Authorization it was shown that belongs to another target."""
+    import base64
+
+    own = {name: "Basic " + base64.b64encode(":".join(_credentials(name)).encode()).decode()
+           for name in NAMES}
+    return {name: [h for h in fleet[name].space.foreign_authorizations
+                   if h in own.values() and h != own[name]] for name in NAMES}
+
+
+def test_one_refused_target_exits_3_naming_it_and_the_others_finish_themed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fleet_in_thread(globex={"revoke_after_puts": 20}) as fleet:
+        code = main(["run", "--config", str(_config(tmp_path, fleet)), "--backup-dir",
+                     str(tmp_path / "backups"), "--log-format", "json"], env=_env())
+        themed = {name: sum(_wears(c, BRAND) for c in fleet[name].space.conferences.values())
+                  for name in NAMES}
+        sizes = {name: len(fleet[name].space.conferences) for name in NAMES}
+        foreign = _shown_foreign(fleet)
+    captured = capsys.readouterr()
+    assert code == ExitCode.AUTH
+    assert "target globex decided the exit code 3" in captured.err
+    assert themed["acme"] == sizes["acme"] and themed["initech"] == sizes["initech"]
+    assert themed["globex"] < sizes["globex"]
+    # No Space was ever shown another target's credentials.
+    assert foreign == {name: [] for name in NAMES}
+    events = json_events(captured.out)
+    summaries = [e for e in events if e["event"] == "run.summary"]
+    assert sorted(e["target"] for e in summaries) == sorted(NAMES)
+    conference_events = [e for e in events if e["event"].startswith("conference.")]
+    assert conference_events and all(e["target"] in NAMES for e in conference_events)
+    (fleet_summary,) = [e for e in events if e["event"] == "fleet.summary"]
+    assert fleet_summary["exit_code"] == 3 and fleet_summary["cause"] == "globex"
+    assert {n: t["exit_code"] for n, t in fleet_summary["targets"].items()} == {
+        "acme": 0, "globex": 3, "initech": 0}
+    assert fleet_summary["totals"]["updated"] == sum(
+        t["updated"] for t in fleet_summary["targets"].values())
+    assert events[-1]["event"] == "fleet.summary"
+    # Each target's journal in its own folder.
+    for name in NAMES:
+        assert len(list((tmp_path / "backups" / name).glob("*.jsonl"))) == 1
+
+
+def test_a_fleet_journal_set_restores_every_target_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fleet_in_thread(count=120) as fleet:
+        before = {name: {cid: dict(c) for cid, c in fleet[name].space.conferences.items()}
+                  for name in NAMES}
+        config = _config(tmp_path, fleet)
+        backups = tmp_path / "backups"
+        assert main(["run", "--config", str(config), "--backup-dir", str(backups),
+                     "--log-format", "json"], env=_env()) == ExitCode.OK
+        assert all(_wears(c, BRAND) for n in NAMES
+                   for c in fleet[n].space.conferences.values())
+        # The whole backup directory: each target's newest run journal, each to its Space.
+        code = main(["restore", "--config", str(config), str(backups), "--backup-dir",
+                     str(tmp_path / "undo"), "--log-format", "json"], env=_env())
+        after = {name: {cid: dict(c) for cid, c in fleet[name].space.conferences.items()}
+                 for name in NAMES}
+        foreign = _shown_foreign(fleet)
+    assert code == ExitCode.OK, capsys.readouterr().err
+    for name in NAMES:
+        for cid, old in before[name].items():
+            new = after[name][cid]
+            assert {f: new.get(f) for f in WRITABLE_FIELDS if f != "display_name"} == {
+                f: old.get(f) for f in WRITABLE_FIELDS if f != "display_name"}
+    assert foreign == {name: [] for name in NAMES}
+
+
+def test_rules_and_a_target_of_its_own_theme_in_one_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fleet_in_thread(count=80) as fleet:
+        path = _config(tmp_path, fleet)
+        raw = yaml.safe_load(path.read_text())
+        del raw["theme"]
+        raw["rules"] = [{"name": "support", "select": {"include": ["*-support"]},
+                         "theme": SUPPORT},
+                        {"name": "rest", "theme": BRAND}]
+        raw["targets"][2]["theme"] = SUPPORT  # initech: one theme, no rules
+        path.write_text(yaml.safe_dump(raw))
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
+                     "--log-format", "json", "--target", "acme", "--target", "initech"],
+                    env=_env())
+        spaces = {n: fleet[n].space.conferences for n in NAMES}
+        globex_puts = fleet["globex"].space.put_count
+    assert code == ExitCode.OK, capsys.readouterr().err
+    assert globex_puts == 0  # --target left it out
+    for conference in spaces["acme"].values():
+        wanted = SUPPORT if conference["name"].endswith("-support") else BRAND
+        assert _wears(conference, wanted), conference["name"]
+    assert all(_wears(c, SUPPORT) for c in spaces["initech"].values())
+    events = json_events(capsys.readouterr().out)
+    acme = [e for e in events if e.get("target") == "acme"
+            and e["event"].startswith("conference.")]
+    assert {e["rule"] for e in acme} == {"support", "rest"}
+
+
+@pytest.mark.parametrize(("raw_targets", "message"), [
+    ([{"name": "extra", "space": "extra.signalwire.com", "project_id_env": "NOPE_ID",
+       "token_env": "NOPE_TOKEN"}], "targets.extra: NOPE_ID and NOPE_TOKEN are not set"),
+    ([{"name": "extra", "space": "extra.signalwire.com", "project_id_env": "ACME_PROJECT_ID",
+       "token_env": "ACME_API_TOKEN", "theme": {"light": {"primary": "red"}}}],
+     "targets.extra.theme.light.primary: 'red' is not a #RRGGBB color"),
+])
+def test_one_bad_target_stops_the_whole_run_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], raw_targets: list[dict[str, Any]],
+    message: str,
+) -> None:
+    with fleet_in_thread(count=10) as fleet:
+        path = _config(tmp_path, fleet)
+        raw = yaml.safe_load(path.read_text())
+        raw["targets"] += raw_targets
+        path.write_text(yaml.safe_dump(raw))
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b")],
+                    env=_env())
+        seen = sum(len(fleet[n].space.requests) for n in NAMES)
+    assert code == ExitCode.BAD_INPUT
+    assert message in capsys.readouterr().err
+    assert seen == 0
+
+
+def test_space_and_targets_together_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps({"space": "x.signalwire.com", "theme": BRAND, "targets": [
+        {"name": "a", "space": "a.signalwire.com", "project_id_env": "A",
+         "token_env": "B"}]}))
+    assert main(["plan", "--config", str(path)], env={}) == ExitCode.BAD_INPUT
+    assert "space and targets: both given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("codes", "expected"), [
+    ({"a": 0, "b": 0}, (0, None)),
+    ({"a": 1, "b": 3, "c": 4}, (3, "b")),
+    ({"a": 1, "b": 4}, (4, "b")),
+    ({"a": 0, "b": 143}, (4, "b")),
+    ({"a": 1, "b": 0}, (1, "a")),
+])
+def test_the_fleet_exit_code_rule(codes: dict[str, int], expected: tuple[int, str | None]) -> None:
+    assert fleet_exit_code(codes) == expected
+
+
+def test_a_plan_with_changes_anywhere_is_10_and_a_signal_wins() -> None:
+    assert fleet_exit_code({"a": 0, "b": 10}, dry_run=True) == (10, None)
+    assert fleet_exit_code({"a": 3}, signalled=143) == (143, None)
+
+
+def test_the_foreign_credential_record_bites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The check above would see a leak: a config that points acme at globex's variables
+    sends globex's credentials to acme, which records them (and refuses them: exit 3)."""
+    with fleet_in_thread(count=10) as fleet:
+        path = _config(tmp_path, fleet)
+        raw = yaml.safe_load(path.read_text())
+        raw["targets"][0]["token_env"] = "GLOBEX_API_TOKEN"
+        raw["targets"][0]["project_id_env"] = "GLOBEX_PROJECT_ID"
+        raw["targets"] = raw["targets"][:1]
+        path.write_text(yaml.safe_dump(raw))
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
+                     "--log-format", "json"], env=_env())
+        foreign = _shown_foreign(fleet)
+    assert code == ExitCode.AUTH
+    assert foreign["acme"] and not foreign["globex"] and not foreign["initech"]
+    del capsys

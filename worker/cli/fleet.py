@@ -1,0 +1,184 @@
+"""`run`, `plan` and `restore` for a config with `targets:`: every target checked before
+anything is sent, each run as its own pipeline, one `fleet.summary` at the end.
+
+The exit code is the fleet's (worker.fleet.fleet_exit_code), and the summary names the
+target that caused it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from worker.cli import loop
+from worker.cli.metrics import Run, export_runs
+from worker.cli.signals import with_signals
+from worker.cli.tables import plan_markdown, plan_table
+from worker.errors import ConfigError, ExitCode
+from worker.fleet import Fleet, TargetRun, fleet_exit_code, parse_fleet, plan_runs
+from worker.run.fleet import TargetResult, run_fleet, totals
+from worker.run.job import JobResult, restore_job
+from worker.run.journal import JournalContents, read_journal
+from worker.run.logs import configure_logging
+from worker.run.report import Reporter, report_document, write_document
+from worker.run.stopping import Stop, StopReason
+from worker.space import allowed_hosts
+
+
+def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
+                      raw: Mapping[str, Any]) -> int:
+    """`run`/`plan` over every target of the fleet (or those `--target` names)."""
+    dry_run = ns.command == "plan" or bool(getattr(ns, "dry_run", False))
+    fleet = parse_fleet(raw, allow=_allowed(ns, env)).pick(
+        tuple(getattr(ns, "target", None) or ()))
+    runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run})
+    if not dry_run and not getattr(ns, "yes", False) and sys.stdin.isatty():
+        raise ConfigError("a fleet run at a terminal changes several Spaces: run "
+                          "`rebrand plan` first to see what would change, then `run --yes`")
+    secrets = tuple(s for run in runs for s in run.credentials.secrets)
+    fmt = configure_logging(ns.log_format, secrets=secrets)
+    stop = Stop()
+    keep = dry_run and (fmt == "console" or ns.summary_md is not None)
+    results = loop.run(with_signals, lambda: run_fleet(
+        runs, max_parallel=fleet.max_parallel, stop=stop,
+        reporter_for=lambda _name: Reporter(keep_plans=keep)), stop)
+    return _conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
+
+
+def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
+                          raw: Mapping[str, Any]) -> int:
+    """`restore --config FLEET JOURNAL|DIR ...`: each journal back into its own target,
+    with that target's credentials; a journal no target names is refused before anything
+    is sent. A directory stands for the newest run journal of each target under it."""
+    fleet = parse_fleet(raw, allow=_allowed(ns, env))
+    runs = plan_runs(fleet, env, {**vars(ns), "dry_run": bool(ns.dry_run)})
+    journals = [read_journal(path) for path in _journal_paths(_paths(ns))]
+    chosen: dict[str, tuple[JournalContents, TargetRun]] = {}
+    for journal in journals:
+        run = _target_for(journal, runs, fleet)
+        if run.name in chosen:
+            raise ConfigError(
+                f"restore: {chosen[run.name][0].path} and {journal.path} are both for target "
+                f"{run.name}; restore one run at a time, the newest first")
+        chosen[run.name] = (journal, run)
+    secrets = tuple(s for run in runs for s in run.credentials.secrets)
+    fmt = configure_logging(ns.log_format, secrets=secrets)
+    stop = Stop()
+    restores = [replace(run, settings=replace(run.settings, theme=None, rules=None,
+                                              target_select=None))
+                for _, run in chosen.values()]
+
+    async def one(target: TargetRun, reporter: Reporter, own: Stop) -> JobResult:
+        # What to put back is the journal's to say, never the config's theme or rules.
+        return await restore_job(target.settings, target.credentials,
+                                 chosen[target.name][0], reporter=reporter, stop=own)
+
+    results = loop.run(with_signals, lambda: run_fleet(
+        restores, max_parallel=fleet.max_parallel, stop=stop, job=one), stop)
+    return _conclude(results, ns, stop, fmt, secrets=secrets, dry_run=bool(ns.dry_run))
+
+
+def _allowed(ns: argparse.Namespace, env: Mapping[str, str]) -> frozenset[str]:
+    return allowed_hosts(env, getattr(ns, "allow_space_host", None))
+
+
+def _journal_paths(paths: Sequence[Path]) -> list[Path]:
+    """The journals named; a directory (a fleet's backup directory, one folder per target)
+    stands for the newest journal of a `run` in each folder under it."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        newest: dict[Path, Path] = {}
+        for candidate in sorted(path.rglob("*.jsonl")):  # run ids sort by time
+            if read_journal(candidate).header.get("command") == "run":
+                newest[candidate.parent] = candidate
+        found += newest.values()
+    if not found:
+        raise ConfigError(f"restore: no run journal (*.jsonl) found under "
+                          f"{', '.join(str(p) for p in paths)}")
+    return found
+
+
+def _paths(ns: argparse.Namespace) -> list[Path]:
+    journal = ns.journal
+    return list(journal) if isinstance(journal, list) else [journal]
+
+
+def _target_for(journal: JournalContents, runs: Sequence[TargetRun], fleet: Fleet) -> TargetRun:
+    """The target whose Space the journal's header names (and whose name, when it names
+    one): the only credentials that may go where that journal points."""
+    space = journal.header.get("space")
+    name = journal.header.get("target")
+    matches = [run for run in runs if run.settings.space.origin == space
+               and (name is None or run.name == name)]
+    if len(matches) != 1:
+        named = ", ".join(f"{t.name} ({t.space.origin})" for t in fleet.targets)
+        why = "no target names" if not matches else "more than one target names"
+        raise ConfigError(f"restore {journal.path}: {why} its Space {space!r}"
+                          f"{f' for target {name!r}' if name else ''}; the config's targets "
+                          f"are {named}. Restore it with the config of the fleet that wrote "
+                          "it, or with --space and that Space's credentials")
+    return matches[0]
+
+
+def _conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fmt: str, *,
+              secrets: tuple[str, ...], dry_run: bool) -> int:
+    codes = {r.name: int(r.result.exit_code) for r in results}
+    signalled = (int(stop.reason.exit_code)
+                 if stop.reason in (StopReason.SIGINT, StopReason.SIGTERM) else None)
+    code, cause = fleet_exit_code(codes, signalled=signalled, dry_run=dry_run)
+    per_target = {r.name: {"exit_code": codes[r.name],
+                           "journal": str(r.result.journal) if r.result.journal else None,
+                           **_counts(r)} for r in results}
+    structlog.get_logger("rebrand").info(
+        "fleet.summary", exit_code=code, cause=cause, targets=per_target,
+        totals=totals(results))
+    try:
+        if getattr(ns, "report", None) is not None:
+            write_document(ns.report, {
+                "exit_code": code, "cause": cause, "totals": totals(results),
+                "targets": {r.name: report_document(
+                    r.result.summary, r.reporter.failures, r.result.journal,
+                    exit_code=codes[r.name]) for r in results}}, secrets=secrets)
+        if getattr(ns, "summary_md", None) is not None:
+            ns.summary_md.write_text(_markdown(results, codes), encoding="utf-8")
+    except OSError as exc:
+        print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
+              file=sys.stderr)
+    if fmt == "console":
+        for r in results:
+            if r.reporter.planned:
+                print(f"target {r.name}:\n{plan_table(r.reporter.planned)}\n")
+    if cause is not None:
+        print(f"rebrand: target {cause} decided the exit code {code} "
+              f"(it exited {codes[cause]})", file=sys.stderr)
+    export_runs([Run({"target": r.name}, r.result.summary, codes[r.name],
+                     codes[r.name] == ExitCode.OK
+                     or (dry_run and codes[r.name] == ExitCode.CHANGES_PENDING))
+                 for r in results],
+                path=getattr(ns, "metrics_file", None),
+                pushgateway=getattr(ns, "pushgateway", None),
+                grouping_key={"command": ns.command})
+    return code
+
+
+def _counts(result: TargetResult) -> dict[str, Any]:
+    summary = result.result.summary
+    return {k: getattr(summary, k) for k in summary.__dataclass_fields__}
+
+
+def _markdown(results: list[TargetResult], codes: Mapping[str, int]) -> str:
+    parts = []
+    for r in results:
+        body = plan_markdown(r.reporter.planned, r.result.summary, exit_code=codes[r.name])
+        parts.append(body.replace("### rebrand plan:", f"### rebrand plan for target "
+                                                      f"`{r.name}`:", 1))
+    return "\n".join(parts)

@@ -1,0 +1,139 @@
+"""A fleet: one config, many targets, each run as its own single-Space run.
+
+Everything a target does not set (theme or rules, select, limits, retry) comes from the
+config's top level, so a fleet config reads as a single-Space config plus `targets:`. Each
+target's run specification is built by the same `parse_settings` as a single Space's, so
+one default is written once whichever kind of config names it. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeGuard
+
+from worker.config import Credentials, Settings, parse_settings
+from worker.errors import ConfigError, ExitCode
+from worker.targets import Target, parse_targets
+
+FLEET_KEYS = ("targets", "max_parallel_targets")
+DEFAULT_MAX_PARALLEL_TARGETS = 4
+# What a target may set for itself; every other key is the fleet's, shared by all.
+_OWN_KEYS = ("theme", "rules", "rate_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The targets in config order, how many run at once, and the shared config."""
+
+    targets: tuple[Target, ...]
+    max_parallel: int
+    # The config's top level without `targets`: what every target inherits.
+    shared: Mapping[str, Any]
+    # Each target's own entries (theme, rules, rate_limit) as written, by target name.
+    own: Mapping[str, Mapping[str, Any]]
+
+    def pick(self, names: tuple[str, ...] | None) -> Fleet:
+        """`--target NAME ...`: only these targets, in config order."""
+        if not names:
+            return self
+        known = {t.name for t in self.targets}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"--target {unknown[0]}: no such target; the config names "
+                              f"{', '.join(sorted(known))}")
+        return replace(self, targets=tuple(t for t in self.targets if t.name in names))
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRun:
+    """One target, ready to run: its run specification and its credentials."""
+
+    name: str
+    settings: Settings
+    credentials: Credentials
+
+
+def is_fleet(raw: object) -> TypeGuard[Mapping[str, Any]]:
+    """Does this parsed config describe a fleet (`targets:`) rather than one Space?"""
+    return isinstance(raw, Mapping) and "targets" in raw
+
+
+def parse_fleet(raw: Mapping[str, Any], *, allow: frozenset[str] = frozenset()) -> Fleet:
+    """The fleet a config with `targets:` describes. `space:` beside it is an error.
+    `allow`: Space hosts the operator allowed by name, outside the config."""
+    if "space" in raw:
+        raise ConfigError("space and targets: both given; a fleet names each Space in its "
+                          "`targets:` list, so remove the top-level `space:`")
+    targets = parse_targets(raw["targets"], allow=allow)
+    limit = raw.get("max_parallel_targets", DEFAULT_MAX_PARALLEL_TARGETS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 64:
+        raise ConfigError(f"max_parallel_targets: {limit!r} is not a whole number from 1 to "
+                          "64")
+    shared = {k: v for k, v in raw.items() if k not in FLEET_KEYS}
+    own = {item["name"]: {k: item[k] for k in _OWN_KEYS if k in item}
+           for item in raw["targets"]}
+    return Fleet(targets, limit, shared, own)
+
+
+def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) -> tuple[
+        TargetRun, ...]:
+    """Every target's run specification and credentials, all checked before any is used:
+    one bad target is bad input for the whole run, named in the message."""
+    if env.get("SIGNALWIRE_SPACE"):
+        raise ConfigError("SIGNALWIRE_SPACE is set, but the config is a fleet that names each "
+                          "Space in `targets:`; unset it")
+    runs = []
+    width = min(fleet.max_parallel, len(fleet.targets))
+    for target in fleet.targets:
+        settings = target_settings(fleet, target, env, flags)
+        if "max_concurrency" not in fleet.shared and flags.get("max_concurrency") is None:
+            # Each Space's own controller finds its knee (`concurrency: auto`), but the
+            # process is one: the default ceiling is shared among the targets running at
+            # once rather than multiplied by them. A pinned number is per target, as given.
+            settings = replace(settings,
+                               max_concurrency=max(1, settings.max_concurrency // width))
+        runs.append(TargetRun(target.name, settings, target.credentials(env)))
+    return tuple(runs)
+
+
+def target_settings(fleet: Fleet, target: Target, env: Mapping[str, str],
+                    flags: Mapping[str, Any]) -> Settings:
+    """One target's run specification: the shared config with the target's own theme or
+    rules and rate limit over it, its Space, its journal directory, its `select`."""
+    own = fleet.own.get(target.name, {})
+    raw = dict(fleet.shared)
+    if "theme" in own or "rules" in own:
+        raw.pop("theme", None)
+        raw.pop("rules", None)
+    raw.update(own)
+    raw["space"] = target.space.origin
+    without_space = {k: v for k, v in env.items() if k != "SIGNALWIRE_SPACE"}
+    try:
+        settings = parse_settings(raw, without_space, flags)
+    except ConfigError as exc:
+        raise ConfigError(f"targets.{target.name}: {exc}") from exc
+    return replace(settings, target=target.name, target_select=target.select,
+                   backup_dir=settings.backup_dir / target.name)
+
+
+def fleet_exit_code(codes: Mapping[str, int], *, signalled: int | None = None,
+                    dry_run: bool = False) -> tuple[int, str | None]:
+    """The fleet's exit code from its targets' and the target that caused it (None when
+    every target agrees): 0 when all are 0; else 3 if any target's credentials were
+    refused, else 4 if any aborted, else 1. A plan with changes pending anywhere is 10. A
+    signal that stopped the whole fleet wins, as it does for one Space."""
+    if signalled is not None:
+        return signalled, None
+    settled = (ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDING)
+    for code, caused in ((ExitCode.AUTH, lambda got: got == ExitCode.AUTH),
+                         # Any other way a target ended early: aborted, its deadline,
+                         # bad input met mid-run.
+                         (ExitCode.ABORTED, lambda got: got not in settled),
+                         (ExitCode.FAILURES, lambda got: got == ExitCode.FAILURES)):
+        for name, got in codes.items():
+            if caused(got):
+                return int(code), name
+    if dry_run and any(got == ExitCode.CHANGES_PENDING for got in codes.values()):
+        return int(ExitCode.CHANGES_PENDING), None
+    return int(ExitCode.OK), None
