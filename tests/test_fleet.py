@@ -63,7 +63,7 @@ def _config(tmp_path: Path, fleet: dict[str, RunningSandbox], **extra: Any) -> P
                 "token_env": f"{name.upper()}_API_TOKEN"} for name in NAMES]
     raw = {"targets": targets, "theme": BRAND, "concurrency": 6, "retry": FAST_RETRY, **extra}
     path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    path.write_text(json.dumps(raw), encoding="utf-8")
     return path
 
 
@@ -157,7 +157,7 @@ def test_rules_and_a_target_of_its_own_theme_in_one_fleet(
                          "theme": SUPPORT},
                         {"name": "rest", "theme": BRAND}]
         raw["targets"][2]["theme"] = SUPPORT  # initech: one theme, no rules
-        path.write_text(yaml.safe_dump(raw))
+        path.write_text(json.dumps(raw))
         code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
                      "--log-format", "json", "--target", "acme", "--target", "initech"],
                     env=_env())
@@ -190,7 +190,7 @@ def test_one_bad_target_stops_the_whole_run_before_anything_is_sent(
         path = _config(tmp_path, fleet)
         raw = yaml.safe_load(path.read_text())
         raw["targets"] += raw_targets
-        path.write_text(yaml.safe_dump(raw))
+        path.write_text(json.dumps(raw))
         code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b")],
                     env=_env())
         seen = sum(len(fleet[n].space.requests) for n in NAMES)
@@ -237,7 +237,7 @@ def test_the_foreign_credential_record_bites(
         raw["targets"][0]["token_env"] = "GLOBEX_API_TOKEN"
         raw["targets"][0]["project_id_env"] = "GLOBEX_PROJECT_ID"
         raw["targets"] = raw["targets"][:1]
-        path.write_text(yaml.safe_dump(raw))
+        path.write_text(json.dumps(raw))
         code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
                      "--log-format", "json"], env=_env())
         foreign = _shown_foreign(fleet)
