@@ -286,3 +286,32 @@ async def test_a_bad_extra_field_is_refused_with_a_message(value: str, message: 
         check=False)
     assert process.returncode == 2
     assert message in process.stderr.decode()
+
+
+async def test_restore_on_a_newer_space_goes_on_only_with_the_property_allowed(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """`rebrand restore` takes --allow-field and REBRAND_ALLOW_FIELDS as run does, and
+    its pre-images keep the allowed property while its PUTs leave it out."""
+    async with sandbox_factory(count=6, on_theme_fraction=0.0, extra_fields=CAPTIONS,
+                               extra_on_put="keep") as sb:
+        before = sb.space.seed_snapshot()
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "run",
+                            "--allow-field", NEW, env=sandbox_env())
+        assert ran.code == 0, ran.err
+        [journal] = (tmp_path / "run").glob("*.jsonl")
+        refused = await rebrand("restore", str(journal), "--backup-dir", tmp_path / "r1",
+                                env=sandbox_env(SIGNALWIRE_SPACE=sb.url))
+        puts = sb.space.put_count
+        undone = await rebrand("restore", str(journal), "--backup-dir", tmp_path / "r2",
+                               env=sandbox_env(SIGNALWIRE_SPACE=sb.url,
+                                               REBRAND_ALLOW_FIELDS=NEW))
+        assert sb.space.put_count > puts
+        after = sb.space.conferences
+    assert refused.code == 4 and NEW in refused.out
+    assert undone.code == 0, undone.out + undone.err
+    assert undone.summary()["allowed_fields"] == [NEW]
+    for cid, conference in after.items():
+        assert conference["light_primary"] == before[cid]["light_primary"]
+        assert conference[NEW] is True
