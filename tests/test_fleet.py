@@ -244,3 +244,21 @@ def test_the_foreign_credential_record_bites(
     assert code == ExitCode.AUTH
     assert foreign["acme"] and not foreign["globex"] and not foreign["initech"]
     del capsys
+
+
+def test_demo_fleet_themes_three_spaces_by_two_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["demo", "--fleet", "--count", "60", "--no-faults", "--log-format", "json",
+                 "--backup-dir", str(tmp_path / "b")])
+    events = json_events(capsys.readouterr().out)
+    assert code == ExitCode.OK
+    (summary,) = [e for e in events if e["event"] == "fleet.summary"]
+    assert set(summary["targets"]) == {"acme", "globex", "initech"}
+    assert summary["totals"]["listed"] == 180
+    assert summary["totals"]["updated"] + summary["totals"]["unchanged"] == 180
+    rules = {e["rule"] for e in events if e["event"].startswith("conference.")}
+    assert rules == {"sales", "everyone-else"}
+    assert sorted(p.parent.name for p in (tmp_path / "b").rglob("*.jsonl")) == [
+        "acme", "globex", "initech"]

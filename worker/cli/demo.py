@@ -48,6 +48,8 @@ def demo_settings(config: Path | None, flags: Mapping[str, Any] | None = None) -
 
 
 def run_demo(ns: argparse.Namespace) -> int:
+    if getattr(ns, "fleet", False):
+        return run_fleet_demo(ns)
     configure_logging(ns.log_format)
     sandbox_config = SandboxConfig(count=ns.count, latency_s=ns.latency,
                                    faults=DEMO_FAULTS if ns.faults else FaultConfig())
@@ -80,3 +82,56 @@ def run_demo(ns: argparse.Namespace) -> int:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))
     return int(result.exit_code)
+
+
+# The fleet demo: three customers' Spaces, and two rules within each.
+FLEET = ("acme", "globex", "initech")
+SALES_THEME = {"light": {"primary": "#E8590C", "background": "#FFFFFF",
+                         "foreground": "#1F2937", "success": "#15803D", "negative": "#B91C1C"},
+               "dark": {"primary": "#FD7E14", "background": "#111827",
+                        "foreground": "#F9FAFB", "success": "#22C55E", "negative": "#EF4444"}}
+
+
+def run_fleet_demo(ns: argparse.Namespace) -> int:
+    """`rebrand demo --fleet`: three sandbox Spaces in this process, each with its own
+    credentials and data, themed in one run by two rules (sales rooms in orange, every
+    other room in the brand), each Space through its own pipeline and journal."""
+    from worker.cli.fleet import conclude
+    from worker.fleet import parse_fleet, plan_runs
+    from worker.run.fleet import run_fleet
+    from worker.sandbox.server import serve_fleet
+
+    fmt = configure_logging(ns.log_format)
+    brand = demo_settings(ns.config, vars(ns)).themes
+    assert brand is not None  # noqa: S101 - demo_settings always has a theme
+    configs = {name: SandboxConfig(count=ns.count, seed=i + 1, latency_s=ns.latency,
+                                   faults=DEMO_FAULTS if ns.faults else FaultConfig(),
+                                   project_id=f"{name}-project",
+                                   api_token=f"{name}-demo-token")
+               for i, name in enumerate(FLEET)}
+    # Where each target's credentials live: named variables, as a real fleet config says.
+    env = {}
+    for name, config in configs.items():
+        env[f"{name.upper()}_PROJECT_ID"] = config.project_id
+        env[f"{name.upper()}_API_TOKEN"] = config.api_token
+    rules = [{"name": "sales", "select": {"include": ["*-sales"]}, "theme": SALES_THEME},
+             {"name": "everyone-else", "theme": brand.rules[0].theme.as_config()}]
+    stop = Stop()
+
+    async def main() -> list[Any]:
+        with single_error():
+            async with serve_fleet(configs) as spaces, anyio.create_task_group() as tg:
+                tg.start_soon(watch_signals, stop)
+                raw = {"targets": [{"name": name, "space": spaces[name].url,
+                                    "project_id_env": f"{name.upper()}_PROJECT_ID",
+                                    "token_env": f"{name.upper()}_API_TOKEN"}
+                                   for name in FLEET],
+                       "rules": rules, "max_parallel_targets": len(FLEET)}
+                fleet = parse_fleet(raw)
+                runs = plan_runs(fleet, env, vars(ns))
+                results = await run_fleet(runs, max_parallel=fleet.max_parallel, stop=stop)
+                tg.cancel_scope.cancel()
+        return results
+
+    results = loop.run(main)
+    return conclude(results, ns, stop, fmt, secrets=(), dry_run=False)

@@ -48,7 +48,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
     results = loop.run(with_signals, lambda: run_fleet(
         runs, max_parallel=fleet.max_parallel, stop=stop,
         reporter_for=lambda _name: Reporter(keep_plans=keep)), stop)
-    return _conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
+    return conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
 
 
 def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
@@ -81,7 +81,7 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
 
     results = loop.run(with_signals, lambda: run_fleet(
         restores, max_parallel=fleet.max_parallel, stop=stop, job=one), stop)
-    return _conclude(results, ns, stop, fmt, secrets=secrets, dry_run=bool(ns.dry_run))
+    return conclude(results, ns, stop, fmt, secrets=secrets, dry_run=bool(ns.dry_run))
 
 
 def _allowed(ns: argparse.Namespace, env: Mapping[str, str]) -> frozenset[str]:
@@ -129,8 +129,10 @@ def _target_for(journal: JournalContents, runs: Sequence[TargetRun], fleet: Flee
     return matches[0]
 
 
-def _conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fmt: str, *,
-              secrets: tuple[str, ...], dry_run: bool) -> int:
+def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fmt: str, *,
+             secrets: tuple[str, ...], dry_run: bool) -> int:
+    """The fleet's exit code and `fleet.summary`, then the report, Markdown and metrics
+    that were asked for."""
     codes = {r.name: int(r.result.exit_code) for r in results}
     signalled = (int(stop.reason.exit_code)
                  if stop.reason in (StopReason.SIGINT, StopReason.SIGTERM) else None)

@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=positive_int, default=500)
     demo.add_argument("--latency", type=non_negative, default=0.005)
     demo.add_argument("--no-faults", dest="faults", action="store_false")
+    demo.add_argument("--fleet", action="store_true",
+                      help="three sandbox Spaces, each its own credentials, and two rules")
     demo.add_argument("--config", type=Path, default=None,
                       help="whose theme to apply (default ./config.example.yaml if present, "
                            "else the same brand built in)")

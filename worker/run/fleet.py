@@ -90,6 +90,7 @@ def totals(results: Sequence[TargetResult]) -> dict[str, int]:
         summary: Summary = target.result.summary
         for name in summary.__dataclass_fields__:
             value = getattr(summary, name)
-            if isinstance(value, int) and not isinstance(value, bool):
+            if (isinstance(value, int) and not isinstance(value, bool)
+                    and not name.startswith("concurrency")):  # a level, not a count
                 out[name] = out.get(name, 0) + value
     return out
