@@ -262,3 +262,18 @@ def test_demo_fleet_themes_three_spaces_by_two_rules(
     assert rules == {"sales", "everyone-else"}
     assert sorted(p.parent.name for p in (tmp_path / "b").rglob("*.jsonl")) == [
         "acme", "globex", "initech"]
+
+
+def test_shards_take_their_slice_of_every_target_at_its_own_rate_over_the_count() -> None:
+    from worker.fleet import parse_fleet, plan_runs
+
+    raw = {"theme": BRAND, "rate_limit": 800, "targets": [
+        {"name": name, "space": f"{name}.signalwire.com",
+         "project_id_env": f"{name.upper()}_PROJECT_ID",
+         "token_env": f"{name.upper()}_API_TOKEN",
+         **({"rate_limit": 400} if name == "globex" else {})} for name in NAMES]}
+    runs = plan_runs(parse_fleet(raw), _env(), {"shard": "1/4"})
+    assert {r.name: (r.settings.shard.index if r.settings.shard else None,
+                     r.settings.rate_limit) for r in runs} == {
+        "acme": (1, 200.0), "globex": (1, 100.0), "initech": (1, 200.0)}
+    assert {r.name: r.settings.backup_dir.name for r in runs} == {n: n for n in NAMES}
