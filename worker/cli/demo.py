@@ -99,7 +99,7 @@ def run_fleet_demo(ns: argparse.Namespace) -> int:
     from worker.cli.fleet import conclude
     from worker.fleet import parse_fleet, plan_runs
     from worker.run.fleet import run_fleet
-    from worker.sandbox.server import serve_fleet
+    from worker.sandbox import serve_fleet
 
     fmt = configure_logging(ns.log_format)
     brand = demo_settings(ns.config, vars(ns)).themes

@@ -16,7 +16,7 @@ from worker.sandbox.config import DEFAULT_API_TOKEN, DEFAULT_PROJECT_ID, FaultCo
 if TYPE_CHECKING:
     from worker.sandbox.app import create_app
     from worker.sandbox.data import ON_THEME
-    from worker.sandbox.server import RunningSandbox, main_serve, serve
+    from worker.sandbox.server import RunningSandbox, main_serve, serve, serve_fleet
     from worker.sandbox.space import SpaceState
 
 _LAZY = {
@@ -25,6 +25,7 @@ _LAZY = {
     "RunningSandbox": "worker.sandbox.server",
     "main_serve": "worker.sandbox.server",
     "serve": "worker.sandbox.server",
+    "serve_fleet": "worker.sandbox.server",
     "SpaceState": "worker.sandbox.space",
 }
 
@@ -47,4 +48,5 @@ __all__ = [
     "create_app",
     "main_serve",
     "serve",
+    "serve_fleet",
 ]
