@@ -106,6 +106,15 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
                    help="with a fleet config (`targets:`): run only this target (repeatable)")
 
 
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """What `run` and `plan` share: they differ only in whether writes are sent."""
+    p.add_argument("--config", type=Path, required=True)
+    _add_job_flags(p)
+    _add_allow_flag(p)
+    _add_ops_flags(p)
+    _add_selection_flags(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from worker.sandbox.cli import add_sandbox_arguments
 
@@ -116,21 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="re-theme every conference in the Space")
-    run.add_argument("--config", type=Path, required=True)
     run.add_argument("--dry-run", action="store_true", help="same as `plan`: send no writes")
     run.add_argument("--yes", action="store_true",
                      help="do not ask at a terminal, however many conferences would change")
-    _add_job_flags(run)
-    _add_allow_flag(run)
-    _add_ops_flags(run)
-    _add_selection_flags(run)
-
-    plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
-    plan.add_argument("--config", type=Path, required=True)
-    _add_job_flags(plan)
-    _add_allow_flag(plan)
-    _add_ops_flags(plan)
-    _add_selection_flags(plan)
+    _add_run_flags(run)
+    _add_run_flags(sub.add_parser("plan", help="show what `run` would change; exit 10 if "
+                                               "anything"))
 
     restore = sub.add_parser("restore", help="put a journal's pre-images back")
     restore.add_argument("journal", type=Path)
