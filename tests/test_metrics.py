@@ -147,3 +147,28 @@ def test_an_unreachable_pushgateway_is_a_warning_not_a_failed_run(
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code in (0, 10)
     assert any(e["event"] == "metrics.push_failed" and e["level"] == "warning" for e in events)
+
+
+def test_a_fleet_writes_each_target_labelled_and_keeps_each_targets_last_success(
+    tmp_path: Path,
+) -> None:
+    from worker.cli.metrics import Run, write_runs_file
+
+    def summary(failed: int) -> Summary:
+        return Summary(listed=5, updated=5 - failed, unchanged=0, vanished=0, failed=failed,
+                       retries=0, duration_s=1.0, updates_per_s=5.0)
+
+    path = tmp_path / "fleet.prom"
+    write_runs_file(path, [Run({"target": "acme"}, summary(0), 0, True),
+                           Run({"target": "globex"}, summary(0), 0, True)], clock=lambda: 100.0)
+    write_runs_file(path, [Run({"target": "acme"}, summary(0), 0, True),
+                           Run({"target": "globex"}, summary(2), 1, False)], clock=lambda: 200.0)
+    samples = {(s.name, s.labels.get("target"), s.labels.get("outcome")): s.value
+               for family in text_string_to_metric_families(path.read_text())
+               for s in family.samples}
+    assert samples[("rebrand_exit_code", "acme", None)] == 0
+    assert samples[("rebrand_exit_code", "globex", None)] == 1
+    assert samples[("rebrand_conferences", "globex", "failed")] == 2
+    # Each target's own last success: acme's moved on, globex's failed run kept 100.
+    assert samples[(LAST_SUCCESS, "acme", None)] == 200.0
+    assert samples[(LAST_SUCCESS, "globex", None)] == 100.0
