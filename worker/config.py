@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from worker.answers import ALLOW_ENV, allowed_fields
+from worker.contrast import DEFAULT_LEVEL, Level, parse_accessibility
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
 from worker.rules import Rules, parse_rules, selected
@@ -55,6 +56,7 @@ _TOP_KEYS = (
     "retry",
     "select",
     "confirm_above",
+    "accessibility",
 )
 _RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
 _SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
@@ -122,6 +124,8 @@ class Settings:
     # Properties beyond the API spec that the operator states a PUT leaves alone
     # (--allow-field, REBRAND_ALLOW_FIELDS): answers holding them do not stop the run.
     allow_fields: frozenset[str] = frozenset()
+    # The WCAG level the theme must meet before anything is sent (`off` skips the check).
+    accessibility: Level = DEFAULT_LEVEL
 
     @property
     def themes(self) -> Rules | None:
@@ -305,6 +309,7 @@ def parse_settings(raw: object, env: Mapping[str, str],
                                                              given.get("exclude")),
         **chosen,
         allow_fields=allowed_fields(given.get("allow_field"), env.get(ALLOW_ENV)),
+        accessibility=parse_accessibility(raw.get("accessibility")),
     )
     # Only a command with --shard is sharded (by the flag or by the environment).
     shard = resolve_shard(given.get("shard"), env) if "shard" in (flags or {}) else None

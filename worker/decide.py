@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from worker.body import WRITABLE_FIELDS, build_put_body, echo_mismatches, writable_state
 from worker.outcome import Change, Kind
 from worker.rules import Rules
-from worker.theme import Theme, wears_theme
+from worker.theme import COLOR_FIELDS, Theme, wears_theme
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Write:
     body: dict[str, Any]
     must_take: tuple[str, ...]
     changes: tuple[Change, ...]
+    before: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,18 @@ class Strategy(Protocol):
         ...
 
     def decide(self, given: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision: ...
+
+
+LOOK_FIELDS: tuple[str, ...] = (*COLOR_FIELDS, "layout")
+
+
+def look(conference: Mapping[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    """The conference's colors and layout, as (field, value) pairs; None when unset."""
+    out = []
+    for name in LOOK_FIELDS:
+        value = conference.get(name)
+        out.append((name, value if isinstance(value, str) else None))
+    return tuple(out)
 
 
 def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, ...]:
@@ -93,7 +106,7 @@ class Retheme:
         if wears_theme(fresh, theme):
             return Skip(Kind.UNCHANGED)
         return Write(build_put_body(fresh, theme), tuple(name for name, _ in theme.colors),
-                     color_changes(fresh, theme))
+                     color_changes(fresh, theme), look(fresh))
 
 
 def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

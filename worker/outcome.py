@@ -46,6 +46,9 @@ class Outcome:
     allowed: tuple[str, ...] = ()
     # The rule that decided it, when the config has rules (worker.rules).
     rule: str | None = None
+    # The conference's colors and layout before the change (plans and updates): what
+    # the contrast audit merges the theme over, and what the preview draws as "before".
+    before: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from worker.cli import confirm, loop
+from worker.cli.gate import check_theme
 from worker.cli.metrics import export_metrics
 from worker.cli.progress import ProgressBar
 from worker.cli.signals import with_signals
@@ -26,12 +27,17 @@ from worker.config import (
     Credentials,
     Settings,
     load_credentials,
+    load_settings,
     parse_settings,
     read_config,
 )
+from worker.contrast import check_palette
 from worker.errors import ConfigError, ExitCode
 from worker.fleet import is_fleet, parse_fleet, plan_runs
 from worker.openapi import conference_shape, spec_version
+from worker.palettes import PlanAudit
+from worker.preview import Group, render_preview
+from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.logs import configure_logging
@@ -39,6 +45,7 @@ from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
+from worker.theme import COLOR_FIELDS
 
 
 def _warn_known_allowances(allowed: frozenset[str]) -> None:
@@ -66,15 +73,17 @@ def check_output_path(path: Path, flag: str) -> None:
 
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
               log_format: str, *, secrets: tuple[str, ...],
-              shard: Shard | None = None) -> int:
+              shard: Shard | None = None, audit: PlanAudit | None = None) -> int:
     try:
+        if audit is not None:
+            _report_audit(audit, log_format, done=ns.command == "run" and not ns.dry_run)
         if getattr(ns, "report", None) is not None:
             write_report(ns.report, result.summary, reporter.failures, result.journal,
                          exit_code=int(result.exit_code), secrets=secrets)
         if getattr(ns, "summary_md", None) is not None:
             ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
-                                                   exit_code=int(result.exit_code)),
-                                     encoding="utf-8")
+                                                   exit_code=int(result.exit_code))
+                                     + _audit_markdown(audit, ns), encoding="utf-8")
     except OSError as exc:
         # The run itself is over and its outcome stands; say what could not be saved.
         print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
@@ -83,6 +92,49 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
         print(plan_table(reporter.planned), file=sys.stdout)
     _export_metrics(result, ns, shard)
     return int(result.exit_code)
+
+
+def _report_audit(audit: PlanAudit, log_format: str, *, done: bool) -> None:
+    """The merged palettes' contrast at a terminal (a warning, never an exit code: the
+    theme itself passed)."""
+    warning = audit.warning(done=done)
+    if warning is not None and log_format == "console":
+        print(f"rebrand: warning: {warning}", file=sys.stderr)
+
+
+def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str) -> None:
+    groups = [Group(g.count, g.examples, dict(g.before), dict(g.after))
+              for g in audit.groups()]
+    page = render_preview([(rule.name, rule.theme) for rule in rules.rules], audit.level,
+                          title="rebrand plan preview", groups=groups,
+                          others=(int(bool(audit.untracked)), audit.untracked))
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        print(f"rebrand: error: could not write {path}: {exc.strerror}", file=sys.stderr)
+        return
+    if log_format == "console":
+        print(f"rebrand: preview written to {path}", file=sys.stderr)
+
+
+def _log_audit(audit: PlanAudit) -> None:
+    """One `conferences.contrast` event, when the theme leaves colors to the conferences
+    (a full theme's merged palette is the theme itself, checked before the run)."""
+    if audit.partial and audit.checked:
+        log = structlog.get_logger("rebrand")
+        (log.warning if audit.failing else log.info)("conferences.contrast", **audit.event())
+
+
+def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace) -> str:
+    lines = []
+    preview = getattr(ns, "preview", None)
+    if preview is not None:
+        lines.append(f"Preview of every palette before and after: `{preview}`")
+    if audit is not None and audit.failing:
+        lines.append(f"**Contrast:** {audit.failing:,} of {audit.checked:,} conferences would "
+                     f"fail WCAG {audit.level.value} with the theme over their own colors, e.g.:")
+        lines += [f"- {e.line()}".replace("|", "\\|") for e in audit.examples]
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | None) -> None:
@@ -138,6 +190,7 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
                           "targets of a fleet config")
     flags = {**vars(ns), "dry_run": ns.command == "plan" or ns.dry_run}
     settings = parse_settings(raw, env, flags)
+    check_theme(settings, ns.log_format)
     credentials = load_credentials(env)
     fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
     _warn_known_allowances(settings.allow_fields)
@@ -150,6 +203,14 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     stop = Stop()
     reporter = Reporter(keep_plans=settings.dry_run
                         and (fmt == "console" or ns.summary_md is not None))
+    rules = settings.themes
+    audit = None if rules is None else PlanAudit(
+        settings.accessibility,
+        partial=any(len(rule.theme.colors) < len(COLOR_FIELDS) for rule in rules.rules),
+        group=getattr(ns, "preview", None) is not None)
+    if audit is not None:
+        reporter.listeners.append(audit.observe)
+        reporter.before_summary.append(lambda: _log_audit(audit))
     bar = _progress(ns, reporter, credentials, total)
     try:
         result = loop.run(with_signals, lambda: run_job(
@@ -157,8 +218,12 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     finally:
         if bar is not None:
             bar.close()
-    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets,
-                     shard=settings.shard)
+    code = _conclude(result, ns, reporter, fmt, secrets=credentials.secrets,
+                     shard=settings.shard, audit=audit)
+    preview = getattr(ns, "preview", None)
+    if preview is not None and audit is not None and rules is not None:
+        _write_plan_preview(preview, audit, rules, fmt)
+    return code
 
 
 def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
@@ -212,18 +277,39 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets)
 
 
+def preview_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Write the theme's preview page. Needs no credentials and sends nothing; a theme
+    that fails the contrast check is still drawn (that is what the page is for)."""
+    settings = load_settings(ns.config, env, vars(ns))
+    level, rules = settings.accessibility, settings.themes
+    if rules is None:
+        raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
+    ns.out.write_text(render_preview([(rule.name, rule.theme) for rule in rules.rules], level),
+                      encoding="utf-8")
+    failing = [(f"rule {rule.name!r}: " if rules.named else "") + f.line()
+               for rule in rules.rules
+               for f in check_palette(rule.theme.as_dict(), level) if not f.ok]
+    print(f"rebrand: preview written to {ns.out}", file=sys.stderr)
+    for line in failing:
+        print(f"rebrand: warning: {line}", file=sys.stderr)
+    return ExitCode.OK
+
+
 def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     raw = read_config(ns.config)
     if is_fleet(raw):
         # Every target: its Space, its theme or rules, its credentials present.
         runs = plan_runs(parse_fleet(raw, allow=allowed_hosts(
             env, getattr(ns, "allow_space_host", None))), env, vars(ns))
+        for run in runs:
+            check_theme(run.settings, "auto", verbose=True)
         print(f"rebrand: {ns.config} is valid: {len(runs)} targets")
         for run in runs:
             print(f"  {run.name}: Space {run.settings.space.origin}, {_themes(run.settings)}, "
                   f"credentials for project {run.credentials.project_id} present")
         return ExitCode.OK
     settings = parse_settings(raw, env, vars(ns))
+    check_theme(settings, "auto", verbose=True)
     credentials: Credentials = load_credentials(env)
     print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, "
           f"{_themes(settings)}, credentials for project {credentials.project_id} present")

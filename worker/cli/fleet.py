@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from worker.cli import loop
+from worker.cli.gate import check_theme
 from worker.cli.metrics import Run, export_runs
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
@@ -38,6 +39,8 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
     fleet = parse_fleet(raw, allow=_allowed(ns, env)).pick(
         tuple(getattr(ns, "target", None) or ()))
     runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run})
+    for run in runs:  # every target's theme meets the level before any Space is asked
+        check_theme(run.settings, ns.log_format)
     if not dry_run and not getattr(ns, "yes", False) and sys.stdin.isatty():
         raise ConfigError("a fleet run at a terminal changes several Spaces: run "
                           "`rebrand plan` first to see what would change, then `run --yes`")

@@ -4,6 +4,7 @@
     rebrand plan --config PATH     show what run would change     (exit 0, or 10 if pending)
     rebrand restore JOURNAL        put a run's pre-images back (--space names the Space)
     rebrand validate --config PATH check config and credentials (--online: the Space too)
+    rebrand preview --config PATH --out FILE.html   see the theme, no credentials needed
     rebrand sandbox                serve a simulated Space on loopback
     rebrand demo                   the sandbox plus a run on it, no credentials needed
 """
@@ -129,8 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--yes", action="store_true",
                      help="do not ask at a terminal, however many conferences would change")
     _add_run_flags(run)
-    _add_run_flags(sub.add_parser("plan", help="show what `run` would change; exit 10 if "
-                                               "anything"))
+    plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
+    _add_run_flags(plan)
+    plan.add_argument("--preview", type=Path, default=None, metavar="FILE.html",
+                      help="also write an HTML preview: the theme, and each current "
+                           "palette before and after, with its count")
 
     restore = sub.add_parser("restore", help="put a journal's pre-images back")
     restore.add_argument("journal", type=Path)
@@ -160,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--allow-field", action="append", metavar="NAME",
                           help="with --online: a property beyond the spec that is allowed "
                                "(as for run)")
+
+    preview = sub.add_parser("preview", help="write an HTML page showing the theme on a "
+                             "conference room, its contrast and color-vision checks")
+    preview.add_argument("--config", type=Path, required=True)
+    preview.add_argument("--out", type=Path, required=True, metavar="FILE.html")
 
     sandbox = sub.add_parser("sandbox", help="serve a simulated Space on loopback")
     add_sandbox_arguments(sandbox)
@@ -195,15 +204,17 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         for flag, path in (("--report", getattr(ns, "report", None)),
                            ("--summary-md", getattr(ns, "summary_md", None)),
-                           ("--metrics-file", getattr(ns, "metrics_file", None))):
+                           ("--metrics-file", getattr(ns, "metrics_file", None)),
+                           ("--preview", getattr(ns, "preview", None)),
+                           ("--out", getattr(ns, "out", None))):
             if path is not None:
                 commands.check_output_path(path, flag)
         if ns.command in ("run", "plan"):
             return commands.run_command(ns, environ)
-        if ns.command == "restore":
-            return commands.restore_command(ns, environ)
-        if ns.command == "validate":
-            return commands.validate_command(ns, environ)
+        simple = {"restore": commands.restore_command, "validate": commands.validate_command,
+                  "preview": commands.preview_command}
+        if ns.command in simple:
+            return simple[ns.command](ns, environ)
         if ns.command == "sandbox":
             require_sandbox_extra("sandbox")
             from worker.sandbox.cli import config_from_args

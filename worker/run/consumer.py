@@ -144,7 +144,8 @@ class ConferenceUpdater:
             planned = self._strategy.decide(given, given)
             if isinstance(planned, Skip):
                 return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
-            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed)
+            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed,
+                           before=planned.before)
         started = time.monotonic()
         trace = _Trace()
         controller = self._controller
@@ -185,7 +186,7 @@ class ConferenceUpdater:
                                allowed=allowed)
             if self._dry_run:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
-                               allowed=allowed)
+                               allowed=allowed, before=decision.before)
             await self._ready_to_write(read.value, self._strategy.rule_of(given), trace)
             remaining = self._policy.deadline_s - (time.monotonic() - started)
             written = await with_retries(lambda: self._put(cid, decision.body, trace),
@@ -221,7 +222,8 @@ class ConferenceUpdater:
                            errors=(f"did not take: {detail}",), mismatched=mismatched,
                            updated_at=updated_at, allowed=allowed)
         return Outcome(Kind.UPDATED, cid, name, attempts, mismatched=mismatched,
-                       changes=decision.changes, updated_at=updated_at, allowed=allowed)
+                       changes=decision.changes, updated_at=updated_at, allowed=allowed,
+                       before=decision.before)
 
     async def _ready_to_write(self, fresh: Mapping[str, Any], rule: str | None,
                               trace: _Trace) -> None:

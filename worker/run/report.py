@@ -40,6 +40,8 @@ class Reporter:
         self.throttled = 0
         self.failures: list[Outcome] = []
         self.listeners: list[Callable[[Outcome], None]] = []
+        # Called just before the summary is logged, so it stays the last line.
+        self.before_summary: list[Callable[[], None]] = []
         # Planned outcomes, kept only when a table of them will be printed.
         self._keep_plans = keep_plans
         self.planned: list[Outcome] = []
@@ -119,6 +121,8 @@ class Reporter:
                         exit_code=exit_code)
 
     def log_summary(self, summary: Summary) -> None:
+        for hook in self.before_summary:
+            hook()
         fields = {k: getattr(summary, k) for k in summary.__dataclass_fields__}
         self._log.info("run.summary", **fields)
 

@@ -95,14 +95,36 @@ def _description(rng: random.Random) -> str | None:
     return rng.choice(_SHORT_DESCRIPTIONS)
 
 
-def _colors(rng: random.Random, on_theme: bool, palette: list[str]) -> dict[str, str | None]:
+# Palettes many rooms share, as in a real Space: the API's defaults (rooms created without
+# colors) and a previous brand. The rest have colors of their own.
+SHARED_PALETTES: tuple[dict[str, str], ...] = (
+    {f"{mode}_{role}": color for mode in ("light", "dark") for role, color in (
+        ("primary", "#044EF4"), ("background", "#FFFFFF"), ("foreground", "#1D2127"),
+        ("success", "#17BB58"), ("negative", "#F42C50"))},
+    {"light_primary": "#6D28D9", "light_background": "#FAF5FF", "light_foreground": "#1E1B4B",
+     "light_success": "#15803D", "light_negative": "#B91C1C", "dark_primary": "#A78BFA",
+     "dark_background": "#1E1B4B", "dark_foreground": "#EDE9FE", "dark_success": "#4ADE80",
+     "dark_negative": "#F87171"},
+)
+
+
+def _colors(rng: random.Random, on_theme: bool, palette: list[str],
+            shared: random.Random) -> dict[str, str | None]:
     if on_theme:
         lower = rng.random() < 0.4
         return {name: ON_THEME[name].lower() if lower else ON_THEME[name] for name in COLOR_FIELDS}
     # Drawing from a shared palette keeps 100,000 seeded conferences small in memory.
-    return {
+    own: dict[str, str | None] = {
         name: None if rng.random() < 0.05 else palette[rng.getrandbits(11)] for name in COLOR_FIELDS
     }
+    # A separate stream picks the shared palettes, so everything else a seed gives stays
+    # as it was before they existed.
+    roll = shared.random()
+    if roll < 0.4:
+        return dict(SHARED_PALETTES[0])
+    if roll < 0.6:
+        return dict(SHARED_PALETTES[1])
+    return own
 
 
 def _meta(rng: random.Random, index: int) -> dict[str, Any] | None:
@@ -124,6 +146,7 @@ def seed_conferences(
     """`count` conferences keyed by id, a pure function of its arguments. `extra` adds
     properties the spec does not name to each, as a newer Space would."""
     rng = random.Random(f"sandbox-data:{seed}")
+    shared = random.Random(f"sandbox-palettes:{seed}")
     palette = [
         f"#{value:06X}" if rng.random() < 0.6 else f"#{value:06x}"
         for value in (rng.getrandbits(24) for _ in range(2048))
@@ -147,7 +170,7 @@ def seed_conferences(
         elif rng.random() < 0.2:
             join_until = (created + timedelta(days=rng.randint(1, 365))).strftime(_TS_FORMAT)
         previews_roll = rng.random()
-        colors = _colors(rng, rng.random() < on_theme_fraction, palette)
+        colors = _colors(rng, rng.random() < on_theme_fraction, palette, shared)
         # Built in the published field order, so answers read like the real API's.
         conferences[conference_id] = {
             "id": conference_id,
