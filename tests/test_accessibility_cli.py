@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.support import REPO
 from worker.cli.main import main
 
