@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import REPO
+from tests.support import REPO, SANDBOX_ENV, sandbox_in_thread, write_config
 from worker.cli.main import main
 
 GREY_ON_WHITE = {"light": {"foreground": "#9CA3AF", "background": "#FFFFFF"}}
