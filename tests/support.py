@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,10 @@ import yaml
 from aiohttp import web
 from anyio.from_thread import start_blocking_portal
 
+from worker.body import echo_mismatches, writable_state
 from worker.config import Credentials, Settings, parse_settings
 from worker.sandbox import RunningSandbox, SandboxConfig, serve
+from worker.theme import COLOR_FIELDS
 
 BRAND = {
     "light": {"primary": "#0A84FF", "background": "#FFFFFF", "foreground": "#111827",
@@ -153,3 +155,19 @@ def trap_app(seen: list[str]) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
     return app
+
+
+def not_back(before: Mapping[str, Mapping[str, Any]], now: Mapping[str, Mapping[str, Any]],
+             *, omitted_reset: bool = True) -> list[str]:
+    """The conferences a restore did not put back, judged by what a PUT can carry: every
+    field the pre-image has non-null reads as before (a null display_name as the name).
+    A null cannot be sent, so a field null before reads what the Space makes of an
+    omitted field; on a Space that resets them (`omitted_reset`), no theme color that
+    was null before may still show a value."""
+    out = []
+    for cid, old in before.items():
+        current = now[cid]
+        if echo_mismatches(writable_state(old), writable_state(current)) or (omitted_reset and any(
+                old.get(f) is None and current.get(f) is not None for f in COLOR_FIELDS)):
+            out.append(cid)
+    return out

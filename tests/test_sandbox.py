@@ -55,9 +55,11 @@ WRITABLE_RESETS = {
     "user_join_video_off": False,
     "room_join_video_off": False,
     "enable_chat": True,
-    "enable_room_previews": None,
+    "enable_room_previews": False,
     **dict.fromkeys(ON_THEME),
 }
+# A Space that resets omitted fields to null: wherever the Conference schema allows it.
+NULL_RESETS = {**WRITABLE_RESETS, "size": None, "enable_room_previews": None}
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
@@ -171,6 +173,27 @@ async def test_links_base_points_links_at_a_foreign_host() -> None:
         assert links["self"] == f"https://evil.example.com{LIST}?page_size=2"
 
 
+async def test_public_url_points_links_next_where_a_proxy_serves_the_sandbox() -> None:
+    from worker.sandbox.cli import build_parser, config_from_args
+
+    flags = build_parser().parse_args(["--public-url", "https://proxy.example:8443/",
+                                       "--reset", "keep"])
+    config = config_from_args(flags)
+    assert (config.links_base, config.reset) == ("https://proxy.example:8443", "keep")
+    async with sandbox(config) as (url, _space, session), \
+            session.get(f"{url}{LIST}?page_size=2") as response:
+        links = (await response.json())["links"]
+    assert links["next"].startswith(f"https://proxy.example:8443{LIST}?page_number=1")
+
+
+@pytest.mark.parametrize("bad", ["proxy.example", "ftp://proxy.example", "https://proxy/x",
+                                 "https://u:p@proxy.example", "https://proxy.example?q=1"])
+def test_a_public_url_that_is_not_an_origin_is_bad_input(bad: str) -> None:
+    from worker.cli.main import main
+
+    assert main(["sandbox", "--public-url", bad]) == 2
+
+
 @pytest.mark.parametrize("validate", [True, False])
 @pytest.mark.parametrize("size", ["0", "1001", "-3", "ten"])
 async def test_page_size_out_of_bounds_is_422(validate: bool, size: str) -> None:
@@ -260,8 +283,12 @@ async def test_date_filters_select_on_join_times() -> None:
 
 
 @pytest.mark.parametrize("validate", [True, False])
-async def test_put_replaces_every_writable_field_and_resets_the_omitted(validate: bool) -> None:
-    async with sandbox(SandboxConfig(count=20, validate=validate)) as (url, space, session):
+@pytest.mark.parametrize("reset", ["defaults", "nulls", "keep"])
+async def test_put_replaces_every_writable_field_and_treats_the_omitted_per_reset_mode(
+    validate: bool, reset: str
+) -> None:
+    config = SandboxConfig(count=20, validate=validate, reset=reset)
+    async with sandbox(config) as (url, space, session):
         cid = first_id(space)
         before = dict(space.conferences[cid])
         status, answer = await put(session, url, cid, {"display_name": "Only this"})
@@ -269,14 +296,21 @@ async def test_put_replaces_every_writable_field_and_resets_the_omitted(validate
         stored = space.conferences[cid]
         assert answer == stored
         assert stored["display_name"] == "Only this"
-        for name, reset in WRITABLE_RESETS.items():
-            assert stored[name] == reset, name
+        expected = {"defaults": WRITABLE_RESETS, "nulls": NULL_RESETS,
+                    "keep": {name: before[name] for name in WRITABLE_RESETS}}[reset]
+        for name, value in expected.items():
+            assert stored[name] == value, name
         for name in ("id", "name", "meta", "created_at"):
             assert stored[name] == before[name], name
         assert stored["updated_at"] != before["updated_at"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stored["updated_at"])
         assert space.puts_applied == 1
         assert space.puts_by_id == {cid: 1}
+
+
+def test_an_unknown_reset_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="defaults, nulls, keep"):
+        SandboxConfig(reset="zero")
 
 
 async def test_put_stores_colors_as_sent_and_keeps_every_other_field() -> None:

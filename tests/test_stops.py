@@ -18,7 +18,13 @@ import orjson
 import pytest
 from anyio.abc import Process
 
-from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, sandbox_env, write_config
+from tests.support import (
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    not_back,
+    sandbox_env,
+    write_config,
+)
 from worker.decide import same_writable_state
 from worker.run.journal import pre_images
 
@@ -161,6 +167,4 @@ async def test_sigkill_midway_then_restore_puts_every_conference_back(
             events = await _rest(proc)
             assert await proc.wait() == 0
         assert events[-1]["event"] == "run.summary"
-        still = [cid for cid, c in sb.space.conferences.items()
-                 if not same_writable_state(c, before[cid])]
-        assert still == []
+        assert not_back(before, sb.space.conferences) == []

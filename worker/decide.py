@@ -117,7 +117,13 @@ def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 class Restore:
-    """Put a journal's pre-image back, unless someone else has written since we did."""
+    """Put a journal's pre-image back, unless someone else has written since we did.
+
+    A PUT cannot send null, so the fields a pre-image has null are left out of the restore
+    body, and what they read afterwards is the Space's business: its default, null, or
+    the value they had (the spec does not say). Every judgement here therefore rests on
+    the fields a body carries, never on the ones it leaves out.
+    """
 
     # The journal's copy is the old state: only a fresh read shows what would change.
     plans_from_listing = False
@@ -136,14 +142,16 @@ class Restore:
 
     def decide(self, pre: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
         """`pre` is the journal's pre-image: the state to put back."""
-        if same_writable_state(fresh, pre):
+        body = writable_state(pre)
+        # Both sides as a PUT would carry them: a null display_name reads as the name.
+        if shows_as_sent(body, writable_state(fresh)) and not self._theme_left_behind(pre,
+                                                                                      fresh):
             return Skip(Kind.UNCHANGED)  # already back: restoring twice is harmless
         if not self._force and self._edited_since_us(pre, fresh):
             return Skip(Kind.CONFLICT, (
                 "edited by someone else since rebrand wrote it; "
                 "left alone (use --force to restore anyway)",
             ))
-        body = writable_state(pre)
         changes = tuple(
             Change(f, _text(fresh.get(f)), _text(body.get(f)) or "")
             for f in WRITABLE_FIELDS
@@ -151,17 +159,33 @@ class Restore:
         )
         return Write(body, tuple(body), changes)
 
+    def _theme_left_behind(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+        """A theme color the pre-image had null still shows the theme's value: only a PUT
+        that leaves it out can clear it (on a Space that resets omitted fields)."""
+        if self._theme is None:
+            return False
+        return any(pre.get(name) is None and shows_as_sent({name: value}, fresh)
+                   for name, value in self._theme.colors)
+
     def _edited_since_us(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
-        cid = str(pre.get("id"))
-        ours = self._written_at.get(cid)
+        ours = self._written_at.get(str(pre.get("id")))
         if ours is not None:
             return fresh.get("updated_at") != ours
         # The crash came between the pre-image and our PUT's answer: the PUT may or may
-        # not have landed. It is ours if the conference shows exactly what we would
-        # have written; anything else is someone else's edit.
+        # not have landed. Unchanged since the pre-image means nothing landed at all.
+        if pre.get("updated_at") is not None and fresh.get("updated_at") == pre["updated_at"]:
+            return False
         if self._theme is None:
             return True
-        return not same_writable_state(fresh, build_put_body(pre, self._theme))
+        # Something landed. It was our PUT exactly when every field that PUT carried
+        # reads as sent; the fields it left out may read anything (default, null, kept).
+        return not shows_as_sent(build_put_body(pre, self._theme), fresh)
+
+
+def shows_as_sent(body: Mapping[str, Any], conference: Mapping[str, Any]) -> bool:
+    """Does the conference show every field of `body` as sent (datetimes and color case
+    normalised)? Fields the body does not carry are not looked at."""
+    return not echo_mismatches(body, conference)
 
 
 def _text(value: Any) -> str | None:

@@ -9,11 +9,13 @@ import argparse
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from worker.cli.argtypes import limit_or_none, non_negative, probability
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,
+    RESET_MODES,
     FaultConfig,
     SandboxConfig,
 )
@@ -91,6 +93,20 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         help="what a PUT whose body omits an extra field does to it: reset it to null, as a "
         "full replacement would (default), or keep it",
     )
+    parser.add_argument(
+        "--reset",
+        choices=RESET_MODES,
+        default=defaults.reset,
+        help="what a PUT does to a field its body omits: its default, null, or keep it "
+        "(the spec leaves it open; default %(default)s)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="the base URL clients reach the sandbox at (behind a proxy); links.next "
+        "point there instead of at the request's own host",
+    )
     parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID, help="the fake project id")
     parser.add_argument("--api-token", default=DEFAULT_API_TOKEN, help="the fake API token")
 
@@ -136,7 +152,23 @@ def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
         on_theme_fraction=namespace.on_theme_fraction,
         extra_fields=tuple(namespace.extra_field),
         extra_on_put=namespace.extra_field_on_put,
+        reset=namespace.reset,
+        links_base=public_url(namespace.public_url),
     )
+
+
+def public_url(text: str | None) -> str | None:
+    """`--public-url` as a links base: an http(s) origin (a Space has no path prefix)."""
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"--public-url {text!r}: give an http:// or https:// URL, "
+                         "e.g. https://sandbox.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"--public-url {text!r}: give only scheme, host and port, "
+                         "e.g. https://sandbox.example.com:8443")
+    return text.rstrip("/")
 
 
 def build_parser() -> argparse.ArgumentParser:

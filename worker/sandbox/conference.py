@@ -1,7 +1,7 @@
 """What a PUT or POST does to a conference, as pure functions of plain values.
 
 A PUT is a full replacement: every writable field takes the body's value or, when the
-body omits it, its reset default. Dates are normalised to RFC 3339 in UTC with a `Z`.
+body omits it, what the Space's reset mode says (RESET_MODES). Dates are normalised to RFC 3339 in UTC with a `Z`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.sandbox import spec
+from worker.sandbox.config import RESET_MODES
 from worker.sandbox.errors import ErrorItem
 
 CONFERENCE_FIELDS: tuple[str, ...] = tuple(
@@ -29,7 +30,7 @@ COLOR_FIELDS: tuple[str, ...] = tuple(
 
 
 def _reset_values(request_schema: str) -> dict[str, Any]:
-    """The value each writable field takes when a body omits it.
+    """The value each field takes when a POST body omits it.
 
     The request schema's `default` if it has one, else null when the Conference allows
     null, else false for booleans, except `enable_chat`, which a conference has on.
@@ -49,11 +50,40 @@ def _reset_values(request_schema: str) -> dict[str, Any]:
     return values
 
 
-UPDATE_RESETS: dict[str, Any] = {
-    name: value
-    for name, value in _reset_values(spec.UPDATE_SCHEMA).items()
-    if name in UPDATE_FIELDS
+# How a full-replacement PUT treats a writable field its body leaves out. The published
+# spec does not say, so the sandbox can play each reading a Space might take:
+#   defaults  the field's default: the update schema's declared one (quality, layout,
+#             size), chat on, every other boolean off (enable_room_previews too); fields
+#             with no default value (text, dates, colors) become null
+#   nulls     null wherever the Conference schema allows null (size, enable_room_previews,
+#             text, dates, colors); the rest, which cannot be null, take their default
+#   keep      the field keeps the value it had, as a PATCH would
+
+
+def _update_resets(mode: str) -> dict[str, Any]:
+    declared = spec.defaults(spec.UPDATE_SCHEMA)
+    booleans = spec.booleans(spec.UPDATE_SCHEMA)
+    nullable = spec.nullable(spec.CONFERENCE_SCHEMA)
+    values: dict[str, Any] = {}
+    for name in UPDATE_FIELDS:
+        if mode == "nulls" and name in nullable:
+            values[name] = None
+        elif name in declared:
+            values[name] = declared[name]
+        elif name == "enable_chat":
+            values[name] = True
+        elif name in booleans:
+            values[name] = False
+        else:
+            values[name] = None
+    return values
+
+
+RESETS: dict[str, dict[str, Any]] = {
+    mode: _update_resets(mode) for mode in RESET_MODES if mode != "keep"
 }
+# The sandbox's default reading.
+UPDATE_RESETS: dict[str, Any] = RESETS["defaults"]
 CREATE_DEFAULTS: dict[str, Any] = _reset_values(spec.CREATE_SCHEMA)
 # Fields the server owns: a PUT keeps them, whatever it carries.
 KEPT_ON_UPDATE = tuple(name for name in CONFERENCE_FIELDS if name not in UPDATE_FIELDS)
@@ -149,15 +179,21 @@ def replace(
     extra: tuple[str, ...] = (),
     *,
     keep_extra: bool = False,
+    reset: str = "defaults",
 ) -> dict[str, Any]:
     """The conference after a full-replacement PUT of a validated, date-normalised body.
 
+    `reset` (one of RESET_MODES) says what the published fields the body omits become.
     `extra` names the properties of a newer Space: writable like the others, so a body
     that omits one resets it to null, unless `keep_extra` (its PUT leaves them alone).
     """
     replaced = {name: current[name] for name in KEPT_ON_UPDATE if name in current}
-    for name, reset in UPDATE_RESETS.items():
-        replaced[name] = body.get(name, reset)
+    if reset == "keep":
+        replaced.update((name, current.get(name)) for name in UPDATE_FIELDS)
+        replaced.update(body)
+    else:
+        for name, value in RESETS[reset].items():
+            replaced[name] = body.get(name, value)
     replaced["updated_at"] = updated_at
     # Keep the published field order, so answers read like the real API's.
     result = {name: replaced[name] for name in CONFERENCE_FIELDS if name in replaced}

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from worker.openapi import conference_shape
 
 DEFAULT_PROJECT_ID = "sandbox-project"
+# What a PUT may do to the fields its body omits (see worker.sandbox.conference).
+RESET_MODES: tuple[str, ...] = ("defaults", "nulls", "keep")
 # A fake credential the sandbox prints on purpose so a user can export it; never a secret.
 DEFAULT_API_TOKEN = "sandbox-token"  # noqa: S105
 
@@ -75,6 +77,10 @@ class SandboxConfig:
     extra_on_put: Literal["reset", "keep"] = "reset"
     # Refuse the credentials once this many PUTs have arrived, as a token revoked mid-run.
     revoke_after_puts: int | None = None
+    # What a PUT does to a writable field its body omits: "defaults", "nulls" or "keep"
+    # (worker.sandbox.conference.RESET_MODES). The spec leaves it open; the worker must be
+    # right under each.
+    reset: str = "defaults"
 
     def __post_init__(self) -> None:
         if self.count < 0:
@@ -87,6 +93,8 @@ class SandboxConfig:
             raise ValueError(f"put_rate_limit: {self.put_rate_limit} must be at least 1 or None")
         if self.rate_window_s <= 0:
             raise ValueError(f"rate_window_s: {self.rate_window_s} must be positive")
+        if self.reset not in RESET_MODES:
+            raise ValueError(f"reset: {self.reset!r} is not one of {', '.join(RESET_MODES)}")
         if not 0.0 <= self.on_theme_fraction <= 1.0:
             raise ValueError(f"on_theme_fraction: {self.on_theme_fraction} is not between 0 and 1")
         names = [name for name, _ in self.extra_fields]

@@ -116,6 +116,7 @@ class Handlers:
             conference.now_timestamp(),
             self._extra_names,
             keep_extra=self._config.extra_on_put == "keep",
+            reset=self._config.reset,
         )
         space.conferences[conference_id] = updated
         space.puts_applied += 1

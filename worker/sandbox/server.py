@@ -86,6 +86,8 @@ async def _serve_until_signalled(config: SandboxConfig, host: str, port: int) ->
             ready = {
                 "event": "sandbox.ready",
                 "url": running.url,
+                # Where links.next point, when clients reach the sandbox through a proxy.
+                "public_url": config.links_base,
                 # The sandbox's own fake credentials, printed so a user can export them.
                 "project_id": config.project_id,
                 "api_token": config.api_token,
