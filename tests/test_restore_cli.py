@@ -110,3 +110,64 @@ async def test_restore_runs_against_the_space_the_operator_named(
         ran = await rebrand(*args, env=env)
     assert ran.code == 0, ran.err
     assert ran.summary()["updated"] > 0
+
+
+def _edit_pre_image(journal: Path, field: str, value: object) -> str:
+    """Put `value` into the first pre-image's `field`; returns that conference's id."""
+    lines = journal.read_bytes().splitlines()
+    for index, line in enumerate(lines):
+        record = orjson.loads(line)
+        if record.get("type") == "pre_image":
+            record["conference"][field] = value
+            lines[index] = orjson.dumps(record)
+            journal.write_bytes(b"\n".join(lines) + b"\n")
+            return str(record["conference"]["id"])
+    raise AssertionError("no pre-image in the journal")
+
+
+async def test_a_restore_that_leaves_a_conflict_exits_1_unless_forced(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10) as sb:
+        journal = await _journal(sb.url, tmp_path)
+        victim = next(iter(sb.space.conferences))
+        sb.space.conferences[victim]["description"] = "edited by a human"
+        sb.space.conferences[victim]["updated_at"] = "2099-01-01T00:00:00.000001Z"
+        common = ("--space", sb.url, "--log-format", "json", "--backup-dir", tmp_path / "r")
+        conflicted = await rebrand("restore", journal, *common, env=sandbox_env())
+        forced = await rebrand("restore", journal, "--force", *common, env=sandbox_env())
+        again = await rebrand("restore", journal, *common, env=sandbox_env())
+    assert (conflicted.code, conflicted.summary()["conflict"]) == (1, 1), conflicted.out
+    assert conflicted.summary()["updated"] == 9
+    assert (forced.code, forced.summary()["updated"], forced.summary()["conflict"]) == (0, 1, 0)
+    assert (again.code, again.summary()["unchanged"]) == (0, 10)
+
+
+async def test_a_restore_that_leaves_a_failure_exits_1(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10) as sb:
+        journal = await _journal(sb.url, tmp_path)
+        # A pre-image the Space refuses to take back (422): that conference stays themed.
+        _edit_pre_image(journal, "quality", "8k")
+        ran = await rebrand("restore", journal, "--space", sb.url, "--log-format", "json",
+                            "--backup-dir", tmp_path / "r", env=sandbox_env())
+    assert ran.code == 1, ran.out
+    assert (ran.summary()["failed"], ran.summary()["updated"]) == (1, 9)
+
+
+async def test_a_torn_journal_tail_is_read_and_counted(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    async with sandbox_factory(count=10) as sb:
+        journal = await _journal(sb.url, tmp_path)
+        with journal.open("ab") as handle:
+            handle.write(b'{"type":"pre_image","conference":{"id":"cut-o')
+        ran = await rebrand("restore", journal, "--space", sb.url, "--log-format", "json",
+                            "--backup-dir", tmp_path / "r", env=sandbox_env())
+    assert ran.code == 0, ran.err
+    torn = [e for e in ran.events() if e["event"] == "journal.torn_tail"]
+    assert len(torn) == 1 and torn[0]["level"] == "warning"
+    assert torn[0]["dropped_records"] == 1 and torn[0]["line"] == 22  # header, 10 pre-images, 10 written
+    assert ran.summary()["journal_dropped"] == 1
+    assert ran.summary()["updated"] == 10

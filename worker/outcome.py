@@ -76,3 +76,5 @@ class Summary:
     concurrency: int | None = None
     concurrency_min: int | None = None
     concurrency_max: int | None = None
+    # Restore: journal records dropped because the journal's last line was torn.
+    journal_dropped: int = 0

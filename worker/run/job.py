@@ -94,6 +94,9 @@ async def restore_job(
     sleep: Sleep = anyio.sleep,
 ) -> JobResult:
     """`rebrand restore`: put every conference in `journal` back to its pre-image."""
+    reporter = reporter or Reporter()
+    if journal.torn_line is not None:
+        reporter.torn_journal(journal.path, journal.torn_line, journal.dropped)
     raw_theme: Any = journal.header.get("theme")
     strategy = Restore(journal.written_at, force=settings.force,
                        theme=parse_theme(raw_theme) if raw_theme else None)
@@ -107,8 +110,7 @@ async def restore_job(
         return fill
 
     job = _Job("restore", strategy, source, None)
-    return await _execute(settings, credentials, job, reporter or Reporter(), stop or Stop(),
-                          sleep)
+    return await _execute(settings, credentials, job, reporter, stop or Stop(), sleep)
 
 
 async def _execute(settings: Settings, credentials: Credentials, job: _Job,
@@ -164,7 +166,9 @@ def exit_code_for(summary: Summary, stop: Stop, *, dry_run: bool) -> ExitCode:
     """The exit code a finished (or stopped) job earns."""
     if stop.reason is not None:
         return stop.reason.exit_code
-    if summary.failed:
+    # A conflict is a conference a restore left as someone else edited it: not undone,
+    # and CI and operators read 0 as "undone".
+    if summary.failed or summary.conflict:
         return ExitCode.FAILURES
     if dry_run and summary.planned:
         return ExitCode.CHANGES_PENDING

@@ -159,7 +159,13 @@ class JournalContents:
     # Conference id -> the updated_at our PUT returned (None: no answer was recorded).
     written_at: dict[str, str | None]
     count: int
-    torn_tail: bool
+    # Records lost to a torn last line (a crash mid-append): 0 or 1, and line says where.
+    dropped: int = 0
+    torn_line: int | None = None
+
+    @property
+    def torn_tail(self) -> bool:
+        return self.dropped > 0
 
     def pre_images(self) -> Iterator[dict[str, Any]]:
         """Each conference's first pre-image (the state before that run), in order."""
@@ -198,11 +204,11 @@ def read_journal(path: Path) -> JournalContents:
     header: dict[str, Any] | None = None
     written_at: dict[str, str | None] = {}
     count = 0
-    torn = False
+    torn_line: int | None = None
     for number, record, last in _records(path):
         if record is None:
             if last:
-                torn = True  # a crash mid-append: everything before it is whole
+                torn_line = number  # a crash mid-append: everything before it is whole
                 continue
             raise ConfigError(f"journal {path}: line {number} is not valid JSON; "
                               "the journal is damaged beyond its last line")
@@ -223,7 +229,8 @@ def read_journal(path: Path) -> JournalContents:
     if header is None:
         raise ConfigError(f"journal {path}: no readable header line; this is not a whole "
                           "rebrand journal (or it is empty)")
-    return JournalContents(path, header, written_at, count, torn)
+    return JournalContents(path, header, written_at, count,
+                           dropped=int(torn_line is not None), torn_line=torn_line)
 
 
 def pre_images(path: Path) -> Iterator[dict[str, Any]]:

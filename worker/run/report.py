@@ -37,6 +37,7 @@ class Reporter:
         self.counts: Counter[Kind] = Counter()
         self.listed = 0
         self.retries = 0
+        self.journal_dropped = 0
         self.throttled = 0
         self.failures: list[Outcome] = []
         self.listeners: list[Callable[[Outcome], None]] = []
@@ -114,7 +115,17 @@ class Reporter:
             concurrency=concurrency[0] if concurrency else None,
             concurrency_min=concurrency[1] if concurrency else None,
             concurrency_max=concurrency[2] if concurrency else None,
+            journal_dropped=self.journal_dropped,
         )
+
+    def torn_journal(self, path: Path, line: int, dropped: int) -> None:
+        """A journal whose last line a crash cut off: say so, and count what was lost."""
+        self.journal_dropped += dropped
+        self._log.warning(
+            "journal.torn_tail", journal=str(path), line=line, dropped_records=dropped,
+            detail="the last line was cut off mid-write (a crash) and is dropped; a "
+                   "pre-image reaches disk before its PUT is sent, so a torn one was never "
+                   "written, and a torn `written` record falls back to comparing contents")
 
     def aborted(self, error: Exception, exit_code: int) -> None:
         self._log.error("run.aborted", error=str(error), error_type=type(error).__name__,
