@@ -82,8 +82,8 @@ def _update_resets(mode: str) -> dict[str, Any]:
 RESETS: dict[str, dict[str, Any]] = {
     mode: _update_resets(mode) for mode in RESET_MODES if mode != "keep"
 }
-# The sandbox's default reading.
-UPDATE_RESETS: dict[str, Any] = RESETS["defaults"]
+# The sandbox's default reading (SandboxConfig.reset).
+UPDATE_RESETS: dict[str, Any] = RESETS["nulls"]
 CREATE_DEFAULTS: dict[str, Any] = _reset_values(spec.CREATE_SCHEMA)
 # Fields the server owns: a PUT keeps them, whatever it carries.
 KEPT_ON_UPDATE = tuple(name for name in CONFERENCE_FIELDS if name not in UPDATE_FIELDS)
@@ -179,7 +179,7 @@ def replace(
     extra: tuple[str, ...] = (),
     *,
     keep_extra: bool = False,
-    reset: str = "defaults",
+    reset: str = "nulls",
 ) -> dict[str, Any]:
     """The conference after a full-replacement PUT of a validated, date-normalised body.
 

@@ -79,8 +79,9 @@ class SandboxConfig:
     revoke_after_puts: int | None = None
     # What a PUT does to a writable field its body omits: "defaults", "nulls" or "keep"
     # (worker.sandbox.conference.RESET_MODES). The spec leaves it open; the worker must be
-    # right under each.
-    reset: str = "defaults"
+    # right under each. The default, "nulls", changes nothing a seeded conference holds
+    # beyond what its PUT carries (seeds never have a null size).
+    reset: str = "nulls"
 
     def __post_init__(self) -> None:
         if self.count < 0:
