@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import BRAND, REPO, not_back
+from tests.support import BRAND, REPO, SANDBOX_ENV, not_back, sandbox_in_thread, write_config
 from worker.body import build_put_body
 from worker.decide import Restore, Skip, Write
 from worker.outcome import Kind
