@@ -70,9 +70,11 @@ async def test_a_run_under_every_fault_still_themes_everything_and_exits_0(
 ) -> None:
     faults = FaultConfig(error_500=0.1, error_503=0.1, drop_after_apply=0.1, get_500=0.1)
     # The 429s (with Retry-After) come from the Space's own PUT rate limit, reliably once
-    # the first 25 PUTs are in. Injected at random instead, a 429 among the very first
-    # PUTs makes the client's adaptive limiter crawl at the few PUTs/s it had measured.
-    async with sandbox_factory(count=60, latency_s=0.002, faults=faults, put_rate_limit=25,
+    # the first 8 PUTs of a half second are in: 16/s is below what a run does even on a
+    # loaded machine (at 25 a slow machine never reached the limit, and no 429 came).
+    # Injected at random instead, a 429 among the very first PUTs makes the client's
+    # adaptive limiter crawl at the few PUTs/s it had measured.
+    async with sandbox_factory(count=60, latency_s=0.002, faults=faults, put_rate_limit=8,
                                rate_window_s=0.5) as sb:
         before = sb.space.seed_snapshot()
         result = await run(sb.url, tmp_path, page_size=20)
