@@ -266,45 +266,24 @@ def parse_settings(raw: object, env: Mapping[str, str],
     if not isinstance(raw, Mapping):
         raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
     _check_keys(raw, _TOP_KEYS, "")
-    space_text = env.get("SIGNALWIRE_SPACE") or raw.get("space")
-    if space_text is not None and not isinstance(space_text, str):
-        raise ConfigError(f"space: {space_text!r} is not a host name; write it as "
-                          "`space: example.signalwire.com`")
-    if not isinstance(space_text, str):
-        raise ConfigError(
-            "space: missing; set `space: example.signalwire.com` in the config "
-            "or SIGNALWIRE_SPACE in the environment"
-        )
-    key = "SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE") else "space"
+    space_text, key = _space_text(raw, env)
     if "theme" in raw and "rules" in raw:
         raise ConfigError("theme and rules: both given; pick one: `theme:` for one theme "
                           "everywhere, or `rules:` for a theme per kind of room")
     if "theme" not in raw and "rules" not in raw and not restoring:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors "
                           "(or `rules:`, a theme per kind of room)")
-    retry_raw = raw.get("retry", {})
-    if not isinstance(retry_raw, Mapping):
-        raise ConfigError("retry: must be a mapping of " + ", ".join(_RETRY_KEYS))
-    _check_keys(retry_raw, _RETRY_KEYS, "retry.")
-    retry: dict[str, Any] = {name: _number(retry_raw, name, "retry.", kind, low)
-                             for name, kind, low in _RETRY_NUMBERS if name in retry_raw}
-    from_file: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
-                                 for name, kind, low, high in _NUMBERS if name in raw}
-    if "concurrency" in raw:
-        from_file["concurrency"] = parse_concurrency(raw["concurrency"])
-    if from_file.get("page_size", 0) > 1000:
-        raise ConfigError(f"page_size: {from_file['page_size']} is above the API's maximum; "
-                          "use 1..1000")
+    retry = _retry_policy(raw)
     given = {name: value for name, value in (flags or {}).items() if value is not None}
     # A flag given on the command line wins over the file (--concurrency over concurrency).
-    chosen = {**from_file, **{name: given[name] for name in _FLAG_FIELDS if name in given}}
+    chosen = {**_numbers(raw), **{name: given[name] for name in _FLAG_FIELDS if name in given}}
     settings = Settings(
         space=parse_space(space_text, key=key,
                           allow=allowed_hosts(env, given.get("allow_space_host"))),
         theme=parse_theme(raw["theme"]) if "rules" not in raw
         and (raw.get("theme") is not None or not restoring) else None,
         rules=_rules(raw["rules"]) if "rules" in raw else None,
-        retry=RetryPolicy(**retry),
+        retry=retry,
         select=parse_selection(raw.get("select")).with_flags(given.get("select"),
                                                              given.get("exclude")),
         **chosen,
@@ -339,6 +318,43 @@ def parse_concurrency(value: object) -> Concurrency:
         raise ConfigError(f"concurrency: {value!r} is neither `auto` nor a whole number; "
                           "leave it out (auto) or pin it, e.g. `concurrency: 64`")
     return _number({"concurrency": value}, "concurrency", "", int, 1, MAX_CONCURRENCY)
+
+
+def _space_text(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, str]:
+    """The Space as written (SIGNALWIRE_SPACE over the file's `space`), and where."""
+    space_text = env.get("SIGNALWIRE_SPACE") or raw.get("space")
+    if space_text is not None and not isinstance(space_text, str):
+        raise ConfigError(f"space: {space_text!r} is not a host name; write it as "
+                          "`space: example.signalwire.com`")
+    if not isinstance(space_text, str):
+        raise ConfigError(
+            "space: missing; set `space: example.signalwire.com` in the config "
+            "or SIGNALWIRE_SPACE in the environment"
+        )
+    return space_text, "SIGNALWIRE_SPACE" if env.get("SIGNALWIRE_SPACE") else "space"
+
+
+def _retry_policy(raw: Mapping[str, Any]) -> RetryPolicy:
+    """The `retry` section; a key left out keeps RetryPolicy's default."""
+    retry_raw = raw.get("retry", {})
+    if not isinstance(retry_raw, Mapping):
+        raise ConfigError("retry: must be a mapping of " + ", ".join(_RETRY_KEYS))
+    _check_keys(retry_raw, _RETRY_KEYS, "retry.")
+    given: dict[str, Any] = {name: _number(retry_raw, name, "retry.", kind, low)
+                             for name, kind, low in _RETRY_NUMBERS if name in retry_raw}
+    return RetryPolicy(**given)
+
+
+def _numbers(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The file's numeric keys that are present (the rest keep Settings' defaults)."""
+    found: dict[str, Any] = {name: _number(raw, name, "", kind, low, high)
+                             for name, kind, low, high in _NUMBERS if name in raw}
+    if "concurrency" in raw:
+        found["concurrency"] = parse_concurrency(raw["concurrency"])
+    if found.get("page_size", 0) > 1000:
+        raise ConfigError(f"page_size: {found['page_size']} is above the API's maximum; "
+                          "use 1..1000")
+    return found
 
 
 def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
