@@ -121,3 +121,38 @@ def test_a_rule_after_a_catch_all_is_bad_input_naming_both() -> None:
             {"name": "all", "theme": REST},
             {"name": "sales", "select": {"include": ["*-sales"]}, "theme": SALES}]}, {})
     assert "'sales' can never match: rule 'all' before it has no `select`" in str(caught.value)
+
+
+@pytest.mark.parametrize("reset", ["defaults", "nulls", "keep"])
+async def test_a_crash_after_rule_writes_landed_restores_them_exactly(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    reset: str,
+) -> None:
+    """Every PUT landed, but no answer was journaled (as after a SIGKILL at the worst
+    moment): restore must see each write as ours by its own rule's theme, not as someone
+    else's edit, and put every conference back."""
+    from worker.body import writable_state
+    from worker.decide import shows_as_sent
+    from worker.run.job import restore_job
+    from worker.run.journal import read_journal
+
+    rules = [{"name": "sales", "select": {"include": ["*-sales"]}, "theme": SALES},
+             {"name": "everyone-else", "theme": REST}]
+    async with sandbox_factory(count=150, on_theme_fraction=0.0, reset=reset) as sandbox:
+        before = {cid: dict(c) for cid, c in sandbox.space.conferences.items()}
+        result = await run_job(_settings(sandbox.url, tmp_path, rules), SANDBOX_CREDENTIALS)
+        assert result.exit_code == ExitCode.OK and result.journal is not None
+        kept = [line for line in result.journal.read_bytes().splitlines()
+                if orjson.loads(line)["type"] != "written"]
+        result.journal.write_bytes(b"\n".join(kept) + b"\n")
+        undo = await restore_job(
+            parse_settings({"space": sandbox.url, "retry": FAST_RETRY}, {},
+                           {"backup_dir": tmp_path / "undo"}, restoring=True),
+            SANDBOX_CREDENTIALS, read_journal(result.journal))
+        after = sandbox.space.conferences
+    assert undo.summary.conflict == 0, capsys.readouterr().out[-2000:]
+    assert undo.exit_code == ExitCode.OK
+    # Back as they were, on every field a PUT can carry (a null display_name reads as the
+    # name); the fields the pre-image had null are the Space's to fill, by its reading.
+    for cid, old in before.items():
+        assert shows_as_sent(writable_state(old), after[cid]), cid

@@ -7,7 +7,7 @@ write. `Retheme` applies a theme; `Restore` puts a journal's pre-image back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -129,10 +129,19 @@ class Restore:
     plans_from_listing = False
 
     def __init__(self, written_at: Mapping[str, str | None], *, force: bool,
-                 theme: Theme | None) -> None:
+                 theme: Theme | None,
+                 theme_of: Callable[[str], Theme | None] | None = None) -> None:
         self._written_at = written_at
         self._force = force
         self._theme = theme
+        # A run with rules wrote each conference its own rule's theme (the journal says
+        # which): what that PUT carried, this conference's.
+        self._theme_of = theme_of
+
+    def _theme_for(self, pre: Mapping[str, Any]) -> Theme | None:
+        if self._theme_of is not None:
+            return self._theme_of(str(pre.get("id")))
+        return self._theme
 
     def quick(self, pre: Mapping[str, Any], /) -> Skip | None:
         return None  # the journal's copy is old; only a fresh read can tell
@@ -162,10 +171,11 @@ class Restore:
     def _theme_left_behind(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
         """A theme color the pre-image had null still shows the theme's value: only a PUT
         that leaves it out can clear it (on a Space that resets omitted fields)."""
-        if self._theme is None:
+        theme = self._theme_for(pre)
+        if theme is None:
             return False
         return any(pre.get(name) is None and shows_as_sent({name: value}, fresh)
-                   for name, value in self._theme.colors)
+                   for name, value in theme.colors)
 
     def _edited_since_us(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
         ours = self._written_at.get(str(pre.get("id")))
@@ -175,11 +185,12 @@ class Restore:
         # not have landed. Unchanged since the pre-image means nothing landed at all.
         if pre.get("updated_at") is not None and fresh.get("updated_at") == pre["updated_at"]:
             return False
-        if self._theme is None:
+        theme = self._theme_for(pre)
+        if theme is None:
             return True
         # Something landed. It was our PUT exactly when every field that PUT carried
         # reads as sent; the fields it left out may read anything (default, null, kept).
-        return not shows_as_sent(build_put_body(pre, self._theme), fresh)
+        return not shows_as_sent(build_put_body(pre, theme), fresh)
 
 
 def shows_as_sent(body: Mapping[str, Any], conference: Mapping[str, Any]) -> bool:

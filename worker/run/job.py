@@ -32,7 +32,7 @@ from worker.run.pipeline import Fixed, Limit, run_pipeline
 from worker.run.producer import Source, listing
 from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
-from worker.theme import parse_theme
+from worker.theme import Theme, parse_theme
 from worker.version import __version__
 
 
@@ -99,7 +99,8 @@ async def restore_job(
         reporter.torn_journal(journal.path, journal.torn_line, journal.dropped)
     raw_theme: Any = journal.header.get("theme")
     strategy = Restore(journal.written_at, force=settings.force,
-                       theme=parse_theme(raw_theme) if raw_theme else None)
+                       theme=parse_theme(raw_theme) if raw_theme else None,
+                       theme_of=_rule_themes(journal))
 
     def source(_client: SpaceClient, rep: Reporter) -> Source:
         async def fill(send: ObjectSendStream[Conference]) -> None:
@@ -111,6 +112,22 @@ async def restore_job(
 
     job = _Job("restore", strategy, source, None)
     return await _execute(settings, credentials, job, reporter, stop or Stop(), sleep)
+
+
+def _rule_themes(journal: JournalContents) -> Callable[[str], Theme | None] | None:
+    """For a journal of a run with rules: each conference's theme, by the rule that wrote
+    it (the header keeps each rule's theme, each pre-image its rule)."""
+    raw: Any = journal.header.get("rules")
+    if not isinstance(raw, Mapping):
+        return None
+    themes = {name: parse_theme(theme) for name, theme in raw.items()}
+    rule_of = journal.rule_of
+
+    def theme_of(conference_id: str) -> Theme | None:
+        rule = rule_of.get(conference_id)
+        return None if rule is None else themes.get(rule)
+
+    return theme_of
 
 
 async def _execute(settings: Settings, credentials: Credentials, job: _Job,

@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -162,6 +162,8 @@ class JournalContents:
     # Records lost to a torn last line (a crash mid-append): 0 or 1, and line says where.
     dropped: int = 0
     torn_line: int | None = None
+    # A run with rules: conference id -> the rule that wrote it (its first pre-image's).
+    rule_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def torn_tail(self) -> bool:
@@ -203,6 +205,7 @@ def read_journal(path: Path) -> JournalContents:
     separately by `pre_images()` so a journal of any size fits in memory."""
     header: dict[str, Any] | None = None
     written_at: dict[str, str | None] = {}
+    rule_of: dict[str, str] = {}
     count = 0
     torn_line: int | None = None
     for number, record, last in _records(path):
@@ -222,6 +225,9 @@ def read_journal(path: Path) -> JournalContents:
             conference = record.get("conference")
             if isinstance(conference, dict) and isinstance(conference.get("id"), str):
                 written_at.setdefault(conference["id"], None)
+                rule = record.get("rule")
+                if isinstance(rule, str):
+                    rule_of.setdefault(conference["id"], rule)
                 count += 1
         elif kind == "written" and isinstance(record.get("id"), str):
             value = record.get("updated_at")
@@ -230,7 +236,8 @@ def read_journal(path: Path) -> JournalContents:
         raise ConfigError(f"journal {path}: no readable header line; this is not a whole "
                           "rebrand journal (or it is empty)")
     return JournalContents(path, header, written_at, count,
-                           dropped=int(torn_line is not None), torn_line=torn_line)
+                           dropped=int(torn_line is not None), torn_line=torn_line,
+                           rule_of=rule_of)
 
 
 def pre_images(path: Path) -> Iterator[dict[str, Any]]:
