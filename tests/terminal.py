@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -17,16 +19,41 @@ class TerminalRun:
     output: str  # everything the terminal showed: stdout, stderr and the echoed answer
 
 
+COLUMNS = 120
+SCREEN_ROWS = 24  # a screenful, as a terminal opens
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+_CLEAR = "\r\x1b[2K"
+
+
+def color_sequences(text: str) -> list[str]:
+    return _SGR.findall(text)
+
+
+def screen_lines(output: str) -> list[str]:
+    """What stays on the screen once the progress bar is gone: the output without each
+    drawing of the bar (which wipes itself before every other line), colors removed."""
+    text = output.replace("\r\n", "\n")
+    first, *rest = text.split(_CLEAR)
+    # A drawing of the bar is a segment with no newline; anything else is a line kept.
+    kept = first + "".join(segment for segment in rest if "\n" in segment)
+    return _SGR.sub("", kept).rstrip("\n").split("\n")
+
+
+def rows(lines: list[str]) -> int:
+    """How many terminal rows the lines take, long ones wrapped at COLUMNS."""
+    return sum(max(1, math.ceil(len(line) / COLUMNS)) for line in lines)
+
+
 def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None = None,
                     prompt: str = "Re-theme them now?", timeout_s: float = 60.0,
-                    stdin_tty: bool = True) -> TerminalRun:
-    """`python -m worker ARGS` with stdout and stderr (and stdin unless `stdin_tty` is
-    false) on a pty; `answer` is typed when `prompt` appears."""
+                    stdin_tty: bool = True, program: list[str] | None = None) -> TerminalRun:
+    """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
+    unless `stdin_tty` is false) on a pty; `answer` is typed when `prompt` appears."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
+        [*(program or [sys.executable, "-m", "worker"]), *args],
         stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave, stderr=slave,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", **env}, close_fds=True)
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(COLUMNS), **env}, close_fds=True)
     os.close(slave)
     chunks: list[bytes] = []
     answered = False

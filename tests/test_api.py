@@ -203,7 +203,8 @@ async def test_a_refused_connection_is_retryable() -> None:
         with pytest.raises(RetryableApiError) as caught:
             await client.get("abc")
         assert caught.value.status is None
-        assert "cannot connect" in caught.value.errors[0]
+        assert "the TCP connection to 127.0.0.1:" in caught.value.errors[0]
+        assert "Connection refused" in caught.value.errors[0]
 
 
 async def test_a_connection_dropped_after_the_update_is_retryable(

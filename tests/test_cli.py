@@ -128,8 +128,9 @@ async def test_console_log_format_is_for_people(
         ran = await rebrand("run", "--config", config, "--log-format", "console",
                             "--backup-dir", tmp_path / "backups", env=sandbox_env())
     assert ran.code == 0, ran.err
-    assert "run.summary" in ran.out
+    assert "Re-themed" in ran.out and "rebrand restore --space" in ran.out
     assert not ran.out.lstrip().startswith("{")
+    assert "\x1b[" not in ran.out  # stdout is not a terminal: no color
 
 
 async def test_auto_log_format_is_json_when_stdout_is_not_a_terminal(

@@ -26,6 +26,7 @@ from worker.rules import Rules, parse_rules, selected
 from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
 from worker.space import Space, allowed_hosts, parse_space
+from worker.suggest import did_you_mean
 from worker.theme import Theme, parse_theme
 
 DEFAULT_RATE_LIMIT = 1380.0
@@ -370,7 +371,8 @@ def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -
                 "SIGNALWIRE_API_TOKEN_FILE) in the environment"
             )
         raise ConfigError(
-            f"{prefix}{name}: unknown key; allowed here: {', '.join(allowed)}"
+            f"{prefix}{name}: unknown key; {did_you_mean(name, allowed)}"
+            f"allowed here: {', '.join(allowed)}"
         )
 
 

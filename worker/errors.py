@@ -53,11 +53,15 @@ class AuthError(RebrandError):
 
     exit_code = ExitCode.AUTH
 
-    def __init__(self, status: int, errors: tuple[str, ...] = ()) -> None:
+    def __init__(self, status: int, errors: tuple[str, ...] = (), *, project_id: str = "",
+                 host: str = "") -> None:
         detail = "; ".join(errors) if errors else "no detail given"
+        # The project ID names the account to check; the token is never named.
+        who = f" refused project ID {project_id!r}" if project_id else " refused the credentials"
         super().__init__(
-            f"the Space answered {status} ({detail}): check SIGNALWIRE_PROJECT_ID and "
-            "SIGNALWIRE_API_TOKEN, and that the token has the Video scope"
+            f"the Space{' ' + host if host else ''}{who} (HTTP {status}: {detail}): check "
+            "that SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN come from this Space's API "
+            "page and that the token has the Video scope"
         )
         self.status = status
         self.errors = errors

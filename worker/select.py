@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from worker.errors import ConfigError
+from worker.suggest import did_you_mean
 
 _KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
 
@@ -86,7 +87,8 @@ def parse_selection(raw: object) -> Selection:
         raise ConfigError("select: must be a mapping with any of " + ", ".join(_KEYS))
     for key in raw:
         if key not in _KEYS:
-            raise ConfigError(f"select.{key}: unknown key; allowed here: {', '.join(_KEYS)}")
+            raise ConfigError(f"select.{key}: unknown key; {did_you_mean(key, _KEYS)}"
+                              f"allowed here: {', '.join(_KEYS)}")
     return Selection(
         include=tuple(_globs(_list(raw, "include"), "select.include")),
         exclude=tuple(_globs(_list(raw, "exclude"), "select.exclude")),

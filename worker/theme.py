@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from worker.errors import ConfigError
+from worker.suggest import did_you_mean
 
 
 class Mode(Enum):
@@ -34,6 +35,21 @@ _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 def is_color(value: object) -> bool:
     """True for a `#RRGGBB` string, the only form the API accepts."""
     return isinstance(value, str) and _COLOR.fullmatch(value) is not None
+
+
+def color_hint(value: object) -> str:
+    """Why `value` is not a color, and what to write instead."""
+    if value is None:
+        return ("is empty: in YAML an unquoted # starts a comment; quote it, as a #RRGGBB "
+                "color: \"#0A84FF\"")
+    text = value if isinstance(value, str) else None
+    fix = "write # and six hex digits, quoted in YAML, e.g. \"#0A84FF\""
+    if text is not None and re.fullmatch(r"#[0-9A-Fa-f]{3}", text):
+        full = "#" + "".join(c * 2 for c in text[1:]).upper()
+        fix = f"write all six digits, \"{full}\""
+    elif text is not None and _COLOR.fullmatch("#" + text):
+        fix = f"it needs its #: write \"#{text.upper()}\" (quoted in YAML)"
+    return f"{value!r} is not a #RRGGBB color: {fix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +79,8 @@ def parse_theme(raw: object) -> Theme:
     for mode in raw:
         if mode not in modes:
             raise ConfigError(
-                f"theme.{mode}: unknown theme mode; use `light` and/or `dark`"
+                f"theme.{mode}: unknown theme mode; {did_you_mean(mode, modes)}"
+                "use `light` and/or `dark`"
             )
     found: dict[str, str] = {}
     for mode in Mode:
@@ -79,13 +96,10 @@ def parse_theme(raw: object) -> Theme:
             if role not in roles:
                 raise ConfigError(
                     f"theme.{mode.value}.{role}: unknown color role; "
-                    f"use one of {', '.join(r.value for r in Role)}"
+                    f"{did_you_mean(role, roles)}use one of {', '.join(r.value for r in Role)}"
                 )
             if not is_color(value):
-                raise ConfigError(
-                    f"theme.{mode.value}.{role}: {value!r} is not a #RRGGBB color "
-                    "(quote it in YAML: \"#0A84FF\")"
-                )
+                raise ConfigError(f"theme.{mode.value}.{role}: {color_hint(value)}")
             found[f"{mode.value}_{role}"] = value
     if not found:
         raise ConfigError("theme: names no colors; set at least one of theme.light/dark.<role>")

@@ -19,8 +19,9 @@ import structlog
 
 from worker.cli import confirm, loop
 from worker.cli.gate import check_theme
+from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.metrics import export_metrics
-from worker.cli.progress import ProgressBar
+from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.config import (
@@ -40,7 +41,6 @@ from worker.preview import Group, render_preview
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
-from worker.run.logs import configure_logging
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
@@ -71,12 +71,12 @@ def check_output_path(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
 
 
-def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
-              log_format: str, *, secrets: tuple[str, ...],
-              shard: Shard | None = None, audit: PlanAudit | None = None) -> int:
+def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, screen: Screen,
+              ending: Ending, *, secrets: tuple[str, ...], shard: Shard | None = None,
+              audit: PlanAudit | None = None) -> int:
     try:
         if audit is not None:
-            _report_audit(audit, log_format, done=ns.command == "run" and not ns.dry_run)
+            _report_audit(audit, screen.fmt, done=ns.command == "run" and not ns.dry_run)
         if getattr(ns, "report", None) is not None:
             write_report(ns.report, result.summary, reporter.failures, result.journal,
                          exit_code=int(result.exit_code), secrets=secrets)
@@ -88,9 +88,15 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter,
         # The run itself is over and its outcome stands; say what could not be saved.
         print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
               file=sys.stderr)
-    if log_format == "console" and reporter.planned:
-        print(plan_table(reporter.planned), file=sys.stdout)
-    _export_metrics(result, ns, shard)
+    if reporter.planned and screen.verbosity is not Verbosity.QUIET:
+        screen.show([plan_table(reporter.planned, screen.palette)])
+    exported = _export_metrics(result, ns, shard)
+    screen.conclude(result.summary, replace(
+        ending, exit_code=int(result.exit_code),
+        journal=result.journal.resolve() if result.journal else None,
+        report=ns.report.resolve() if getattr(ns, "report", None) else None,
+        metrics=ns.metrics_file.resolve() if exported and ns.metrics_file else None,
+        pushgateway=ns.pushgateway if exported else None))
     return int(result.exit_code)
 
 
@@ -137,9 +143,9 @@ def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace) -> str:
     return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
-def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | None) -> None:
+def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | None) -> bool:
     code = int(result.exit_code)
-    export_metrics(
+    return export_metrics(
         result.summary, exit_code=code,
         success=code == ExitCode.OK or (code == ExitCode.CHANGES_PENDING and ns.command == "plan"),
         path=ns.metrics_file, pushgateway=ns.pushgateway,
@@ -147,19 +153,8 @@ def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | No
     )
 
 
-def _progress(ns: argparse.Namespace, reporter: Reporter, credentials: Credentials,
-              total: int | None) -> ProgressBar | None:
-    """A live bar on a terminal's stderr; the console log then scrolls above it."""
-    if not (ns.progress and sys.stderr.isatty()):
-        return None
-    bar = ProgressBar(reporter, sys.stderr, total=total).attach()
-    if sys.stdout.isatty():
-        configure_logging(ns.log_format, secrets=credentials.secrets,
-                          stream=bar.log_stream(sys.stdout))
-    return bar
-
-
-def _ask_first(settings: Settings, credentials: Credentials) -> tuple[int | None, int | None]:
+def _ask_first(settings: Settings, credentials: Credentials,
+               screen: Screen) -> tuple[int | None, int | None]:
     """Plan, and above `confirm_above` changes ask. Returns (exit code to stop with, or
     None to go on; the number of conferences listed, for the progress bar)."""
     stop = Stop()  # its event belongs to this event loop, not the run's
@@ -169,9 +164,10 @@ def _ask_first(settings: Settings, credentials: Credentials) -> tuple[int | None
         return int(plan.exit_code), None
     count = plan.summary.planned
     if confirm.needs_consent(count, settings.confirm_above):
-        print(plan_table(planned.planned), file=sys.stdout)
+        # A few lines, one per color, whatever the count: `plan` lists each conference.
         prompt = confirm.question(count, plan.summary.listed, settings.space.host,
-                                  settings.confirm_above)
+                                  settings.confirm_above,
+                                  details=changes_by_field(planned.planned, screen.palette))
         if not confirm.ask(prompt, out=sys.stderr, read=sys.stdin.readline):
             print("rebrand: nothing was changed", file=sys.stderr)
             return int(ExitCode.ABORTED), None
@@ -192,17 +188,17 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = parse_settings(raw, env, flags)
     check_theme(settings, ns.log_format)
     credentials = load_credentials(env)
-    fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    screen = open_screen(ns, env, secrets=credentials.secrets)
     _warn_known_allowances(settings.allow_fields)
     total = None
     if confirm.plan_first(yes=getattr(ns, "yes", False), dry_run=settings.dry_run,
                           stdin=sys.stdin):
-        code, total = _ask_first(settings, credentials)
+        code, total = _ask_first(settings, credentials, screen)
         if code is not None:
             return code
     stop = Stop()
     reporter = Reporter(keep_plans=settings.dry_run
-                        and (fmt == "console" or ns.summary_md is not None))
+                        and (screen.for_a_person or ns.summary_md is not None))
     rules = settings.themes
     audit = None if rules is None else PlanAudit(
         settings.accessibility,
@@ -211,18 +207,19 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     if audit is not None:
         reporter.listeners.append(audit.observe)
         reporter.before_summary.append(lambda: _log_audit(audit))
-    bar = _progress(ns, reporter, credentials, total)
+    screen.start_progress(reporter, total=total, enabled=ns.progress)
     try:
         result = loop.run(with_signals, lambda: run_job(
             settings, credentials, reporter=reporter, stop=stop), stop)
     finally:
-        if bar is not None:
-            bar.close()
-    code = _conclude(result, ns, reporter, fmt, secrets=credentials.secrets,
+        screen.stop_progress()
+    ending = Ending("run", 0, dry_run=settings.dry_run, space=settings.space.origin,
+                    config=ns.config)
+    code = _conclude(result, ns, reporter, screen, ending, secrets=credentials.secrets,
                      shard=settings.shard, audit=audit)
     preview = getattr(ns, "preview", None)
     if preview is not None and audit is not None and rules is not None:
-        _write_plan_preview(preview, audit, rules, fmt)
+        _write_plan_preview(preview, audit, rules, screen.fmt)
     return code
 
 
@@ -263,18 +260,18 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = replace(from_config or parse_settings({"space": space.origin}, env, flags,
                                                      restoring=True), space=space, theme=None)
     credentials = load_credentials(env)
-    fmt = configure_logging(ns.log_format, secrets=credentials.secrets)
+    screen = open_screen(ns, env, secrets=credentials.secrets)
     _warn_known_allowances(settings.allow_fields)
-    reporter = Reporter(keep_plans=settings.dry_run and fmt == "console")
+    reporter = Reporter(keep_plans=settings.dry_run and screen.for_a_person)
     stop = Stop()
-    bar = _progress(ns, reporter, credentials, None)
+    screen.start_progress(reporter, total=None, enabled=ns.progress)
     try:
         result = loop.run(with_signals, lambda: restore_job(
             settings, credentials, journal, reporter=reporter, stop=stop), stop)
     finally:
-        if bar is not None:
-            bar.close()
-    return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets)
+        screen.stop_progress()
+    ending = Ending("restore", 0, dry_run=settings.dry_run, space=space.origin)
+    return _conclude(result, ns, reporter, screen, ending, secrets=credentials.secrets)
 
 
 def preview_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -9,7 +9,7 @@ question is ever asked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TextIO
@@ -35,10 +35,13 @@ def is_yes(answer: str) -> bool:
     return answer.strip().lower() in {"y", "yes"}
 
 
-def question(would_change: int, listed: int, space: str, confirm_above: int) -> str:
-    return (f"rebrand: {would_change:,} of {listed:,} listed conferences in {space} would "
-            f"change (more than confirm_above: {confirm_above}).\n"
-            "Re-theme them now? Only 'yes' goes on (or pass --yes next time): ")
+def question(would_change: int, listed: int, space: str, confirm_above: int, *,
+             details: Sequence[str] = ()) -> str:
+    """The question, with `details` (what would change) between the count and it."""
+    lines = [f"rebrand: {would_change:,} of {listed:,} listed conferences in {space} would "
+             f"change (more than confirm_above: {confirm_above})" + (":" if details else "."),
+             *details]
+    return "\n".join(lines) + "\nRe-theme them now? Only 'yes' goes on (or pass --yes next time): "
 
 
 def ask(prompt: str, *, out: TextIO, read: Callable[[], str]) -> bool:

@@ -7,7 +7,6 @@ and the theme comes from config.example.yaml.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 import anyio
 
 from worker.cli import loop
-from worker.cli.progress import ProgressBar
+from worker.cli.human import Ending
+from worker.cli.screen import open_screen
 from worker.cli.signals import watch_signals
 from worker.config import Credentials, Settings, load_settings, parse_settings
 from worker.errors import single_error
@@ -47,27 +47,25 @@ def demo_settings(config: Path | None, flags: Mapping[str, Any] | None = None) -
     return parse_settings({"theme": theme.as_config()}, placeholder, flags)
 
 
-def run_demo(ns: argparse.Namespace) -> int:
+def run_demo(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     if getattr(ns, "fleet", False):
         return run_fleet_demo(ns)
-    configure_logging(ns.log_format)
+    screen = open_screen(ns, env)
     sandbox_config = SandboxConfig(count=ns.count, latency_s=ns.latency,
                                    faults=DEMO_FAULTS if ns.faults else FaultConfig())
     template = demo_settings(ns.config, vars(ns))
     reporter = Reporter()
-    # A person at a terminal gets the live bar, the console log scrolling above it.
-    bar = None
-    if getattr(ns, "progress", True) and sys.stderr.isatty():
-        bar = ProgressBar(reporter, sys.stderr, total=ns.count).attach()
-        if sys.stdout.isatty():
-            configure_logging(ns.log_format, stream=bar.log_stream(sys.stdout))
+    # A person at a terminal gets the live bar, the event lines scrolling above it.
+    screen.start_progress(reporter, total=ns.count, enabled=getattr(ns, "progress", True))
     stop = Stop()
+    space: list[str] = []
 
     async def main() -> JobResult:
         with single_error():
             async with serve(sandbox_config) as sandbox, anyio.create_task_group() as tg:
                 tg.start_soon(watch_signals, stop)
                 settings = replace(template, space=parse_space(sandbox.url))
+                space.append(settings.space.origin)
                 credentials = Credentials(sandbox_config.project_id, sandbox_config.api_token)
                 result = await run_job(settings, credentials, reporter=reporter, stop=stop)
                 tg.cancel_scope.cancel()
@@ -76,11 +74,14 @@ def run_demo(ns: argparse.Namespace) -> int:
     try:
         result = loop.run(main)
     finally:
-        if bar is not None:
-            bar.close()
+        screen.stop_progress()
     if ns.report is not None:
         write_report(ns.report, result.summary, reporter.failures, result.journal,
                      exit_code=int(result.exit_code))
+    screen.conclude(result.summary, Ending(
+        "run", int(result.exit_code), space=space[0] if space else None,
+        journal=result.journal.resolve() if result.journal else None,
+        report=ns.report.resolve() if ns.report is not None else None, demo=True))
     return int(result.exit_code)
 
 

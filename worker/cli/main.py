@@ -1,13 +1,5 @@
 """The command line: parse the flags, dispatch to a command, exit with its code.
-
-    rebrand run --config PATH      re-theme every conference      (exit 0/1/2/3/4/130/143)
-    rebrand plan --config PATH     show what run would change     (exit 0, or 10 if pending)
-    rebrand restore JOURNAL        put a run's pre-images back (--space names the Space)
-    rebrand validate --config PATH check config and credentials (--online: the Space too)
-    rebrand preview --config PATH --out FILE.html   see the theme, no credentials needed
-    rebrand sandbox                serve a simulated Space on loopback
-    rebrand demo                   the sandbox plus a run on it, no credentials needed
-"""
+The words of `--help` live in helptext.py."""
 
 from __future__ import annotations
 
@@ -18,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from worker.cli import commands
+from worker.cli import commands, helptext
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
 from worker.config import DEFAULTS
 from worker.errors import ConfigError, ExitCode, RebrandError
@@ -50,10 +42,24 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    """How a person at a terminal sees the run; off a terminal every event is JSON."""
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="at a terminal, a line for every conference, not only those "
+                           "that need attention")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="at a terminal, only failures and the summary")
+    p.add_argument("--no-color", action="store_true",
+                   help="no colors (also when NO_COLOR is set or stdout is not a terminal)")
+
+
 def _add_job_flags(p: argparse.ArgumentParser) -> None:
+    _add_output_flags(p)
     # A flag left out is None: the config file's value, or the default Settings writes, stands.
     p.add_argument("--log-format", choices=("json", "console", "auto"), default="auto",
-                   help="JSON lines, the console renderer, or JSON unless stdout is a terminal")
+                   help="JSON lines, lines for a person, or JSON unless stdout is a terminal "
+                        "(the default)")
     p.add_argument("--backup-dir", type=Path, default=None,
                    help="where the backup journal is written "
                         f"(default ./{DEFAULTS['backup_dir']})")
@@ -109,34 +115,45 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """What `run` and `plan` share: they differ only in whether writes are sent."""
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, metavar="PATH",
+                   help="the config file: space, theme, limits (see config.example.yaml)")
     _add_job_flags(p)
     _add_allow_flag(p)
     _add_ops_flags(p)
     _add_selection_flags(p)
 
 
+def _command(sub: argparse._SubParsersAction[_Parser], name: str) -> argparse.ArgumentParser:
+    words = helptext.COMMANDS[name]
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=words.summary, description=words.description(), epilog=words.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     from worker.sandbox.cli import add_sandbox_arguments
 
-    parser = _Parser(prog="rebrand", description=__doc__,
+    parser = _Parser(prog="rebrand", description=helptext.OVERVIEW,
+                     epilog=helptext.GETTING_STARTED,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version,
                         help="show the version and the API spec it carries, and exit")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                title="commands", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="re-theme every conference in the Space")
+    run = _command(sub, "run")
     run.add_argument("--dry-run", action="store_true", help="same as `plan`: send no writes")
     run.add_argument("--yes", action="store_true",
                      help="do not ask at a terminal, however many conferences would change")
     _add_run_flags(run)
-    plan = sub.add_parser("plan", help="show what `run` would change; exit 10 if anything")
+    plan = _command(sub, "plan")
     _add_run_flags(plan)
     plan.add_argument("--preview", type=Path, default=None, metavar="FILE.html",
                       help="also write an HTML preview: the theme, and each current "
                            "palette before and after, with its count")
 
-    restore = sub.add_parser("restore", help="put a journal's pre-images back")
+    restore = _command(sub, "restore")
     restore.add_argument("journal", type=Path)
     restore.add_argument("more_journals", nargs="*", type=Path, metavar="JOURNAL",
                          help="with a fleet --config: more journals, or directories standing "
@@ -153,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_flag(restore)
     _add_ops_flags(restore)
 
-    validate = sub.add_parser("validate", help="check the config and credentials offline; "
-                                                "--online also checks the Space against the spec")
-    validate.add_argument("--config", type=Path, required=True)
+    validate = _command(sub, "validate")
+    validate.add_argument("--config", type=Path, required=True, metavar="PATH",
+                          help="the config file: space, theme, limits (see config.example.yaml)")
     _add_allow_flag(validate)
     validate.add_argument("--online", action="store_true",
                           help="also read one listing page and one conference and check them "
@@ -165,15 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --online: a property beyond the spec that is allowed "
                                "(as for run)")
 
-    preview = sub.add_parser("preview", help="write an HTML page showing the theme on a "
-                             "conference room, its contrast and color-vision checks")
-    preview.add_argument("--config", type=Path, required=True)
+    preview = _command(sub, "preview")
+    preview.add_argument("--config", type=Path, required=True, metavar="PATH",
+                         help="the config file whose theme to show (no credentials needed)")
     preview.add_argument("--out", type=Path, required=True, metavar="FILE.html")
 
-    sandbox = sub.add_parser("sandbox", help="serve a simulated Space on loopback")
+    sandbox = _command(sub, "sandbox")
     add_sandbox_arguments(sandbox)
 
-    demo = sub.add_parser("demo", help="run the job on an in-process sandbox")
+    demo = _command(sub, "demo")
     demo.add_argument("--count", type=positive_int, default=500)
     demo.add_argument("--latency", type=non_negative, default=0.005)
     demo.add_argument("--no-faults", dest="faults", action="store_false")
@@ -182,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", type=Path, default=None,
                       help="whose theme to apply (default ./config.example.yaml if present, "
                            "else the same brand built in)")
+    demo.add_argument("--no-progress", dest="progress", action="store_false",
+                      help="no live progress bar on stderr (it is drawn only on a terminal)")
     _add_job_flags(demo)
     return parser
 
@@ -233,7 +252,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             require_sandbox_extra("demo")
             from worker.cli.demo import run_demo
 
-            return run_demo(ns)
+            return run_demo(ns, environ)
     except RebrandError as exc:
         print(f"rebrand: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)

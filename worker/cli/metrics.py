@@ -148,23 +148,28 @@ def push_metrics(url: str, summary: Summary, *, exit_code: int, success: bool,
 
 
 def export_metrics(summary: Summary, *, exit_code: int, success: bool, path: Path | None,
-                   pushgateway: str | None, grouping_key: Mapping[str, str]) -> None:
-    export_runs([Run({}, summary, exit_code, success)], path=path, pushgateway=pushgateway,
-                grouping_key=grouping_key)
+                   pushgateway: str | None, grouping_key: Mapping[str, str]) -> bool:
+    return export_runs([Run({}, summary, exit_code, success)], path=path,
+                       pushgateway=pushgateway, grouping_key=grouping_key)
 
 
 def export_runs(runs: Sequence[Run], *, path: Path | None, pushgateway: str | None,
-                grouping_key: Mapping[str, str]) -> None:
+                grouping_key: Mapping[str, str]) -> bool:
     """Both exports, as asked. They are a side channel: a failure is logged as a warning
-    and does not change the run's exit code (the run itself is over)."""
+    and does not change the run's exit code (the run itself is over). Returns whether
+    every export asked for was made."""
     log = structlog.get_logger("rebrand")
+    made = True
     if path is not None:
         try:
             write_runs_file(path, runs)
         except OSError as exc:
             log.warning("metrics.write_failed", path=str(path), error=str(exc))
+            made = False
     if pushgateway is not None:
         try:
             push_runs(pushgateway, runs, grouping_key=grouping_key)
         except (OSError, ValueError) as exc:
             log.warning("metrics.push_failed", url=pushgateway, error=str(exc))
+            made = False
+    return made

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from worker.cli.style import Palette, printable
 from worker.outcome import Outcome, Summary
 
 _MAX_ROWS = 200
+PLAIN = Palette()  # no color: for a file, a pipe, or NO_COLOR
 
 
 def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
@@ -18,30 +20,42 @@ def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
     return groups
 
 
-def plan_table(planned: Sequence[Outcome]) -> str:
+def plan_table(planned: Sequence[Outcome], palette: Palette = PLAIN) -> str:
     """One row per changing color: conference, field, old → new; with rules, a table per
-    rule under its name."""
+    rule under its name. When the palette paints, each old and new color gets a swatch
+    beside its hex."""
     groups = by_rule(planned)
     if list(groups) == [None]:
-        return _plan_table(planned)
-    parts = [f"rule {rule}: {len(group)} conference(s)\n{_plan_table(group)}"
+        return _plan_table(planned, palette)
+    parts = [f"rule {printable(str(rule))}: {len(group)} conference(s)\n"
+             f"{_plan_table(group, palette)}"
              for rule, group in groups.items()]
     return "\n\n".join(parts)
 
 
-def _plan_table(planned: Sequence[Outcome]) -> str:
+def _plan_table(planned: Sequence[Outcome], palette: Palette) -> str:
     rows = [("conference", "field", "old", "new")]
     for outcome in planned[:_MAX_ROWS]:
-        label = outcome.name or outcome.conference_id
+        label = printable(outcome.name or outcome.conference_id)
         for i, change in enumerate(outcome.changes):
             rows.append((label if i == 0 else "", change.field, change.old or "(unset)",
                          change.new))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    blank = palette.swatch(None)  # as wide as a swatch: keeps the headers over the hex
+
+    def color_cell(text: str, width: int, header: bool) -> str:
+        swatch = blank if header else palette.swatch(text if text.startswith("#") else None)
+        return swatch + text.ljust(width)
+
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 color_cell(row[2], widths[2], n == 0), color_cell(row[3], widths[3], n == 0)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * (w + (len(blank) if i >= 2 else 0))
+                              for i, w in enumerate(widths)))
     if len(planned) > _MAX_ROWS:
-        lines.append(f"... and {len(planned) - _MAX_ROWS} more conferences (see the JSON events)")
+        lines.append(f"... and {len(planned) - _MAX_ROWS} more conferences (-v shows every one)")
     lines.append(f"{len(planned)} conference(s) would change.")
     return "\n".join(lines)
 

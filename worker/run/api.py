@@ -6,6 +6,9 @@ API's error answers into the error tree once, here, carrying the server's own me
 
 from __future__ import annotations
 
+import os
+import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,9 +72,11 @@ class SpaceClient:
         *,
         timeout_s: float,
         secrets: tuple[str, ...] = (),
+        project_id: str = "",
     ) -> None:
         self._session = session
         self._space = space
+        self._project_id = project_id  # named when the Space refuses the credentials
         self._headers = {**_JSON_HEADERS, "Authorization": authorization}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # An error answer may quote what we sent; its text goes into events and reports.
@@ -129,6 +134,8 @@ class SpaceClient:
                 raw = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as exc:
+            raise _unreachable(exc) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise RetryableApiError(None, (_transport_message(exc),)) from exc
         except TimeoutError as exc:
@@ -136,19 +143,43 @@ class SpaceClient:
         if status != 200:
             for form in self._secret_forms:
                 raw = raw.replace(form, REDACTED.encode())
-        return _interpret(status, raw, retry_after)
+        return _interpret(status, raw, retry_after, project_id=self._project_id,
+                          host=self._space.host)
 
 
 def _transport_message(exc: BaseException) -> str:
-    name = type(exc).__name__
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "connection closed by the server before it answered"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error.strerror or name}"
-    return f"connection failed ({name})"
+    return f"connection failed ({type(exc).__name__})"
 
 
-def _interpret(status: int, raw: bytes, retry_after: str | None) -> dict[str, Any]:
+def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
+    """Which step of reaching the Space failed (DNS, TCP or TLS), naming the host. A
+    name that does not exist, or TLS that fails, will not mend within a retry: those
+    are not retried; a refused or reset connection may be a restart, and is."""
+    where = f"{exc.host}:{exc.port}"
+    os_error = exc.os_error
+    if isinstance(exc, aiohttp.ClientSSLError) or isinstance(os_error, ssl.SSLError):
+        reason = (getattr(exc, "certificate_error", None) or os_error)
+        detail = (getattr(reason, "verify_message", None) or getattr(reason, "reason", None)
+                  or str(reason))
+        return ApiError(None, (f"cannot reach the Space: the TLS handshake with {where} failed "
+                               f"({detail}); check that it serves https there, with a "
+                               "certificate this machine trusts",))
+    if isinstance(os_error, socket.gaierror):
+        text = (f"cannot reach the Space: the DNS lookup of {exc.host} failed "
+                f"({os_error.strerror}); check the Space's name (`space` in the config, or "
+                "SIGNALWIRE_SPACE) and this machine's DNS")
+        kind = ApiError if os_error.errno == socket.EAI_NONAME else RetryableApiError
+        return kind(None, (text,))
+    why = os.strerror(os_error.errno) if os_error.errno else (os_error.strerror or str(os_error))
+    return RetryableApiError(None, (f"cannot reach the Space: the TCP connection to {where} "
+                                    f"failed ({why}); check the host and port, and that no "
+                                    "firewall or proxy is in the way",))
+
+
+def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: str = "",
+               host: str = "") -> dict[str, Any]:
     try:
         payload: Any = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
@@ -159,7 +190,7 @@ def _interpret(status: int, raw: bytes, retry_after: str | None) -> dict[str, An
         return payload
     messages = error_messages(payload)
     if status in (401, 403):
-        raise AuthError(status, messages)
+        raise AuthError(status, messages, project_id=project_id, host=host)
     if status == 404:
         raise NotFoundError(status, messages)
     if is_retryable_status(status):

@@ -147,7 +147,8 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
         async with session_for(settings.max_concurrency if controller else limit.limit) as session:
             client = SpaceClient(session, settings.space, credentials.authorization(),
                                  timeout_s=settings.request_timeout_s,
-                                 secrets=credentials.secrets)
+                                 secrets=credentials.secrets,
+                                 project_id=credentials.project_id)
             updater = ConferenceUpdater(client, job.strategy, reporter, policy=settings.retry,
                                         limiter=limiter, journal=journal,
                                         dry_run=settings.dry_run, sleep=sleep, rules=rules,

@@ -1,4 +1,4 @@
-"""structlog, configured once: JSON lines off a terminal, the console renderer on one,
+"""structlog, configured once: JSON lines off a terminal, a renderer for people on one,
 and a last processor that scrubs secrets from every rendered line whatever path they took."""
 
 from __future__ import annotations
@@ -83,9 +83,11 @@ class _LineWriter:
 
 
 def configure_logging(
-    fmt: LogFormat = "auto", *, secrets: Iterable[str] = (), stream: TextIO | None = None
+    fmt: LogFormat = "auto", *, secrets: Iterable[str] = (), stream: TextIO | None = None,
+    console: structlog.types.Processor | None = None,
 ) -> Literal["json", "console"]:
-    """Configure structlog for the process. Returns the format chosen."""
+    """Configure structlog for the process. Returns the format chosen. `console` renders
+    for a person (the CLI's own renderer); without it, structlog's plain console renderer."""
     out = stream or sys.stdout
     chosen = resolve_format(fmt, out)
     shared: list[structlog.types.Processor] = [
@@ -96,7 +98,7 @@ def configure_logging(
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if chosen == "json"
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else console or structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[*shared, redacting(renderer, secrets)],

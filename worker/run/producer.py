@@ -49,7 +49,9 @@ async def produce(
                 page = (await with_retries(partial(client.list_page, url), policy, sleep=sleep,
                                            on_retry=on_retry)).value
             except ApiError as exc:
-                raise UnreachableError(f"listing conferences failed: {exc}") from exc
+                # A transport failure's message already says what could not be reached.
+                raise UnreachableError("; ".join(exc.errors) if exc.status is None and exc.errors
+                                       else f"listing conferences failed: {exc}") from exc
             next_link = page.next_link
             # Hand conferences over one by one and let go of each: the page's list would
             # otherwise keep every already-processed conference alive until the next

@@ -1,0 +1,250 @@
+"""What a person at a terminal reads: one line per event worth their attention, and a
+closing summary in words with the next command to run (the undo first of all).
+
+Off a terminal none of this is used: every event stays a JSON line. These are pure
+functions of the events and the Summary, so the wording is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from worker.cli.style import Palette, printable
+from worker.outcome import Outcome, Summary
+
+_LABEL_WIDTH = 10
+# Why a run stopped, in words, when an error (not a stop request) ended it.
+_STOP_WORDS = {
+    "AuthError": "the Space refused the credentials",
+    "UnreachableError": "the Space could not be reached or listed",
+    "UnsafeLinkError": "a pagination link led away from the Space",
+}
+
+
+class Verbosity(IntEnum):
+    QUIET = -1  # failures and the summary
+    NORMAL = 0  # what needs a person's attention, and the summary
+    VERBOSE = 1  # every conference's event too
+
+
+def shown(event: str, level: str, verbosity: Verbosity) -> bool:
+    """Whether an event gets a line at the terminal. `run.summary` never does: the
+    summary in words takes its place."""
+    if event == "run.summary":
+        return False
+    if level in {"error", "critical"} or verbosity >= Verbosity.VERBOSE:
+        return True
+    return level == "warning" and verbosity >= Verbosity.NORMAL
+
+
+def _join(values: object) -> str:
+    if isinstance(values, list | tuple):
+        return "; ".join(printable(str(v)) for v in values)
+    return printable(str(values))
+
+
+def _changes(changes: object) -> str:
+    if not isinstance(changes, Mapping):
+        return ""
+    parts = []
+    for field, change in changes.items():
+        old = change.get("old") if isinstance(change, Mapping) else None
+        new = change.get("new") if isinstance(change, Mapping) else None
+        parts.append(f"{field} {old or '(unset)'} -> {new}")
+    return printable(", ".join(parts))
+
+
+def conference_line(kind: str, event: Mapping[str, Any], palette: Palette) -> str:
+    """`label  name  what happened`, the label colored by how much it matters."""
+    name = printable(str(event.get("name") or event.get("conference_id") or "?"))
+    errors = event.get("errors")
+    mismatched = event.get("mismatched_fields")
+    attempts = event.get("attempts")
+    tries = f" (after {attempts} attempts)" if isinstance(attempts, int) and attempts > 1 else ""
+    styles: tuple[str, ...] = ()
+    detail = ""
+    if kind == "failed":
+        styles = ("red", "bold")
+        status = event.get("status")
+        prefix = f"HTTP {status}: " if isinstance(status, int) and status != 200 else ""
+        detail = prefix + (_join(errors) if errors else "no detail given") + tries
+    elif kind in {"conflict", "vanished"}:
+        styles = ("yellow",)
+        detail = _join(errors) if errors else (
+            "deleted since it was listed" if kind == "vanished" else "")
+    elif mismatched:
+        styles = ("yellow",)
+        detail = "the Space did not keep " + _join(mismatched)
+    elif kind == "updated":
+        styles = ("green",)
+    elif kind == "planned":
+        kind = "would change"
+        detail = _changes(event.get("changes"))
+    else:
+        styles = ("dim",)
+    label = palette.paint(kind.ljust(_LABEL_WIDTH), *styles)
+    cid = printable(str(event.get("conference_id", "")))
+    ident = palette.paint(f"[{cid}]", "dim") if kind in {"failed", "conflict"} and cid else ""
+    return "  ".join(part for part in (label, name, detail, ident) if part)
+
+
+def event_line(event: Mapping[str, Any], palette: Palette) -> str:
+    """One event as a line for a person."""
+    name = str(event.get("event", ""))
+    if name.startswith("conference."):
+        return conference_line(name.removeprefix("conference."), event, palette)
+    if name == "run.aborted":
+        return palette.paint("error:", "red", "bold") + " " + printable(str(event.get("error")))
+    if name == "run.stopping":
+        return (palette.paint("stopping:", "yellow") + f" {event.get('reason')}; the writes "
+                "in flight get their grace period to finish (a second signal exits at once)")
+    level = str(event.get("level", "info"))
+    rest = "  ".join(f"{k}={printable(str(v))}" for k, v in event.items()
+                     if k not in {"event", "level", "timestamp"})
+    styles = {"error": ("red", "bold"), "critical": ("red", "bold"), "warning": ("yellow",)}
+    head = palette.paint(f"{level}:", *styles.get(level, ()))
+    return f"{head} {printable(name)}" + (f"  {rest}" if rest else "")
+
+
+class HumanRenderer:
+    """A structlog renderer for a terminal: `shown` decides, `event_line` words it."""
+
+    def __init__(self, palette: Palette, verbosity: Verbosity) -> None:
+        self._palette = palette
+        self._verbosity = verbosity
+
+    def __call__(self, _logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
+        if not shown(str(event.get("event")), str(event.get("level")), self._verbosity):
+            raise structlog.DropEvent
+        return event_line(event, self._palette)
+
+
+def undo_command(space: str, journal: Path) -> str:
+    """The restore that undoes a run, quoted for a POSIX shell, ready to paste."""
+    return shlex.join(["rebrand", "restore", "--space", space, str(journal)])
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """What the closing summary says besides the counts: where things are, what next."""
+
+    command: str  # "run", "plan" or "restore"
+    exit_code: int
+    dry_run: bool = False
+    space: str | None = None  # the Space's origin, for the undo command
+    journal: Path | None = None
+    config: Path | None = None
+    report: Path | None = None
+    metrics: Path | None = None
+    pushgateway: str | None = None
+    demo: bool = False
+
+
+def _count(n: int) -> str:
+    return f"{n:,} conference" + ("" if n == 1 else "s")
+
+
+def _headline(s: Summary, end: Ending) -> str:
+    of = f"{s.listed:,} conference" + ("" if s.listed == 1 else "s")
+    if s.stopped and not s.listed:
+        return "Nothing was done: no conference was listed"
+    if end.command == "restore":
+        if end.dry_run:
+            return f"{s.planned:,} of {of} in the journal would be restored; nothing was sent"
+        return f"Restored {s.updated:,} of {of} in the journal"
+    if end.dry_run:
+        if not s.planned:
+            return f"Nothing would change: {of} checked"
+        return f"{s.planned:,} of {of} would change; nothing was sent"
+    if not s.updated and not s.failed:
+        return f"Nothing to re-theme: {of} checked"
+    return f"Re-themed {s.updated:,} of {of}"
+
+
+def _breakdown(s: Summary, end: Ending, palette: Palette) -> str:
+    same = "already as in the journal" if end.command == "restore" else "already on theme"
+    parts = [
+        (s.unchanged, same, ()),
+        (s.failed, "failed", ("red", "bold")),
+        (s.conflict, "left alone: edited by someone else since (--force restores them)",
+         ("yellow",)),
+        (s.vanished, "vanished (deleted meanwhile)", ("yellow",)),
+        (s.excluded, "excluded by select or shard", ()),
+        (s.not_started, "not started", ("yellow",)),
+    ]
+    return ", ".join(palette.paint(f"{n:,} {words}", *styles)
+                     for n, words, styles in parts if n)
+
+
+def _pace(s: Summary, end: Ending) -> str:
+    text = f"took {s.duration_s:,.1f} s"
+    if not end.dry_run and s.updated:
+        text += f", {s.updates_per_s:,.1f} updates/s"
+    if s.retries:
+        text += f", {s.retries:,} " + ("retry" if s.retries == 1 else "retries")
+        if s.throttled:
+            text += f" ({s.throttled:,} throttled by the Space)"
+    return text
+
+
+def _stopped(s: Summary, end: Ending) -> str | None:
+    if s.stopped is None:
+        return None
+    reason = _STOP_WORDS.get(s.stopped, s.stopped)
+    return f"Stopped early: {reason} (exit {end.exit_code})"
+
+
+def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
+    """The closing summary: what happened in words and counts, the pace, why it stopped
+    early if it did, and where the journal, report and metrics are, with the commands
+    that come next (above all the one that undoes the run)."""
+    lines = [palette.paint(_headline(s, end) + ".", "bold")]
+    breakdown = _breakdown(s, end, palette)
+    if breakdown:
+        lines.append("  " + breakdown)
+    lines.append("  " + _pace(s, end))
+    stopped = _stopped(s, end)
+    if stopped:
+        lines.append(palette.paint(stopped, "yellow" if s.failed == 0 else "red"))
+    rows: list[tuple[str, str]] = []
+    if end.journal is not None:
+        rows.append(("Journal", str(end.journal)))
+        # Nothing to undo unless a write may have landed (a failed PUT may have, before
+        # its answer was lost).
+        if s.updated or s.failed or (s.stopped and s.listed):
+            rows.append(("Undo", undo_command(end.space or "SPACE", end.journal)))
+    if end.report is not None:
+        rows.append(("Report", str(end.report)))
+    if end.metrics is not None:
+        rows.append(("Metrics", str(end.metrics)))
+    if end.pushgateway is not None:
+        rows.append(("Metrics", f"pushed to {end.pushgateway}"))
+    if end.config is not None and end.command == "run" and end.dry_run and s.planned:
+        rows.append(("Apply", shlex.join(["rebrand", "run", "--config", str(end.config)])))
+    if end.config is not None and end.command == "run" and not end.dry_run and s.failed:
+        rows.append(("Retry", shlex.join(["rebrand", "run", "--config", str(end.config)])
+                     + "   (what is already on theme is skipped)"))
+    lines += [f"{label + ':':9s}{value}" for label, value in rows]
+    if end.demo and end.journal is not None:
+        lines.append(palette.paint("(The demo's sandbox Space stopped with it; against a "
+                                   "real Space, that command undoes the run.)", "dim"))
+    return lines
+
+
+def changes_by_field(planned: Sequence[Outcome], palette: Palette) -> list[str]:
+    """A plan in a few lines, for the question before a big run: each color that would
+    change, its new value, and how many conferences it changes in."""
+    counts: dict[tuple[str, str], int] = {}
+    for outcome in planned:
+        for change in outcome.changes:
+            counts[change.field, change.new] = counts.get((change.field, change.new), 0) + 1
+    width = max((len(field) for field, _ in counts), default=0)
+    return [f"  {field.ljust(width)}  {palette.swatch(new)}{printable(new)}  "
+            f"in {_count(n)}" for (field, new), n in counts.items()]
