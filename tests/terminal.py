@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -46,14 +47,15 @@ def rows(lines: list[str]) -> int:
 
 def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None = None,
                     prompt: str = "Re-theme them now?", timeout_s: float = 60.0,
-                    stdin_tty: bool = True, program: list[str] | None = None) -> TerminalRun:
+                    stdin_tty: bool = True, program: list[str] | None = None,
+                    cwd: Path | None = None) -> TerminalRun:
     """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
     unless `stdin_tty` is false) on a pty; `answer` is typed when `prompt` appears."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [*(program or [sys.executable, "-m", "worker"]), *args],
         stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave, stderr=slave,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(COLUMNS), **env}, close_fds=True)
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(COLUMNS), **env}, close_fds=True, cwd=cwd)
     os.close(slave)
     chunks: list[bytes] = []
     answered = False

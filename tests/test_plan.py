@@ -63,5 +63,5 @@ async def test_plan_prints_a_readable_table_on_a_console(
         out = proc.stdout.decode()
         assert proc.returncode == 10, proc.stderr.decode()
         assert "light_primary" in out and "#0A84FF" in out
-        assert "10 conference(s) would change." in out
+        assert "10 of 10 conferences would change; nothing was sent." in out
         assert sb.space.put_count == 0

@@ -94,4 +94,4 @@ def test_the_demo_at_a_terminal_shows_the_bar_with_its_known_total(tmp_path: Pat
                            str(tmp_path / "b")], SANDBOX_ENV)
     assert run.code == 0, run.output
     assert re.search(r"\d+/30 ", run.output)  # the total is known from the start
-    assert re.search(r"Re-themed \d+ of 30 listed", run.output)
+    assert re.search(r"Re-themed \d+ of 30 conferences", run.output)

@@ -86,7 +86,8 @@ def test_run_at_a_terminal_fits_a_screen_and_its_undo_command_pasted_restores_th
 
         # Pasted into a shell, as a person would, with the sandbox still up.
         pasted = run_on_terminal([], {**SANDBOX_ENV, "PATH": f"{BIN}:/usr/bin:/bin"},
-                                 program=["/bin/sh", "-c", command], timeout_s=120)
+                                 program=["/bin/sh", "-c", command], timeout_s=120,
+                                 cwd=tmp_path)
         assert pasted.code == 0, pasted.output
         assert any(line.startswith("Restored ") for line in screen_lines(pasted.output))
         after = conferences(url)
@@ -149,7 +150,8 @@ def test_24_bit_swatches_when_the_terminal_says_it_has_them(tmp_path: Path) -> N
 
 
 def test_the_demo_at_a_terminal_ends_with_the_summary_within_a_screen(tmp_path: Path) -> None:
-    run = run_on_terminal(["demo", "--backup-dir", str(tmp_path / "b")], {}, timeout_s=120)
+    run = run_on_terminal(["demo", "--backup-dir", str(tmp_path / "b")], {}, timeout_s=120,
+                          cwd=tmp_path)
     assert run.code == 0, run.output
     shown = screen_lines(run.output)
     assert rows(shown) <= SCREEN_ROWS, "\n".join(shown)

@@ -39,12 +39,11 @@ def is_color(value: object) -> bool:
 
 def color_hint(value: object) -> str:
     """Why `value` is not a color, and what to write instead."""
-    if value is None:
-        return ("is empty: in YAML an unquoted # starts a comment; quote it, as a #RRGGBB "
-                "color: \"#0A84FF\"")
     text = value if isinstance(value, str) else None
     fix = "write # and six hex digits, quoted in YAML, e.g. \"#0A84FF\""
-    if text is not None and re.fullmatch(r"#[0-9A-Fa-f]{3}", text):
+    if value is None:
+        fix = "it is empty, as in YAML an unquoted # starts a comment; quote it: \"#0A84FF\""
+    elif text is not None and re.fullmatch(r"#[0-9A-Fa-f]{3}", text):
         full = "#" + "".join(c * 2 for c in text[1:]).upper()
         fix = f"write all six digits, \"{full}\""
     elif text is not None and _COLOR.fullmatch("#" + text):

@@ -56,7 +56,6 @@ def _plan_table(planned: Sequence[Outcome], palette: Palette) -> str:
                               for i, w in enumerate(widths)))
     if len(planned) > _MAX_ROWS:
         lines.append(f"... and {len(planned) - _MAX_ROWS} more conferences (-v shows every one)")
-    lines.append(f"{len(planned)} conference(s) would change.")
     return "\n".join(lines)
 
 
