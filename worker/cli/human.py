@@ -106,11 +106,15 @@ def event_line(event: Mapping[str, Any], palette: Palette) -> str:
         return (palette.paint("stopping:", "yellow") + f" {event.get('reason')}; the writes "
                 "in flight get their grace period to finish (a second signal exits at once)")
     level = str(event.get("level", "info"))
+    # An event that carries its own `message` is shown by it; its name then goes last.
+    said = event.get("message")
     rest = "  ".join(f"{k}={printable(str(v))}" for k, v in event.items()
-                     if k not in {"event", "level", "timestamp"})
+                     if k not in {"event", "level", "timestamp", "message"})
     styles = {"error": ("red", "bold"), "critical": ("red", "bold"), "warning": ("yellow",)}
     head = palette.paint(f"{level}:", *styles.get(level, ()))
-    return f"{head} {printable(name)}" + (f"  {rest}" if rest else "")
+    text = printable(str(said)) if said else printable(name)
+    tail = "  ".join(part for part in (rest, f"({printable(name)})" if said else "") if part)
+    return f"{head} {text}" + (f"  {tail}" if tail else "")
 
 
 class HumanRenderer:

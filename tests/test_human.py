@@ -1,0 +1,290 @@
+"""The terminal's words and colors as pure functions: which events get a line, how each
+reads, the closing summary with its undo command, colors and swatches, and the help."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+import worker.cli.main
+from worker.cli import helptext
+from worker.cli.human import (
+    Ending,
+    HumanRenderer,
+    Verbosity,
+    changes_by_field,
+    event_line,
+    shown,
+    summary_lines,
+    undo_command,
+)
+from worker.cli.style import Palette, choose_palette, printable, xterm256
+from worker.cli.tables import plan_table
+from worker.outcome import Change, Kind, Outcome, Summary
+
+PLAIN = Palette()
+COLOR = Palette(enabled=True)
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _summary(**counts: Any) -> Summary:
+    base: dict[str, Any] = {"listed": 500, "updated": 447, "unchanged": 53, "vanished": 0,
+                            "failed": 0, "retries": 46, "duration_s": 6.8,
+                            "updates_per_s": 65.7, "throttled": 10}
+    return Summary(**(base | counts))
+
+
+# Which events reach the terminal
+
+
+@pytest.mark.parametrize(("event", "level", "quiet", "normal", "verbose"), [
+    ("conference.updated", "info", False, False, True),
+    ("conference.unchanged", "info", False, False, True),
+    ("conference.vanished", "warning", False, True, True),
+    ("conference.conflict", "warning", False, True, True),
+    ("conference.updated", "warning", False, True, True),  # a field that did not take
+    ("conference.failed", "error", True, True, True),
+    ("run.aborted", "error", True, True, True),
+    ("run.summary", "info", False, False, False),  # the summary in words replaces it
+])
+def test_each_verbosity_shows_what_it_promises(event: str, level: str, quiet: bool,
+                                               normal: bool, verbose: bool) -> None:
+    assert shown(event, level, Verbosity.QUIET) is quiet
+    assert shown(event, level, Verbosity.NORMAL) is normal
+    assert shown(event, level, Verbosity.VERBOSE) is verbose
+
+
+def test_the_renderer_drops_what_is_not_shown() -> None:
+    render = HumanRenderer(PLAIN, Verbosity.NORMAL)
+    with pytest.raises(structlog.DropEvent):
+        render(None, "info", {"event": "conference.updated", "level": "info", "name": "a"})
+    line = render(None, "error", {"event": "conference.failed", "level": "error",
+                                  "name": "a", "conference_id": "c1", "status": 422,
+                                  "errors": ["display_name: too long"], "attempts": 1})
+    assert line == "failed      a  HTTP 422: display_name: too long  [c1]"
+
+
+# How each reads
+
+
+def test_a_failure_says_why_after_how_many_attempts_in_red() -> None:
+    line = event_line({"event": "conference.failed", "name": "room-1", "conference_id": "c1",
+                       "status": 503, "errors": ["busy"], "attempts": 6}, COLOR)
+    assert "\x1b[31;1mfailed" in line
+    assert SGR.sub("", line) == "failed      room-1  HTTP 503: busy (after 6 attempts)  [c1]"
+
+
+def test_conflicts_vanished_and_fields_that_did_not_take_are_yellow() -> None:
+    conflict = event_line({"event": "conference.conflict", "name": "r", "conference_id": "c",
+                           "errors": ["edited by someone else"]}, COLOR)
+    vanished = event_line({"event": "conference.vanished", "name": "r"}, COLOR)
+    mismatch = event_line({"event": "conference.updated", "name": "r",
+                           "mismatched_fields": ["light_primary"]}, COLOR)
+    for line in (conflict, vanished, mismatch):
+        assert line.startswith("\x1b[33m")
+    assert "deleted since it was listed" in vanished
+    assert "the Space did not keep light_primary" in mismatch
+
+
+def test_updated_is_green_and_a_plan_names_each_change() -> None:
+    assert event_line({"event": "conference.updated", "name": "r"}, COLOR).startswith(
+        "\x1b[32m")
+    planned = event_line({"event": "conference.planned", "name": "r", "changes": {
+        "light_primary": {"old": None, "new": "#0A84FF"}}}, PLAIN)
+    assert planned == "would change  r  light_primary (unset) -> #0A84FF"
+
+
+def test_errors_stops_and_other_events_read_as_sentences() -> None:
+    assert event_line({"event": "run.aborted", "error": "cannot reach the Space"},
+                      PLAIN) == "error: cannot reach the Space"
+    assert "stopping: deadline reached" in event_line(
+        {"event": "run.stopping", "reason": "deadline reached"}, PLAIN)
+    said = event_line({"event": "config.allow_field_known", "level": "warning",
+                       "fields": ["x"], "message": "remove the --allow-field"}, PLAIN)
+    assert said == "warning: remove the --allow-field  fields=['x']  (config.allow_field_known)"
+
+
+def test_text_from_the_space_cannot_drive_the_terminal() -> None:
+    line = event_line({"event": "conference.failed", "name": "evil\x1b[2J\u202ename",
+                       "errors": ["line\nbreak"], "status": 400}, COLOR)
+    assert "\x1b[2J" not in line and "\u202e" not in line and "\n" not in line
+    assert "evil\\x1b[2J\\u202ename" in line
+    assert printable("tab\there") == "tab\\x09here"
+
+
+# The closing summary
+
+
+def _run_ending(**kw: Any) -> Ending:
+    base: dict[str, Any] = {"space": "https://example.signalwire.com",
+                            "journal": Path("/backups/20261130T000000Z-abc.jsonl"),
+                            "config": Path("config.yaml")}
+    return Ending("run", **({"exit_code": 0} | base | kw))
+
+
+def test_a_run_summary_says_what_happened_and_how_to_undo_it() -> None:
+    lines = summary_lines(_summary(), _run_ending(report=Path("/r/report.json"),
+                                                  metrics=Path("/m/rebrand.prom")), PLAIN)
+    assert lines[0] == "Re-themed 447 of 500 conferences."
+    assert lines[1] == "  53 already on theme"
+    assert lines[2] == "  took 6.8 s, 65.7 updates/s, 46 retries (10 throttled by the Space)"
+    assert "Journal: /backups/20261130T000000Z-abc.jsonl" in lines
+    assert ("Undo:    rebrand restore --space https://example.signalwire.com "
+            "/backups/20261130T000000Z-abc.jsonl") in lines
+    assert "Report:  /r/report.json" in lines
+    assert "Metrics: /m/rebrand.prom" in lines
+
+
+def test_the_undo_command_is_quoted_for_the_shell() -> None:
+    journal = Path("/my backups/it's.jsonl")
+    command = undo_command("https://example.signalwire.com", journal)
+    assert shlex.split(command) == ["rebrand", "restore", "--space",
+                                    "https://example.signalwire.com", str(journal)]
+
+
+def test_a_run_that_changed_nothing_offers_nothing_to_undo() -> None:
+    lines = summary_lines(_summary(updated=0, unchanged=500, updates_per_s=0.0),
+                          _run_ending(), PLAIN)
+    assert lines[0] == "Nothing to re-theme: 500 conferences checked."
+    assert not any(line.startswith("Undo:") for line in lines)
+
+
+def test_a_stopped_run_says_why_and_what_was_left() -> None:
+    lines = summary_lines(_summary(updated=20, unchanged=3, failed=30, not_started=447,
+                                   stopped="too many failures"),
+                          _run_ending(exit_code=4), COLOR)
+    plain = [SGR.sub("", line) for line in lines]
+    assert plain[1] == "  3 already on theme, 30 failed, 447 not started"
+    assert "\x1b[31;1m30 failed\x1b[0m" in lines[1]
+    assert "Stopped early: too many failures (exit 4)" in plain
+    assert any(line.startswith("Undo:") for line in plain)
+    assert any(line.startswith("Retry:   rebrand run --config config.yaml") for line in plain)
+
+
+def test_a_run_stopped_by_an_error_before_listing_has_nothing_to_undo() -> None:
+    lines = summary_lines(_summary(listed=0, updated=0, unchanged=0, retries=0,
+                                   stopped="UnreachableError"), _run_ending(exit_code=4), PLAIN)
+    assert lines[0] == "Nothing was done: no conference was listed."
+    assert "Stopped early: the Space could not be reached or listed (exit 4)" in lines
+    assert not any(line.startswith("Undo:") for line in lines)
+
+
+def test_a_plan_summary_gives_the_command_that_applies_it() -> None:
+    lines = summary_lines(_summary(updated=0, planned=447, updates_per_s=0.0),
+                          _run_ending(dry_run=True, journal=None, exit_code=10), PLAIN)
+    assert lines[0] == "447 of 500 conferences would change; nothing was sent."
+    assert "Apply:   rebrand run --config config.yaml" in lines
+    assert lines[2] == "  took 6.8 s, 46 retries (10 throttled by the Space)"
+
+
+def test_a_restore_summary_counts_conflicts_and_can_itself_be_undone() -> None:
+    lines = summary_lines(
+        _summary(listed=450, updated=440, unchanged=5, conflict=5, retries=0),
+        Ending("restore", 0, space="https://example.signalwire.com",
+               journal=Path("/b/restore.jsonl")), PLAIN)
+    assert lines[0] == "Restored 440 of 450 conferences in the journal."
+    assert "5 left alone: edited by someone else since (--force restores them)" in lines[1]
+    assert any(line.startswith("Undo:    rebrand restore --space") for line in lines)
+    dry = summary_lines(_summary(listed=450, updated=0, planned=440),
+                        Ending("restore", 10, dry_run=True), PLAIN)
+    assert dry[0] == "440 of 450 conferences in the journal would be restored; nothing was sent."
+
+
+def test_the_demo_says_its_space_is_gone() -> None:
+    lines = summary_lines(_summary(), _run_ending(demo=True, pushgateway="http://pg:9091"),
+                          PLAIN)
+    assert "Metrics: pushed to http://pg:9091" in lines
+    assert "demo's sandbox Space stopped" in lines[-1]
+
+
+def test_the_question_before_a_big_run_shows_one_line_per_color() -> None:
+    planned = [Outcome(Kind.PLANNED, f"c{i}", f"r{i}", changes=(
+        Change("light_primary", "#000000", "#0A84FF"),
+        Change("dark_primary", None, "#0A84FF"))) for i in range(300)]
+    lines = changes_by_field(planned, PLAIN)
+    assert lines == ["  light_primary  #0A84FF  in 300 conferences",
+                     "  dark_primary   #0A84FF  in 300 conferences"]
+
+
+# Colors
+
+
+@pytest.mark.parametrize(("isatty", "env", "flag", "enabled"), [
+    (True, {}, False, True),
+    (False, {}, False, False),
+    (True, {"NO_COLOR": "1"}, False, False),
+    (True, {"NO_COLOR": ""}, False, True),  # no-color.org: set and not empty
+    (True, {}, True, False),
+    (True, {"TERM": "dumb"}, False, False),
+])
+def test_color_only_for_a_terminal_that_did_not_ask_for_none(
+        isatty: bool, env: dict[str, str], flag: bool, enabled: bool) -> None:
+    assert choose_palette(isatty=isatty, env=env, no_color=flag).enabled is enabled
+
+
+def test_swatches_are_24_bit_when_the_terminal_says_so_else_the_nearest_of_256() -> None:
+    true = choose_palette(isatty=True, env={"COLORTERM": "truecolor"})
+    assert true.swatch("#0A84FF") == "\x1b[48;2;10;132;255m  \x1b[0m "
+    assert choose_palette(isatty=True, env={}).swatch("#FF0000") == "\x1b[48;5;196m  \x1b[0m "
+    assert COLOR.swatch(None) == "   " == COLOR.swatch("#XYZXYZ")
+    assert PLAIN.swatch("#0A84FF") == ""
+    assert PLAIN.paint("x", "red") == "x"
+
+
+@pytest.mark.parametrize(("rgb", "index"), [((0, 0, 0), 16), ((255, 255, 255), 231),
+                                            ((255, 0, 0), 196), ((128, 128, 128), 244),
+                                            ((10, 132, 255), 33)])
+def test_xterm256_picks_the_nearest_color(rgb: tuple[int, int, int], index: int) -> None:
+    assert xterm256(*rgb) == index
+
+
+def test_the_plan_table_puts_a_swatch_beside_each_hex_and_keeps_its_columns() -> None:
+    planned = [Outcome(Kind.PLANNED, "c1", "room", changes=(
+        Change("light_primary", "#000000", "#0A84FF"), Change("dark_primary", None, "#0A84FF")))]
+    painted = plan_table(planned, COLOR).splitlines()
+    assert painted[2].count("\x1b[48;5;") == 2
+    assert painted[3].count("\x1b[48;5;") == 1  # (unset) has a blank, no color
+    header, _, first = (SGR.sub("", line) for line in painted[:3])
+    # The headers stay over the hex codes, swatch cells and all.
+    assert header.index("old") == first.index("#000000")
+    assert header.index("new") == first.index("#0A84FF")
+    assert "\x1b" not in plan_table(planned)
+
+
+# Help
+
+
+def _help(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        worker.cli.main.main([*args, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_the_top_level_help_lists_the_commands_and_how_to_start(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys)
+    assert worker.cli.main.__doc__ is not None
+    assert worker.cli.main.__doc__.splitlines()[0] not in text  # no module docstring
+    for name, words in helptext.COMMANDS.items():
+        assert re.search(rf"^ +{name} +{re.escape(words.summary)}$", text, re.MULTILINE)
+    assert "get started:\n  rebrand demo" in text
+
+
+@pytest.mark.parametrize("command", list(helptext.COMMANDS))
+def test_each_command_help_opens_with_a_sentence_and_examples_and_ends_with_exit_codes(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, command)
+    words = helptext.COMMANDS[command]
+    after_usage = text.split("\n\n", 1)[1]
+    assert after_usage.startswith(words.sentence[:40])
+    examples = re.findall(r"^  (rebrand .+)$", after_usage.split("options:")[0], re.MULTILINE)
+    assert 1 <= len(examples) <= 3 and all(e.startswith(f"rebrand {command}") for e in examples)
+    tail = text.rsplit("exit codes:", 1)[1]
+    assert re.search(r"^\s+0  ", tail, re.MULTILINE)
+    assert text.rstrip().endswith(words.epilog().splitlines()[-1].strip())
