@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.support import BRAND
+from tests.support import BRAND, SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.terminal import rows, run_on_terminal, screen_lines
 
 # Quick retries, so a Space that cannot be reached is given up on in a moment.

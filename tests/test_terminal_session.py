@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.cli_support import SANDBOX_ENV, write_config
+from tests.support import SANDBOX_ENV, write_config
 from tests.terminal import SCREEN_ROWS, color_sequences, rows, run_on_terminal, screen_lines
 from worker.decide import same_writable_state
 
