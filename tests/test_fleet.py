@@ -277,3 +277,43 @@ def test_shards_take_their_slice_of_every_target_at_its_own_rate_over_the_count(
                      r.settings.rate_limit) for r in runs} == {
         "acme": (1, 200.0), "globex": (1, 100.0), "initech": (1, 200.0)}
     assert {r.name: r.settings.backup_dir.name for r in runs} == {n: n for n in NAMES}
+
+
+def test_rebrand_sandbox_serves_a_fleet_from_one_process(tmp_path: Path) -> None:
+    """`rebrand sandbox --spaces 3`: three ready lines, three Spaces, each accepting only
+    its own credentials."""
+    import base64
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "worker", "sandbox", "--spaces", "3", "--port", "0",
+         "--count", "5", "--no-validate"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        cwd=tmp_path) as process:
+        try:
+            assert process.stdout is not None
+            ready = [json.loads(process.stdout.readline()) for _ in range(3)]
+            assert [r["space"] for r in ready] == ["space-1", "space-2", "space-3"]
+            assert len({r["url"] for r in ready}) == 3
+            assert len({r["api_token"] for r in ready}) == 3
+
+            def status(url: str, project: str, token: str) -> int:
+                header = base64.b64encode(f"{project}:{token}".encode()).decode()
+                request = urllib.request.Request(f"{url}/api/video/conferences",  # noqa: S310
+                                                 headers={"Authorization": f"Basic {header}"})
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                        return int(answer.status)
+                except urllib.error.HTTPError as exc:
+                    return exc.code
+
+            for mine in ready:
+                for theirs in ready:
+                    expected = 200 if mine is theirs else 401
+                    assert status(mine["url"], theirs["project_id"], theirs["api_token"]) == expected
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)

@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 sandbox_config = config_from_args(ns)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
-            main_serve(sandbox_config, ns.host, ns.port)
+            main_serve(sandbox_config, ns.host, ns.port, ns.spaces)
             return ExitCode.OK
         if ns.command == "demo":
             require_sandbox_extra("demo")

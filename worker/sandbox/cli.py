@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker.cli.argtypes import limit_or_none, non_negative, probability
+from worker.cli.argtypes import limit_or_none, non_negative, positive_int, probability
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,
@@ -27,6 +27,10 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks one")
     parser.add_argument("--count", type=int, default=defaults.count, help="conferences to seed")
+    parser.add_argument("--spaces", type=positive_int, default=1, metavar="N",
+                        help="serve a fleet: N Spaces in this process, on --port and the "
+                             "ports after it, each its own data and credentials "
+                             "(<project-id>-i, <api-token>-i); one ready line each")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data and faults")
     parser.add_argument(
         "--latency",
@@ -189,5 +193,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     from worker.sandbox.server import main_serve
 
-    main_serve(config, namespace.host, namespace.port)
+    main_serve(config, namespace.host, namespace.port, namespace.spaces)
     return 0

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import NamedTuple
 
 import orjson
@@ -71,30 +72,48 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def main_serve(config: SandboxConfig, host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM, after printing one `sandbox.ready` JSON line."""
-    asyncio.run(_serve_until_signalled(config, host, port))
+def main_serve(config: SandboxConfig, host: str, port: int, spaces: int = 1) -> None:
+    """Serve until SIGINT or SIGTERM, after printing one `sandbox.ready` JSON line per
+    Space. With `spaces` > 1, a fleet in this one process: Space i (from 1) on `port` + i - 1
+    (or a free port each, for 0), its own data (seed + i - 1) and its own credentials
+    (`<project_id>-i`, `<api_token>-i`)."""
+    asyncio.run(_serve_until_signalled(fleet_configs(config, spaces), host, port))
 
 
-async def _serve_until_signalled(config: SandboxConfig, host: str, port: int) -> None:
+def fleet_configs(config: SandboxConfig, spaces: int) -> dict[str, SandboxConfig]:
+    """The Spaces `main_serve` runs, by name: `config` alone, or `spaces` of them."""
+    if spaces <= 1:
+        return {"space": config}
+    return {f"space-{i}": replace(config, seed=config.seed + i - 1,
+                                  project_id=f"{config.project_id}-{i}",
+                                  api_token=f"{config.api_token}-{i}")
+            for i in range(1, spaces + 1)}
+
+
+async def _serve_until_signalled(configs: dict[str, SandboxConfig], host: str,
+                                 port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with serve(config, host, port) as running:
-            ready = {
-                "event": "sandbox.ready",
-                "url": running.url,
-                # Where links.next point, when clients reach the sandbox through a proxy.
-                "public_url": config.links_base,
-                # The sandbox's own fake credentials, printed so a user can export them.
-                "project_id": config.project_id,
-                "api_token": config.api_token,
-                "count": config.count,
-                "validate": config.validate,
-            }
-            sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+        async with AsyncExitStack() as stack:
+            for i, (name, config) in enumerate(configs.items()):
+                running = await stack.enter_async_context(
+                    serve(config, host, port + i if port else 0))
+                ready = {
+                    "event": "sandbox.ready",
+                    **({"space": name} if len(configs) > 1 else {}),
+                    "url": running.url,
+                    # Where links.next point, when clients reach the sandbox through a proxy.
+                    "public_url": config.links_base,
+                    # The sandbox's own fake credentials, printed so a user can export them.
+                    "project_id": config.project_id,
+                    "api_token": config.api_token,
+                    "count": config.count,
+                    "validate": config.validate,
+                }
+                sys.stdout.write(orjson.dumps(ready).decode() + "\n")
             sys.stdout.flush()
             await stop.wait()
     finally:
