@@ -51,6 +51,7 @@ def _summary(**counts: Any) -> Summary:
     ("conference.failed", "error", True, True, True),
     ("run.aborted", "error", True, True, True),
     ("run.summary", "info", False, False, False),  # the summary in words replaces it
+    ("conferences.contrast", "warning", False, False, False),  # so does the audit's warning
 ])
 def test_each_verbosity_shows_what_it_promises(event: str, level: str, quiet: bool,
                                                normal: bool, verbose: bool) -> None:

@@ -34,10 +34,15 @@ class Verbosity(IntEnum):
     VERBOSE = 1  # every conference's event too
 
 
+# Events the command line says in words of its own at a terminal: the closing summary,
+# and the contrast audit (its warning names the rooms and what to do).
+_TOLD_IN_WORDS = frozenset({"run.summary", "conferences.contrast"})
+
+
 def shown(event: str, level: str, verbosity: Verbosity) -> bool:
-    """Whether an event gets a line at the terminal. `run.summary` never does: the
-    summary in words takes its place."""
-    if event == "run.summary":
+    """Whether an event gets a line at the terminal. Those in _TOLD_IN_WORDS never do:
+    the command line's own words take their place."""
+    if event in _TOLD_IN_WORDS:
         return False
     if level in {"error", "critical"} or verbosity >= Verbosity.VERBOSE:
         return True
