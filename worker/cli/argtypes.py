@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+from worker.config import MAX_CONCURRENCY
+
 N = TypeVar("N", int, float)
 
 
@@ -34,8 +36,8 @@ def bounded(kind: Callable[[str], N], *, low: float | None = None,
 
 
 positive_int = bounded(int, low=1)
-# Each consumer is a task with its own pooled connection: beyond this it is a typo.
-_pinned = bounded(int, low=1, high=1024)
+# The config file's bound, so --concurrency and `concurrency:` refuse the same typos.
+_pinned = bounded(int, low=1, high=MAX_CONCURRENCY)
 
 
 def concurrency(text: str) -> int | Literal["auto"]:
