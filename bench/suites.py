@@ -253,8 +253,9 @@ def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
         cpu = result.per_update(result.cpu_s)
         label = who.name + (f" C={who.concurrency}" if who.concurrency else " auto")
         rows.append([label, result.updated, result.rate,
-                     None if cpu is None else cpu * 1000, None if cpu is None else cpu / base_cpu,
-                     result.rate / base.rate if base.rate else None, result.max_rss_mb,
+                     "-" if cpu is None else f"{cpu * 1000:.3f}",
+                     "-" if cpu is None else f"{cpu / base_cpu:.2f}",
+                     f"{result.rate / base.rate:.2f}" if base.rate else "-", result.max_rss_mb,
                      _settled(result), _verified(result)])
         failures += result.problems[:3]
     auto = results[1]
@@ -277,8 +278,9 @@ def paced(runner: Runner, count: int) -> tuple[str, list[str]]:
         result = runner.run(Space(), count, Contestant("rebrand", 64, rate))
         cpu = result.per_update(result.cpu_s) or 0.0
         per[label] = cpu
-        rows.append([label, result.rate, cpu * 1000, result.per_update(result.switches),
-                     _verified(result)])
+        switches = result.per_update(result.switches)
+        rows.append([label, result.rate, f"{cpu * 1000:.3f}",
+                     "-" if switches is None else f"{switches:.2f}", _verified(result)])
         failures += result.problems[:3]
     ratio = per["200/s"] / per["unpaced"] if per["unpaced"] else 0.0
     if ratio > 1.3:

@@ -141,3 +141,11 @@ def test_settled_reports_the_later_rounds_and_the_whole_range() -> None:
     controller = AdaptiveConcurrency(TUNING)
     controller.history = [16, 32, 64, 50, 48, 47, 48]
     assert controller.settled() == (48, 16, 64)
+
+
+def test_conferences_sleeping_out_a_retry_lend_their_places() -> None:
+    controller = AdaptiveConcurrency(TUNING)
+    assert controller.limit == TUNING.initial
+    controller.resting = 3
+    assert controller.limit == TUNING.initial + 3
+    assert controller.history == [TUNING.initial]  # the target itself did not move

@@ -55,6 +55,8 @@ class Controller(Protocol):
 
     def throttled(self) -> None: ...
 
+    resting: int
+
 
 class _Trace:
     """One conference's PUTs sent, and the time it spent waiting rather than being served
@@ -161,10 +163,20 @@ class ConferenceUpdater:
 
     async def _update(self, given: Mapping[str, Any], cid: str, name: str, started: float,
                       trace: _Trace) -> Outcome:
+        controller = self._controller
+
         async def sleep(seconds: float) -> None:
-            # One timer: waiting out a Retry-After costs nothing per second waited.
+            # One timer: waiting out a Retry-After costs nothing per second waited. Under
+            # `auto` the conference lends its place meanwhile.
             trace.waited += seconds
-            await self._sleep(seconds)
+            if controller is None:
+                await self._sleep(seconds)
+                return
+            controller.resting += 1
+            try:
+                await self._sleep(seconds)
+            finally:
+                controller.resting -= 1
 
         try:
             # GETs are not rate limited; a fresh read narrows the lost-update window to
