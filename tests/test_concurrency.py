@@ -42,9 +42,9 @@ def test_startup_doubles_while_the_rtt_stays_flat() -> None:
 def test_a_queue_ends_startup_and_the_gradient_brings_the_limit_down() -> None:
     state = ControlState(80.0, Phase.STARTUP, L)
     state = next_state(state, Round(2 * L, 0.2, 80, 1.0), None, TUNING)
-    # gradient (1 + 0.1)·L / 2L = 0.55; 80 · 0.55 + 3 headroom
+    # gradient ((1 + 0.1)·L + 5 ms) / 2L = 0.6; 80 · 0.6 + 3 headroom
     assert state.phase is Phase.STEADY
-    assert state.limit == pytest.approx(80 * 0.55 + TUNING.headroom)
+    assert state.limit == pytest.approx(80 * 0.6 + TUNING.headroom)
 
 
 def test_the_gradient_never_cuts_by_more_than_half() -> None:
@@ -55,6 +55,16 @@ def test_the_gradient_never_cuts_by_more_than_half() -> None:
 def test_within_tolerance_the_limit_grows_by_the_headroom() -> None:
     state = next_state(steady(40.0), Round(1.05 * L, 0.1, 40, 1.0), None, TUNING)
     assert state.limit == pytest.approx(40 + TUNING.headroom)
+
+
+def test_a_few_milliseconds_of_growth_near_zero_latency_are_not_a_queue() -> None:
+    """A Space a millisecond away: 0.5 ms -> 3 ms is the client's own scheduling."""
+    state = next_state(ControlState(16.0, Phase.STARTUP, 0.0005), Round(0.003, 0.006, 16, 1.0),
+                       None, TUNING)
+    assert (state.limit, state.phase) == (32.0, Phase.STARTUP)
+    state = next_state(steady(64.0, min_rtt=0.0005), Round(0.004, 0.008, 64, 1.0), None,
+                       TUNING)
+    assert state.limit == pytest.approx(64 + TUNING.headroom)
 
 
 def test_an_idle_producer_gives_no_reason_to_grow() -> None:

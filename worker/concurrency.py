@@ -48,6 +48,11 @@ class Tuning:
     # RTT above the no-load RTT by this share is a queue (Envoy's buffer; its default is
     # 25 %). 0.1 keeps a queueing Space's median latency near 1.2 x its unloaded one.
     tolerance: float = 0.1
+    # And this much in absolute terms: a few milliseconds of growth are the client's own
+    # scheduling, not a queue at the Space worth backing off for. Without it, a Space a
+    # millisecond away (the sandbox at L = 0) read each event-loop hiccup as a queue and
+    # settled at 6 in flight, paying 3 x the floor's CPU per update for lack of batching.
+    tolerance_s: float = 0.005
     # Below this share of RTT growth, a round in startup doubles the limit.
     startup_tolerance: float = 0.05
     # Conferences allowed to queue beyond the gradient's target (Gradient2's queueSize 4).
@@ -112,13 +117,14 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
     # Vegas's rule against growth nobody uses: a producer that cannot fill the slots
     # says nothing about the Space.
     app_limited = measured.busiest * 2 < state.limit
-    growth = measured.rtt_s / min_rtt - 1
+    flat = measured.rtt_s <= (1 + tuning.startup_tolerance) * min_rtt + tuning.tolerance_s / 2
     phase = state.phase
-    if phase is Phase.STARTUP and growth <= tuning.startup_tolerance:
+    if phase is Phase.STARTUP and flat:
         limit = state.limit if app_limited else state.limit * 2
     else:
         phase = Phase.STEADY
-        gradient = min(1.0, max(0.5, (1 + tuning.tolerance) * min_rtt / measured.rtt_s))
+        expected = (1 + tuning.tolerance) * min_rtt + tuning.tolerance_s
+        gradient = min(1.0, max(0.5, expected / measured.rtt_s))
         limit = state.limit * gradient + tuning.headroom
         if app_limited:
             limit = min(limit, state.limit)
