@@ -52,6 +52,14 @@ def test_the_gradient_never_cuts_by_more_than_half() -> None:
     assert state.limit == pytest.approx(50 + TUNING.headroom)
 
 
+def test_round_trips_alone_never_take_it_below_where_it_started() -> None:
+    state = next_state(steady(20.0), Round(10 * L, 1.0, 20, 1.0), None, TUNING)
+    assert state.limit == TUNING.initial
+    # The write pace may: 20 PUT/s at 0.1 s hold time is worth 1.5 x 2 + 3 in flight.
+    state = next_state(steady(20.0), Round(10 * L, 0.1, 20, 1.0), 20.0, TUNING)
+    assert state.limit == pytest.approx(6.0)
+
+
 def test_within_tolerance_the_limit_grows_by_the_headroom() -> None:
     state = next_state(steady(40.0), Round(1.05 * L, 0.1, 40, 1.0), None, TUNING)
     assert state.limit == pytest.approx(40 + TUNING.headroom)

@@ -125,7 +125,10 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
         phase = Phase.STEADY
         expected = (1 + tuning.tolerance) * min_rtt + tuning.tolerance_s
         gradient = min(1.0, max(0.5, expected / measured.rtt_s))
-        limit = state.limit * gradient + tuning.headroom
+        # Round trips alone never take it below where it started (the old fixed default):
+        # on a busy client its own scheduling inflates them, and fewer conferences in
+        # flight then only cost more CPU per update. A slower pace (429s) still may.
+        limit = max(state.limit * gradient + tuning.headroom, float(tuning.initial))
         if app_limited:
             limit = min(limit, state.limit)
     if limit > cap:
