@@ -651,11 +651,12 @@ async def test_a_space_with_a_capacity_queues_requests_beyond_it() -> None:
 
     queued, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2, capacity=2))
     assert queued >= 0.6
-    # The requests waited 0.2, 0.4 and 0.6 s, two each: the median is 0.4 s.
-    assert 400 <= stats["median_latency_ms"] < 500
-    flat, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2))
-    assert flat < 0.4
-    assert 200 <= stats["median_latency_ms"] < 300
+    # The requests waited 0.2, 0.4 and 0.6 s, two each: the median is 0.4 s (more on a
+    # busy machine, never less).
+    assert stats["median_latency_ms"] >= 400
+    _flat, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2))
+    # All served at once: 0.2 s each, well short of the queued median.
+    assert 200 <= stats["median_latency_ms"] < 390
 
 
 def test_capacity_must_be_at_least_one() -> None:
