@@ -35,7 +35,8 @@ def test_consent_is_needed_only_above_confirm_above(count: int, above: int, ask:
     assert confirm.needs_consent(count, above) is ask
 
 
-@pytest.mark.parametrize(("answer", "yes"), [("yes\n", True), ("Y", True), (" y ", True),
+@pytest.mark.parametrize(("answer", "yes"), [("yes\n", True), (" yes ", True),
+                                             ("y", False), ("Y", False), ("YES", False),
                                              ("no", False), ("", False), ("yess", False)])
 def test_only_yes_goes_on_and_end_of_input_is_no(answer: str, yes: bool) -> None:
     out = io.StringIO()

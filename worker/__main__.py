@@ -1,5 +1,5 @@
 """`python -m worker` is `rebrand`."""
 
-from worker.cli.main import main
+from worker.cli.entry import main
 
 raise SystemExit(main())

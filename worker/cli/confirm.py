@@ -32,7 +32,9 @@ def needs_consent(would_change: int, confirm_above: int) -> bool:
 
 
 def is_yes(answer: str) -> bool:
-    return answer.strip().lower() in {"y", "yes"}
+    """Only what the question asks for: `yes`, as terraform apply takes it. A stray `y`
+    or `Y` is not consent to change thousands of rooms."""
+    return answer.strip() == "yes"
 
 
 def question(would_change: int, listed: int, space: str, confirm_above: int, *,

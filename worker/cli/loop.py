@@ -13,6 +13,8 @@ from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
 
+from worker.cli.signals import remembered
+
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -20,6 +22,8 @@ HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 
 def run(fn: Callable[[Unpack[Ts]], Awaitable[T]], *args: *Ts) -> T:
-    """`anyio.run` on the fastest available asyncio loop."""
-    return anyio.run(fn, *args, backend="asyncio",
-                     backend_options={"use_uvloop": HAVE_UVLOOP})
+    """`anyio.run` on the fastest available asyncio loop; a signal that comes while it
+    starts waits for the job's signal watcher (see worker.cli.signals)."""
+    with remembered():
+        return anyio.run(fn, *args, backend="asyncio",
+                         backend_options={"use_uvloop": HAVE_UVLOOP})

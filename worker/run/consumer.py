@@ -100,6 +100,9 @@ class ConferenceUpdater:
         self._rng = rng or random.Random()
         self._log = structlog.get_logger("rebrand")
         self._controller = controller
+        # From the first pre-image on, a stop lets writes in flight finish (the grace);
+        # before it, a stop has nothing to wait for.
+        self.writes_started = False
 
     def _on_retry(self, error: RetryableApiError) -> None:
         self._reporter.retried(error.status)
@@ -199,6 +202,7 @@ class ConferenceUpdater:
             if self._dry_run:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed, before=decision.before)
+            self.writes_started = True
             await self._ready_to_write(read.value, self._strategy.rule_of(given), trace)
             remaining = self._policy.deadline_s - (time.monotonic() - started)
             written = await with_retries(lambda: self._put(cid, decision.body, trace),

@@ -6,7 +6,8 @@ The stream's bound keeps memory flat whatever the Space's size, and lets the con
 start on the first page while later pages are still being listed. With `concurrency:
 auto` the number of consumers follows the controller's limit: one more is started when
 the limit rises, and one retires between conferences when it falls. A stop request ends
-the listing, starts no new conference, and gives those in flight a grace period.
+the listing, starts no new conference, and gives those in flight a grace period (none
+before the first write: then it stops everything at once).
 """
 
 from __future__ import annotations
@@ -66,8 +67,11 @@ async def run_pipeline(
     async def on_stop() -> None:
         await stop.event.wait()
         producer_scope.cancel()
-        # In-flight conferences get the grace period, then everything stops.
-        await anyio.sleep(grace_s)
+        if updater.writes_started:
+            # In-flight conferences get the grace period, then everything stops.
+            await anyio.sleep(grace_s)
+        # Before the first write there is nothing to let finish: listing and reads stop
+        # now, so a pod stopped while it lists is gone within moments.
         everything.cancel_scope.cancel()
 
     async def deadline(seconds: float) -> None:

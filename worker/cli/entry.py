@@ -1,0 +1,49 @@
+"""The `rebrand` console script: SIGINT and SIGTERM are handled before anything heavy loads.
+
+Importing the command line loads aiohttp, anyio and the whole run: a few hundred
+milliseconds. A SIGTERM in that time must still end the process (Python as PID 1 in a
+container ignores it until a handler is installed), and a Ctrl-C must not print a
+traceback. So this module imports only the standard library, installs the handlers,
+and only then imports the rest.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM outside a job, where nothing is in flight. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def interrupt(signum: int, _frame: FrameType | None) -> None:
+    """The handler outside a job: unwind to `main`, which exits 128 + signum."""
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for signum in SIGNALS:
+        signal.signal(signum, interrupt)
+    try:
+        from worker.cli.main import main as run_cli
+
+        return run_cli(argv)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
+        print(f"\nrebrand: interrupted by {stopped}", file=sys.stderr)
+        return stopped.exit_code
