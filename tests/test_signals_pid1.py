@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import SANDBOX_ENV, sandbox_in_thread, write_config
+from tests.support import SANDBOX_ENV, sandbox_in_thread, write_config
 
 WITHIN_S = 1.0
 
