@@ -20,7 +20,10 @@ K8S = REPO / "deploy" / "kubernetes"
 # A release kubernetes-validate ships schemas for, with podFailurePolicy and
 # backoffLimitPerIndex both GA.
 K8S_VERSION = "1.33"
-MANIFESTS = ("cronjob.yaml", "indexed-job.yaml", "backups-pvc.yaml")
+MANIFESTS = ("cronjob.yaml", "indexed-job.yaml", "restore-job.yaml", "backups-pvc.yaml")
+# What a pod needs between the tool's --deadline plus drain and activeDeadlineSeconds:
+# start-up, the summary, the report and the metrics push.
+MARGIN_S = 60
 
 
 def _documents(name: str) -> list[dict[str, Any]]:
@@ -57,7 +60,8 @@ def test_the_schema_check_does_catch_a_mistake() -> None:
 
 
 def test_both_workloads_are_there() -> None:
-    assert sorted(name for name, _, _ in _pod_specs()) == ["cronjob.yaml", "indexed-job.yaml"]
+    assert sorted(name for name, _, _ in _pod_specs()) == \
+        ["cronjob.yaml", "indexed-job.yaml", "restore-job.yaml"]
 
 
 @pytest.mark.parametrize(("name", "job", "pod"), _pod_specs())
@@ -66,7 +70,7 @@ def test_container_args_are_real_cli_flags_consistent_with_the_pod(
 ) -> None:
     [container] = pod["containers"]
     ns = build_parser().parse_args(container["args"])
-    assert ns.command == "run"
+    assert ns.command == ("restore" if name == "restore-job.yaml" else "run")
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert str(ns.config).startswith(mounts["config"] + "/")
@@ -74,8 +78,9 @@ def test_container_args_are_real_cli_flags_consistent_with_the_pod(
     assert str(ns.backup_dir) == mounts["backups"] == "/work/rebrand-backups"
     # The pod outlives the tool's own drain, so the summary is always written.
     assert pod["terminationGracePeriodSeconds"] > ns.grace_s
-    if ns.deadline_s is not None:
-        assert ns.deadline_s < job["activeDeadlineSeconds"]
+    # The tool stops itself (exit 5, summary written) before Kubernetes kills it.
+    assert ns.deadline_s is not None
+    assert ns.deadline_s + ns.grace_s + MARGIN_S <= job["activeDeadlineSeconds"]
     env = {e["name"]: e for e in container["env"]}
     token_file = env["SIGNALWIRE_API_TOKEN_FILE"]["value"]
     assert token_file.startswith(mounts["credentials"] + "/")
@@ -151,3 +156,64 @@ def test_kustomization_lists_files_that_exist_and_a_config_the_tool_accepts() ->
     for _, _, pod in _pod_specs():
         names = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v]
         assert names == [generator["name"]]
+
+
+@pytest.mark.parametrize(("name", "job", "pod"), _pod_specs())
+def test_a_deadline_reached_is_not_retried_within_the_job(
+    name: str, job: dict[str, Any], pod: dict[str, Any]
+) -> None:
+    """Exit 5 (deadline reached, progress kept): the Job (or, for a shard, its index)
+    fails at once; the next run resumes. Exit 4 (API unreachable) stays retried."""
+    action = "FailIndex" if "backoffLimitPerIndex" in job else "FailJob"
+    rules = job["podFailurePolicy"]["rules"]
+    assert {"action": action,
+            "onExitCodes": {"containerName": pod["containers"][0]["name"],
+                            "operator": "In", "values": [5]}} in rules
+    for rule in rules:
+        assert 4 not in rule.get("onExitCodes", {}).get("values", [])
+
+
+def test_the_deadline_consistency_check_catches_a_deadline_too_long() -> None:
+    [doc] = _documents("cronjob.yaml")
+    job = doc["spec"]["jobTemplate"]["spec"]
+    args = list(job["template"]["spec"]["containers"][0]["args"])
+    args[args.index("--deadline") + 1] = str(job["activeDeadlineSeconds"] - 30)
+    ns = build_parser().parse_args(args)
+    assert ns.deadline_s + ns.grace_s + MARGIN_S > job["activeDeadlineSeconds"]
+
+
+def test_the_cronjob_keeps_its_volume_tidy() -> None:
+    [doc] = _documents("cronjob.yaml")
+    [container] = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    ns = build_parser().parse_args(container["args"])
+    assert ns.keep_days == 30
+    assert ns.compress_journals
+
+
+def test_the_restore_job_undoes_the_newest_run_from_the_cronjobs_volume() -> None:
+    [restore] = _documents("restore-job.yaml")
+    [cron] = _documents("cronjob.yaml")
+    pod = restore["spec"]["template"]["spec"]
+    cron_pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    ns = build_parser().parse_args(pod["containers"][0]["args"])
+    assert ns.latest and ns.journal is None
+    assert ns.config is not None  # the Space comes from the same ConfigMap as the runs'
+
+    def claim(spec: dict[str, Any]) -> str:
+        [volume] = [v for v in spec["volumes"] if v["name"] == "backups"]
+        return str(volume["persistentVolumeClaim"]["claimName"])
+
+    assert claim(pod) == claim(cron_pod) == "rebrand-backups"
+    assert pod["containers"][0]["env"] == cron_pod["containers"][0]["env"]
+
+
+def test_the_backup_volume_is_sized_from_the_journal_weight() -> None:
+    """About 1.05 GB per million conferences a run changes: the CronJob's volume holds
+    a first run over at least 3 million, the shards' one over at least 4 million."""
+    def gib(name: str) -> float:
+        [pvc] = [d for d in _documents(name) if d["kind"] == "PersistentVolumeClaim"]
+        return float(pvc["spec"]["resources"]["requests"]["storage"].removesuffix("Gi"))
+
+    per_million_gb = 1.05
+    assert gib("backups-pvc.yaml") * 1.073741824 >= 3 * per_million_gb
+    assert gib("indexed-job.yaml") * 1.073741824 >= 4 * per_million_gb

@@ -31,6 +31,10 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     AUTH = 3
     ABORTED = 4
+    # The --deadline came first: the run stopped cleanly, what it did stays done (journal
+    # and themed conferences), and the next run takes up the rest. Its own code, so a
+    # podFailurePolicy and an alert can tell it from "the API is unreachable" (4).
+    DEADLINE = 5
     CHANGES_PENDING = 10
     SIGINT = 130
     SIGTERM = 143

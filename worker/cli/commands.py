@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,11 +21,13 @@ import structlog
 from worker.cli import confirm, loop
 from worker.cli.gate import check_theme
 from worker.cli.human import Ending, Verbosity, changes_by_field
+from worker.cli.housekeeping import latest_run_journal, restoring, tidy
 from worker.cli.metrics import export_metrics
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.config import (
+    DEFAULTS,
     Credentials,
     Settings,
     load_credentials,
@@ -39,6 +42,7 @@ from worker.openapi import conference_shape, spec_version
 from worker.palettes import PlanAudit
 from worker.preview import Group, render_preview
 from worker.rules import Rules
+from worker.retention import Retention
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.report import Reporter, write_report
@@ -220,7 +224,21 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     preview = getattr(ns, "preview", None)
     if preview is not None and audit is not None and rules is not None:
         _write_plan_preview(preview, audit, rules, screen.fmt)
+    if code == ExitCode.OK and not settings.dry_run:
+        _tidy(ns, settings.backup_dir, result.journal)
     return code
+
+
+def _tidy(ns: argparse.Namespace, directory: Path, current: Path | None) -> None:
+    """--keep-days, --keep-last, --compress-journals: after a run that ended well. A
+    failure here is a warning: the run's own outcome stands."""
+    policy = Retention(keep_days=ns.keep_days, keep_last=ns.keep_last)
+    if not (policy.active or ns.compress_journals):
+        return
+    try:
+        tidy(directory, current, policy, compress_closed=ns.compress_journals)
+    except (OSError, ConfigError) as exc:
+        structlog.get_logger("rebrand").warning("journals.not_tidied", error=str(exc))
 
 
 def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
@@ -238,15 +256,30 @@ def _named_space(ns: argparse.Namespace, env: Mapping[str, str],
     return None
 
 
+def _journal_to_restore(ns: argparse.Namespace) -> Path:
+    """JOURNAL, or with --latest the newest run journal in --backup-dir."""
+    if (ns.journal is None) == (not ns.latest):
+        raise ConfigError("restore: give the JOURNAL to undo, or --latest for the newest "
+                          "run's journal in --backup-dir (not both)")
+    if ns.journal is not None:
+        return Path(ns.journal)
+    return latest_run_journal(ns.backup_dir or Path(DEFAULTS["backup_dir"]))
+
+
 def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     raw = read_config(ns.config) if ns.config is not None else None
     if is_fleet(raw):
+        if ns.journal is None or ns.latest:
+            raise ConfigError("restore with a fleet --config: name each target's journal "
+                              "(or its directory, for its newest run journal); --latest is "
+                              "for one Space")
         from worker.cli.fleet import fleet_restore_command
 
         return fleet_restore_command(ns, env, raw)
     if ns.more_journals:
         raise ConfigError("restore: one journal at a time for one Space; several journals "
                           "need a fleet --config (with `targets:`) to say where each goes")
+    ns.journal = _journal_to_restore(ns)
     journal = read_journal(ns.journal)  # the only read: the job streams from what it found
     flags = vars(ns)
     allow = allowed_hosts(env, ns.allow_space_host)
@@ -261,13 +294,19 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
                                                      restoring=True), space=space, theme=None)
     credentials = load_credentials(env)
     screen = open_screen(ns, env, secrets=credentials.secrets)
+    if ns.latest:
+        structlog.get_logger("rebrand").info("restore.latest", journal=str(ns.journal))
     _warn_known_allowances(settings.allow_fields)
     reporter = Reporter(keep_plans=settings.dry_run and screen.for_a_person)
     stop = Stop()
     screen.start_progress(reporter, total=None, enabled=ns.progress)
     try:
-        result = loop.run(with_signals, lambda: restore_job(
-            settings, credentials, journal, reporter=reporter, stop=stop), stop)
+        with restoring(ns.journal) if not settings.dry_run else nullcontext():
+            result = loop.run(with_signals, lambda: restore_job(
+                settings, credentials, journal, reporter=reporter, stop=stop), stop)
+            if result.exit_code != ExitCode.OK:
+                # Not finished with: the mark stays, and retention keeps the journal.
+                return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets)
     finally:
         screen.stop_progress()
     ending = Ending("restore", 0, dry_run=settings.dry_run, space=space.origin)

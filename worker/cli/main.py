@@ -68,7 +68,8 @@ def _add_job_flags(p: argparse.ArgumentParser) -> None:
                    help="on SIGTERM/SIGINT, time in-flight writes get to finish "
                         f"(default {DEFAULTS['grace_s']:g})")
     p.add_argument("--deadline", dest="deadline_s", type=positive_float, default=None,
-                   metavar="SECONDS", help="stop cleanly after this long and exit 4")
+                   metavar="SECONDS",
+                   help="stop cleanly after this long and exit 5 (the next run resumes)")
     p.add_argument("--max-failures", type=positive_int, default=None, metavar="N",
                    help="abort with exit 4 once N conferences have failed "
                         f"(default {DEFAULTS['max_failures']})")
@@ -146,7 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="same as `plan`: send no writes")
     run.add_argument("--yes", action="store_true",
                      help="do not ask at a terminal, however many conferences would change")
+    # After a run that ended well (exit 0); never the newest journal, nor one a restore
+    # has not finished with.
+    run.add_argument("--keep-days", type=positive_float, default=None, metavar="DAYS",
+                     help="after a run that ended well, delete journals older than this")
+    run.add_argument("--keep-last", type=positive_int, default=None, metavar="N",
+                     help="after a run that ended well, delete all but the newest N journals")
+    run.add_argument("--compress-journals", action="store_true",
+                     help="after a run that ended well, gzip the older journals (restore "
+                          "reads them as they are)")
     _add_run_flags(run)
+
     plan = _command(sub, "plan")
     _add_run_flags(plan)
     plan.add_argument("--preview", type=Path, default=None, metavar="FILE.html",
@@ -154,10 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "palette before and after, with its count")
 
     restore = _command(sub, "restore")
-    restore.add_argument("journal", type=Path)
+    restore.add_argument("journal", type=Path, nargs="?", default=None,
+                         help="the journal of the run to undo (or --latest)")
     restore.add_argument("more_journals", nargs="*", type=Path, metavar="JOURNAL",
                          help="with a fleet --config: more journals, or directories standing "
                               "for each target's newest run journal")
+    restore.add_argument("--latest", action="store_true",
+                         help="the newest journal a `run` wrote in --backup-dir")
     restore.add_argument("--force", action="store_true",
                          help="restore conferences edited by someone else since our write")
     restore.add_argument("--dry-run", action="store_true", help="show, send no writes")

@@ -25,6 +25,7 @@ class StopReason(Enum):
         return {
             StopReason.SIGINT: ExitCode.SIGINT,
             StopReason.SIGTERM: ExitCode.SIGTERM,
+            StopReason.DEADLINE: ExitCode.DEADLINE,
         }.get(self, ExitCode.ABORTED)
 
 

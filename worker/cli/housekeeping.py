@@ -1,0 +1,81 @@
+"""The backup directory over months: which journal `restore --latest` means, journals a
+restore still needs, and after a run that ended well, compressing and pruning old ones.
+
+The rules are worker.retention's; this module lists, reads, writes and deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from worker.errors import ConfigError
+from worker.retention import RESTORING, Retention, journals, prunable, run_id_of
+from worker.run.journal import compress, read_journal
+
+
+def latest_run_journal(directory: Path) -> Path:
+    """The newest journal a `run` wrote in `directory`: what "undo last night's run"
+    means. A restore's own journal is passed over (restoring it would redo the run)."""
+    try:
+        names = list(directory.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"--latest: cannot list {directory} ({exc.strerror}); point "
+                          "--backup-dir at the directory the runs wrote to") from exc
+    for path in reversed(journals(names)):
+        if read_journal(path).header.get("command") == "run":
+            return path
+    raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
+                      "--backup-dir at the directory the runs wrote to")
+
+
+@contextmanager
+def restoring(journal: Path) -> Iterator[None]:
+    """A `<journal>.restoring` mark while a restore works from `journal`, so retention
+    keeps the journal. The mark stays if the restore does not end with exit 0 (the caller
+    says so by leaving the block normally); where it cannot be written, retention cannot
+    delete either."""
+    mark = journal.with_name(journal.name + RESTORING)
+    try:
+        mark.touch()
+    except OSError:
+        yield
+        return
+    yield
+    mark.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Tidied:
+    compressed: tuple[str, ...]
+    pruned: tuple[str, ...]
+
+
+def tidy(directory: Path, current: Path | None, policy: Retention, *, compress_closed: bool,
+         now: datetime | None = None) -> Tidied:
+    """After a run that ended well: gzip every other closed plain journal (not one a
+    restore is reading), then delete what `policy` lets go. Never the run's own."""
+    log = structlog.get_logger("rebrand")
+    entries = list(directory.iterdir())
+    busy = {p.name.removesuffix(RESTORING) for p in entries if p.name.endswith(RESTORING)}
+    compressed = []
+    if compress_closed:
+        for path in journals(entries):
+            if path.name.endswith(".jsonl") and path != current and path.name not in busy:
+                compress(path)
+                compressed.append(path.name)
+        entries = list(directory.iterdir())
+    keep = [current] if current is not None else []
+    pruned = []
+    for path in prunable(entries, policy, now=now or datetime.now(UTC), keep=keep):
+        path.unlink(missing_ok=True)
+        pruned.append(path.name)
+    if compressed or pruned:
+        log.info("journals.tidied", directory=str(directory), compressed=len(compressed),
+                 pruned=[run_id_of(Path(name)) for name in pruned])
+    return Tidied(tuple(compressed), tuple(pruned))
