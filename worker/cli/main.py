@@ -21,9 +21,23 @@ from worker.version import __version__
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with a message that says what to change."""
 
+    # Where --summary-md points in the arguments being parsed, so that a usage error
+    # still leaves the CI job a plan.md that says what is wrong.
+    summary_md: Path | None = None
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
+        commands.write_error_summary(_Parser.summary_md, ExitCode.BAD_INPUT, message)
         self.exit(ExitCode.BAD_INPUT, f"rebrand: error: {message}\n")
+
+
+def _summary_md_in(args: Sequence[str]) -> Path | None:
+    for i, arg in enumerate(args):
+        if arg == "--summary-md" and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--summary-md="):
+            return Path(arg.split("=", 1)[1])
+    return None
 
 
 class _Version(argparse.Action):
@@ -232,6 +246,7 @@ def require_sandbox_extra(command: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    _Parser.summary_md = _summary_md_in(sys.argv[1:] if argv is None else argv)
     ns = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
     try:
@@ -269,5 +284,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return run_demo(ns, environ)
     except RebrandError as exc:
         print(f"rebrand: error: {exc}", file=sys.stderr)
+        commands.write_error_summary(getattr(ns, "summary_md", None), int(exc.exit_code),
+                                     str(exc))
         return int(exc.exit_code)
     raise ConfigError(f"unknown command {ns.command}")  # pragma: no cover - argparse guards

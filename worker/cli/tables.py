@@ -84,15 +84,50 @@ def _beyond_spec(summary: Summary) -> list[str]:
     return lines
 
 
-def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: int) -> str:
+# What a headline says when the plan did not finish, by exit code (README, Exit codes).
+_UNFINISHED = {
+    1: "some conferences could not be planned",
+    2: "bad input, nothing was planned",
+    3: "the Space refused the credentials",
+    4: "aborted, the plan is partial",
+    5: "deadline reached, the plan is partial",
+    130: "interrupted (SIGINT), the plan is partial",
+    143: "terminated (SIGTERM), the plan is partial",
+}
+
+
+def plan_headline(summary: Summary | None, exit_code: int) -> str:
+    """The first line of plan.md: what a reviewer needs from the pull request's page."""
+    if exit_code in (0, 10) and summary is not None:
+        verdict = ("no changes" if not summary.planned
+                   else f"{summary.planned:,} conference(s) would change")
+    else:
+        verdict = _UNFINISHED.get(exit_code, f"failed (exit {exit_code})")
+    return f"### rebrand plan: {verdict}"
+
+
+def _error_block(error: str) -> list[str]:
+    fence = "~~~~" if "```" in error else "```"
+    return ["**Error:**", "", f"{fence}text", error, fence, ""]
+
+
+def error_markdown(exit_code: int, error: str) -> str:
+    """plan.md when rebrand stopped before planning anything (bad input: exit 2)."""
+    return "\n".join([plan_headline(None, exit_code), "",
+                      f"Nothing was sent to the Space (exit {exit_code}).", "",
+                      *_error_block(error)])
+
+
+def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: int,
+                  error: str | None = None) -> str:
     """The plan as GitHub-flavoured Markdown, for a CI job summary: a headline, the
-    counts, and the same rows as `plan_table`."""
-    verdict = ("no changes" if not summary.planned
-               else f"{summary.planned:,} conference(s) would change")
-    lines = [f"### rebrand plan: {verdict}", ""]
+    counts, and the same rows as `plan_table`; the error, when there is one."""
+    lines = [plan_headline(summary, exit_code), ""]
     if exit_code not in (0, 10):
         lines += [f"**The plan did not finish (exit {exit_code}); the counts are partial.**",
                   ""]
+    if error:
+        lines += _error_block(error)
     lines += _beyond_spec(summary)
     counts = [("listed", summary.listed), ("would change", summary.planned),
               ("already on theme", summary.unchanged), ("excluded", summary.excluded),
