@@ -42,8 +42,8 @@ from worker.fleet import is_fleet, parse_fleet, plan_runs
 from worker.openapi import conference_shape, spec_version
 from worker.palettes import PlanAudit
 from worker.preview import Group, render_preview
-from worker.rules import Rules
 from worker.retention import Retention
+from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
 from worker.run.logs import REDACTED, secret_forms
