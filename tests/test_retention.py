@@ -125,8 +125,10 @@ def test_a_restore_marks_its_journal_until_it_ends_well(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         died()
     assert mark.exists()  # a restore that did not finish keeps the journal
-    with restoring(path):
-        pass
+    with restoring(path) as finished:
+        assert mark.exists()
+    assert mark.exists()  # a restore that ended, but not with exit 0
+    finished()
     assert not mark.exists()
 
 

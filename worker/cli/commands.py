@@ -21,8 +21,8 @@ import structlog
 
 from worker.cli import confirm, loop
 from worker.cli.gate import check_theme
-from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy
+from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.metrics import export_metrics
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import with_signals
@@ -321,12 +321,12 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     stop = Stop()
     screen.start_progress(reporter, total=None, enabled=ns.progress)
     try:
-        with restoring(ns.journal) if not settings.dry_run else nullcontext():
+        with (restoring(ns.journal) if not settings.dry_run
+              else nullcontext(lambda: None)) as finished:
             result = loop.run(with_signals, lambda: restore_job(
                 settings, credentials, journal, reporter=reporter, stop=stop), stop)
-            if result.exit_code != ExitCode.OK:
-                # Not finished with: the mark stays, and retention keeps the journal.
-                return _conclude(result, ns, reporter, fmt, secrets=credentials.secrets)
+        if result.exit_code == ExitCode.OK:
+            finished()  # else the mark stays, and retention keeps the journal
     finally:
         screen.stop_progress()
     ending = Ending("restore", 0, dry_run=settings.dry_run, space=space.origin)

@@ -6,7 +6,7 @@ The rules are worker.retention's; this module lists, reads, writes and deletes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,19 +35,18 @@ def latest_run_journal(directory: Path) -> Path:
 
 
 @contextmanager
-def restoring(journal: Path) -> Iterator[None]:
+def restoring(journal: Path) -> Iterator[Callable[[], None]]:
     """A `<journal>.restoring` mark while a restore works from `journal`, so retention
-    keeps the journal. The mark stays if the restore does not end with exit 0 (the caller
-    says so by leaving the block normally); where it cannot be written, retention cannot
-    delete either."""
+    keeps the journal. It yields `finished`, which takes the mark away: call it once the
+    restore ended with exit 0, and only then. Where the mark cannot be written,
+    retention cannot delete either."""
     mark = journal.with_name(journal.name + RESTORING)
     try:
         mark.touch()
     except OSError:
-        yield
+        yield lambda: None
         return
-    yield
-    mark.unlink(missing_ok=True)
+    yield lambda: mark.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
