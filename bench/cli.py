@@ -218,9 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = ns.out / f"bench-{stamp}"
     output.write_json(base.with_suffix(".json"), settings, rows)
     base.with_suffix(".md").write_text(table)
-    output.plot(base.with_suffix(".png"), settings, rows, bench.worker_bound)
+    try:
+        output.plot(base.with_suffix(".png"), settings, rows, bench.worker_bound)
+        plotted = ", .png"
+    except ModuleNotFoundError:  # matplotlib comes with the `bench` extra only
+        plotted = " (no plot: pip install -e '.[bench]' for matplotlib)"
     print(table)
-    print(f"results: {base}.json, .md, .png")
+    print(f"results: {base}.json, .md{plotted}")
     failed = [r for r in rows if not r["verified"]]
     for row in failed:
         print(f"\nBENCH FAILED: {row['contestant']} (C={row['concurrency']}): exit "
