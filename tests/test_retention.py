@@ -185,3 +185,15 @@ async def test_restore_needs_a_journal_or_latest_but_not_both(tmp_path: Path) ->
                             env=sandbox_env())
         assert ran.code == 2
         assert "give the JOURNAL to undo, or --latest" in ran.err
+
+
+def test_runs_started_in_the_same_second_are_ordered_by_their_last_write(
+        tmp_path: Path) -> None:
+    """Run ids carry the second only, and their random tails sort anyhow."""
+    first, second = _name(1, "ffffff"), _name(1, "000000")
+    mtimes = {first: 1_000, second: 2_000}
+    assert prunable([first, second], Retention(keep_last=1), now=NOW, mtimes=mtimes) == \
+        [first]
+    plain = _journal(tmp_path, 1)
+    before = plain.stat().st_mtime_ns
+    assert compress(plain).stat().st_mtime_ns == before  # compression keeps the order

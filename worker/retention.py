@@ -12,7 +12,7 @@ shard could count another's open journal among the oldest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,21 +47,25 @@ def started_at(run_id: str) -> datetime | None:
         return None
 
 
-def journals(names: Iterable[Path]) -> list[Path]:
-    """The journals among `names`, oldest first (anything else is not ours to touch)."""
+def journals(names: Iterable[Path], mtimes: Mapping[Path, int] | None = None) -> list[Path]:
+    """The journals among `names`, oldest first (anything else is not ours to touch).
+    Run ids tell the second a run started; runs started within the same second are
+    ordered by `mtimes` (each file's last write, kept through compression)."""
     found = [p for p in names if (rid := run_id_of(p)) is not None and started_at(rid)]
-    return sorted(found, key=lambda p: p.name)
+    return sorted(found, key=lambda p: (p.name.split("-", 1)[0], (mtimes or {}).get(p, 0),
+                                        p.name))
 
 
 def prunable(names: Iterable[Path], policy: Retention, *, now: datetime,
-             keep: Iterable[Path] = ()) -> list[Path]:
+             keep: Iterable[Path] = (), mtimes: Mapping[Path, int] | None = None
+             ) -> list[Path]:
     """The journals to delete among `names` (a directory's entries), oldest first.
     `keep` are journals that must stay whatever their age (the run's own)."""
     listed = list(names)
     if not policy.active:
         return []
     restoring = {p.name.removesuffix(RESTORING) for p in listed if p.name.endswith(RESTORING)}
-    ordered = journals(listed)
+    ordered = journals(listed, mtimes)
     protected = {p.name for p in keep} | restoring
     if ordered:
         protected.add(ordered[-1].name)  # the newest, always

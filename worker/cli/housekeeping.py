@@ -27,11 +27,21 @@ def latest_run_journal(directory: Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"--latest: cannot list {directory} ({exc.strerror}); point "
                           "--backup-dir at the directory the runs wrote to") from exc
-    for path in reversed(journals(names)):
+    for path in reversed(journals(names, _mtimes(names))):
         if read_journal(path).header.get("command") == "run":
             return path
     raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
                       "--backup-dir at the directory the runs wrote to")
+
+
+def _mtimes(paths: list[Path]) -> dict[Path, int]:
+    out = {}
+    for path in paths:
+        try:
+            out[path] = path.stat().st_mtime_ns
+        except OSError:  # gone meanwhile: it sorts first and is skipped later
+            out[path] = 0
+    return out
 
 
 @contextmanager
@@ -71,7 +81,8 @@ def tidy(directory: Path, current: Path | None, policy: Retention, *, compress_c
         entries = list(directory.iterdir())
     keep = [current] if current is not None else []
     pruned = []
-    for path in prunable(entries, policy, now=now or datetime.now(UTC), keep=keep):
+    for path in prunable(entries, policy, now=now or datetime.now(UTC), keep=keep,
+                         mtimes=_mtimes(entries)):
         path.unlink(missing_ok=True)
         pruned.append(path.name)
     if compressed or pruned:

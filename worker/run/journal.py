@@ -283,6 +283,9 @@ def compress(path: Path) -> Path:
             shutil.copyfileobj(plain, packed, 1 << 20)
         raw.flush()
         os.fsync(raw.fileno())
+    # Keep the plain file's times: retention orders runs of the same second by them.
+    written = path.stat()
+    os.utime(partial, ns=(written.st_atime_ns, written.st_mtime_ns))
     os.replace(partial, target)
     path.unlink()
     return target
