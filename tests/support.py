@@ -43,7 +43,7 @@ FAST_RETRY = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "retry_after_cap_s"
               "max_attempts": 8}
 # Keywords of settings_for that are flags, not config keys.
 _FLAGS = frozenset({"backup_dir", "dry_run", "force", "grace_s", "max_failures", "deadline_s",
-                    "allow_field"})
+                    "allow_field", "max_pages"})
 
 
 def settings_for(url: str, theme: dict[str, Any] | None = None, **given: Any) -> Settings:

@@ -21,6 +21,8 @@ from worker.sandbox import FaultConfig
 from worker.space import parse_space
 
 pytestmark = pytest.mark.anyio
+# A conference id as the API gives them: a UUID (see test_hostile_server for the others).
+CID = "0b6c2f5e-0000-4000-8000-000000000001"
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -134,7 +136,7 @@ async def test_403_is_an_auth_error_too() -> None:
 
     async with serve_app(app_answering(forbidden)) as url, client_for(url) as client:
         with pytest.raises(AuthError) as caught:
-            await client.get("abc")
+            await client.get(CID)
         assert caught.value.status == 403
         assert "lacks the Video scope" in str(caught.value)
 
@@ -147,7 +149,7 @@ async def test_transient_statuses_are_retryable_and_keep_retry_after(status: int
 
     async with serve_app(app_answering(transient)) as url, client_for(url) as client:
         with pytest.raises(RetryableApiError) as caught:
-            await client.put("abc", {"display_name": "x"})
+            await client.put(CID, {"display_name": "x"})
         assert caught.value.status == status
         assert caught.value.retry_after == "7"
         assert caught.value.errors == ("busy",)
@@ -160,7 +162,7 @@ async def test_other_error_statuses_are_not_retryable(status: int) -> None:
 
     async with serve_app(app_answering(refuse)) as url, client_for(url) as client:
         with pytest.raises(ApiError) as caught:
-            await client.get("abc")
+            await client.get(CID)
         assert type(caught.value) is ApiError
         assert caught.value.status == status
 
@@ -201,7 +203,7 @@ def closed_port() -> int:
 async def test_a_refused_connection_is_retryable() -> None:
     async with client_for(f"http://127.0.0.1:{closed_port()}") as client:
         with pytest.raises(RetryableApiError) as caught:
-            await client.get("abc")
+            await client.get(CID)
         assert caught.value.status is None
         assert "the TCP connection to 127.0.0.1:" in caught.value.errors[0]
         assert "Connection refused" in caught.value.errors[0]
@@ -229,7 +231,7 @@ async def test_a_slow_answer_times_out_as_retryable() -> None:
 
     async with serve_app(app_answering(slow)) as url, client_for(url, timeout_s=0.1) as client:
         with pytest.raises(RetryableApiError) as caught:
-            await client.get("abc")
+            await client.get(CID)
         assert caught.value.status is None
         assert "timed out" in caught.value.errors[0]
 
@@ -247,7 +249,7 @@ async def test_a_malformed_200_is_an_api_error(body: bytes, call: str) -> None:
         return web.Response(body=body, content_type="application/json")
 
     async with serve_app(app_answering(answer)) as url, client_for(url) as client:
-        request = (client.get("abc") if call == "get"
+        request = (client.get(CID) if call == "get"
                    else client.list_page(client.first_page_url(10)))
         with pytest.raises(ApiError) as caught:
             await request

@@ -173,3 +173,36 @@ def test_another_host_is_allowed_by_the_environment_or_the_flag_only(tmp_path: P
     assert "proxy.example.net is not a SignalWire Space" in err
     code, err, _ = validate(config, sandbox_env(), "--allow-space-host", "proxy.example.net")
     assert code == 0, err
+
+
+def measured(env: dict[str, str], *args: str) -> tuple[int, str, float]:
+    """Any rebrand command in a child: (exit code, stderr, peak RSS in MB)."""
+    done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "worker",
+                           *args], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=True)
+    code, peak_kb = done.stdout.split()
+    return int(code), done.stderr, int(peak_kb) / 1024
+
+
+@pytest.mark.parametrize(("journal", "said"),
+                         [("/dev/zero", "line 1 is longer than 16 MiB"),
+                          ("/", "cannot read it")])
+def test_a_journal_that_is_not_one_is_exit_2_small(journal: str, said: str) -> None:
+    env = sandbox_env(SIGNALWIRE_SPACE="http://127.0.0.1:9")
+    code, err, peak_mb = measured(env, "restore", journal)
+    assert code == 2, err
+    assert f"journal {journal}" in err and said in err
+    assert "Traceback" not in err
+    assert peak_mb < MEMORY_LIMIT_MB
+
+
+@pytest.mark.parametrize("flag", ["--report", "--summary-md", "--metrics-file"])
+def test_an_output_that_is_a_device_is_refused_before_it_is_replaced(
+    tmp_path: Path, flag: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD, encoding="utf-8")
+    code, err, _ = measured(sandbox_env(), "plan", "--config", str(config), flag, "/dev/null")
+    assert code == 2, err
+    assert f"{flag} /dev/null: is not a regular file" in err
+    assert Path("/dev/null").is_char_device()

@@ -178,8 +178,9 @@ def mini_space(conferences: dict[str, dict[str, Any]], next_links: list[str | No
      [f"{LIST}?page_token=b", f"{LIST}?page_token=b"]],  # next repeats
     ids=["self", "cycle", "repeat"],
 )
-async def test_a_next_link_that_repeats_stops_the_listing(
-    sandbox_factory: SandboxFactory, tmp_path: Path, links: list[str]
+async def test_a_next_link_that_repeats_fails_the_listing_with_exit_4(
+    sandbox_factory: SandboxFactory, tmp_path: Path, links: list[str],
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with sandbox_factory(count=3, on_theme_fraction=0.0) as sb:
         conferences = dict(sb.space.conferences)
@@ -187,10 +188,14 @@ async def test_a_next_link_that_repeats_stops_the_listing(
     async with serve_app(mini_space(conferences, [*links], seen)) as url:
         result = await run(url, tmp_path, page_size=5)
     list_requests = [s for s in seen if s.startswith(f"GET {LIST}?")]
-    assert result.exit_code == ExitCode.OK
+    assert result.exit_code == ExitCode.ABORTED
     assert len(list_requests) == len(set(list_requests)) <= 2
-    assert Counter(s for s in seen if s.startswith("PUT")) == Counter(
-        f"PUT {LIST}/{cid}" for cid in conferences)
+    failed = [e for e in json_events(capsys.readouterr().out) if e["event"] == "listing.failed"]
+    assert failed[0]["path"].startswith(LIST + "?")
+    assert "would not end" in failed[0]["reason"]
+    assert str(result.error).startswith(f"listing conferences failed at GET {LIST}?")
+    # What was listed before the loop showed is written at most once each.
+    assert max(Counter(s for s in seen if s.startswith("PUT")).values(), default=1) == 1
 
 
 async def test_ids_already_seen_on_an_earlier_page_are_dropped(

@@ -21,7 +21,7 @@ def test_markdown_plan_has_a_headline_counts_and_one_row_per_changed_color() -> 
     assert lines[0] == "### rebrand plan: 1 conference(s) would change"
     assert "| 5 | 1 | 1 | 3 | 0 | 0 |" in lines
     # A pipe in a name would otherwise split the table's columns.
-    assert r"| sales\|weekly | light_primary | `#000000` | `#0A84FF` |" in lines
+    assert "| sales&#124;weekly | light_primary | `#000000` | `#0A84FF` |" in lines
     assert "|  | dark_primary | `(unset)` | `#0A84FF` |" in lines
 
 

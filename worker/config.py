@@ -77,9 +77,12 @@ class Credentials:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings the log redactor scrubs from every line: the token, and the header
-        that carries it (base64 hides it from a plain search, not from a reader)."""
-        return (self.api_token, self.authorization().split(" ", 1)[1])
+        """Strings scrubbed from everything rebrand writes: the token, and the header that
+        carries it, in standard and URL-safe base64 (base64 hides it from a plain search,
+        not from a reader). `secret_forms` adds their escaped and encoded forms."""
+        pair = f"{self.project_id}:{self.api_token}".encode()
+        return (self.api_token, base64.b64encode(pair).decode("ascii"),
+                base64.urlsafe_b64encode(pair).decode("ascii"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,8 @@ class Settings:
     max_failures: int | None = 25
     # Stop cleanly (exit 4) after this many seconds; None: no deadline.
     deadline_s: float | None = None
+    # Stop the listing (exit 4) past this many pages: a `next` that never ends.
+    max_pages: int = 100_000
     # Properties beyond the API spec that the operator states a PUT leaves alone
     # (--allow-field, REBRAND_ALLOW_FIELDS): answers holding them do not stop the run.
     allow_fields: frozenset[str] = frozenset()
@@ -149,7 +154,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {f.name: f.default for f in fields(Settings) if f.default is not MISSING})
 # The flags that set a Settings field of the same name (None: not given).
 _FLAG_FIELDS = ("concurrency", "dry_run", "force", "backup_dir", "grace_s", "max_failures",
-                "deadline_s")
+                "deadline_s", "max_pages")
 # The config keys that are numbers: (key, type, minimum, maximum).
 _NUMBERS: tuple[tuple[str, type[int] | type[float], float, float | None], ...] = (
     ("max_concurrency", int, 1, MAX_CONCURRENCY),

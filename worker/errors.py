@@ -6,8 +6,11 @@
     ├── AbortError             the run cannot go on safely                  (exit 4)
     │   ├── UnsafeLinkError    a pagination link leads away from the Space
     │   ├── UnreachableError   the API could not be reached or listed
-    │   └── UnknownPropertyError  an answer holds a property the spec does not name
+    │   ├── UnknownPropertyError  an answer holds a property the spec does not name
+    │   ├── JournalError       the journal cannot be written (disk full, read-only)
+    │   └── ListingError       a listing that would not end: no new ids, a repeated page
     └── ApiError               one request failed: status + server messages (per conference)
+        ├── RefusedRequestError  not sent: a conference id that is not a UUID
         ├── NotFoundError      404: the conference is gone
         └── RetryableApiError  408/429/5xx, resets and timeouts: worth another try
 
@@ -95,6 +98,15 @@ class UnknownPropertyError(AbortError):
         self.names = names
 
 
+class JournalError(AbortError):
+    """The journal cannot be written: no further write may go out without its pre-image."""
+
+
+class ListingError(AbortError):
+    """The listing would not end: a page with no new conference, a `next` link to a page
+    already read, or more pages than the limit."""
+
+
 class ApiError(RebrandError):
     """A request failed. Carries the status (None for transport failures) and the
     server's own error messages."""
@@ -113,6 +125,14 @@ class ApiError(RebrandError):
         self.attempts = 1
         label = f"HTTP {status}" if status is not None else "transport error"
         super().__init__(f"{label}: {'; '.join(errors)}" if errors else label)
+
+
+class RefusedRequestError(ApiError):
+    """A request rebrand would not send (a conference id that is not one path segment)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, (message,))
+        self.args = (message,)
 
 
 class NotFoundError(ApiError):

@@ -17,6 +17,8 @@ class Kind(Enum):
     PLANNED = "planned"
     CONFLICT = "conflict"
     EXCLUDED = "excluded"
+    # Its PUT was sent, but the run ended before the answer came: it may have landed.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class Summary:
     conflict: int = 0
     excluded: int = 0
     not_started: int = 0
+    # PUTs sent whose answer never came (the run was cut short): each may have landed.
+    unknown: int = 0
     throttled: int = 0
     effective_rate: float | None = None
     stopped: str | None = None

@@ -46,7 +46,7 @@ from worker.retention import Retention
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
-from worker.run.logs import REDACTED, secret_forms
+from worker.run.logs import REDACTED, scrub, secret_forms
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
@@ -69,6 +69,10 @@ def check_output_path(path: Path, flag: str) -> None:
     """Refuse, before anything is sent, an output file that could not be written later."""
     if path.is_dir():
         raise ConfigError(f"{flag} {path}: is a directory; give a file path")
+    if path.exists() and not path.is_file():
+        # The file is replaced by a rename when written: a device (/dev/null) or a pipe
+        # would be replaced, not written to.
+        raise ConfigError(f"{flag} {path}: is not a regular file; give a file path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -93,9 +97,15 @@ def write_error_summary(path: Path | None, exit_code: int, error: str) -> None:
         path.write_text(error_markdown(exit_code, error), encoding="utf-8")
 
 
+# Exit codes a failed output file turns into 4: those that say the run went as asked.
+_SOFT_CODES = frozenset({ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDING})
+
+
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, screen: Screen,
               ending: Ending, *, secrets: tuple[str, ...], shard: Shard | None = None,
               audit: PlanAudit | None = None) -> int:
+    # Names and colors come from the Space, which may echo anything back.
+    forms = secret_forms(secrets)
     try:
         if audit is not None:
             _report_audit(audit, screen.fmt, done=ns.command == "run" and not ns.dry_run)
@@ -104,16 +114,21 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
                          exit_code=int(result.exit_code), secrets=secrets)
         if getattr(ns, "summary_md", None) is not None:
             error = _scrub(str(result.error), secrets) if result.error else None
-            ns.summary_md.write_text(plan_markdown(reporter.planned, result.summary,
-                                                   exit_code=int(result.exit_code),
-                                                   error=error)
-                                     + _audit_markdown(audit, ns), encoding="utf-8")
+            ns.summary_md.write_text(scrub(plan_markdown(reporter.planned, result.summary,
+                                                         exit_code=int(result.exit_code),
+                                                         error=error)
+                                           + _audit_markdown(audit, ns), forms),
+                                     encoding="utf-8")
     except OSError as exc:
-        # The run itself is over and its outcome stands; say what could not be saved.
-        print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
+        # The run is over and what it did stands, but CI reads this file: a run whose
+        # report is missing did not succeed (exit 4, unless it already failed harder).
+        print(f"rebrand: error: could not write {exc.filename or 'an output file'} "
+              f"({exc.strerror or exc}); the run's outcome is in the log above",
               file=sys.stderr)
+        code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
+        result = replace(result, exit_code=code)
     if reporter.planned and screen.verbosity is not Verbosity.QUIET:
-        screen.show([plan_table(reporter.planned, screen.palette)])
+        screen.show([scrub(plan_table(reporter.planned, screen.palette), forms)])
     exported = _export_metrics(result, ns, shard)
     screen.conclude(result.summary, replace(
         ending, exit_code=int(result.exit_code),

@@ -44,6 +44,9 @@ def shown(event: str, level: str, verbosity: Verbosity) -> bool:
     the command line's own words take their place."""
     if event in _TOLD_IN_WORDS:
         return False
+    if event == "listing.failed":
+        # run.aborted says the same (path and reason) a line later: once is enough.
+        return verbosity >= Verbosity.VERBOSE
     if level in {"error", "critical"} or verbosity >= Verbosity.VERBOSE:
         return True
     return level == "warning" and verbosity >= Verbosity.NORMAL

@@ -15,6 +15,7 @@ from worker.cli.argtypes import concurrency, non_negative, positive_float, posit
 from worker.config import DEFAULTS
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.space import ALLOW_FLAG, is_loopback
+from worker.text import printable
 from worker.version import __version__
 
 
@@ -115,6 +116,9 @@ def _add_ops_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_selection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-pages", type=positive_int, default=None, metavar="N",
+                   help="stop the listing with exit 4 past N pages, a `next` that never ends "
+                        f"(default {DEFAULTS['max_pages']:,})")
     p.add_argument("--select", action="append", metavar="GLOB",
                    help="only conferences whose name matches (adds to select.include)")
     p.add_argument("--exclude", action="append", metavar="GLOB",
@@ -283,7 +287,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
             return run_demo(ns, environ)
     except RebrandError as exc:
-        print(f"rebrand: error: {exc}", file=sys.stderr)
+        # A message may quote the Space (a name, a server's words): never its control
+        # bytes. Our own messages may run over several lines; each line is shown escaped.
+        shown = "\n".join(printable(line) for line in str(exc).split("\n"))
+        print(f"rebrand: error: {shown}", file=sys.stderr)
         commands.write_error_summary(getattr(ns, "summary_md", None), int(exc.exit_code),
                                      str(exc))
         return int(exc.exit_code)

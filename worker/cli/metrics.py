@@ -23,7 +23,7 @@ from worker.outcome import Summary
 JOB = "rebrand"
 LAST_SUCCESS = "rebrand_last_success_timestamp_seconds"
 _OUTCOMES = ("updated", "unchanged", "vanished", "failed", "planned", "conflict", "excluded",
-             "not_started")
+             "not_started", "unknown")
 
 
 def build_registry(summary: Summary, *, exit_code: int, success: bool, now: float,

@@ -1,14 +1,22 @@
-"""A plan as a table a person can read at a terminal."""
+"""A plan as a table a person can read at a terminal, and as Markdown for a CI summary.
+
+Names, ids and old colors come from the Space: at the terminal their control characters
+are shown escaped (worker.text.printable), in Markdown every character that means markup
+is an entity (worker.text.markdown_cell), so a row always keeps its four cells."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from worker.cli.style import Palette, printable
 from worker.outcome import Outcome, Summary
+from worker.text import markdown_cell
 
 _MAX_ROWS = 200
 PLAIN = Palette()  # no color: for a file, a pipe, or NO_COLOR
+# Shown in a code span as they are: our own field names, and colors that are colors.
+_PLAIN = re.compile(r"[A-Za-z0-9_.#-]+|\(unset\)")
 
 
 def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
@@ -38,8 +46,8 @@ def _plan_table(planned: Sequence[Outcome], palette: Palette) -> str:
     for outcome in planned[:_MAX_ROWS]:
         label = printable(outcome.name or outcome.conference_id)
         for i, change in enumerate(outcome.changes):
-            rows.append((label if i == 0 else "", change.field, change.old or "(unset)",
-                         change.new))
+            rows.append((label if i == 0 else "", change.field,
+                         printable(change.old or "(unset)"), change.new))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     blank = palette.swatch(None)  # as wide as a swatch: keeps the headers over the hex
 
@@ -59,12 +67,13 @@ def _plan_table(planned: Sequence[Outcome], palette: Palette) -> str:
     return "\n".join(lines)
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+def _code(text: str) -> str:
+    """A code span for plain identifiers and colors; anything else as escaped text."""
+    return f"`{text}`" if _PLAIN.fullmatch(text) else markdown_cell(text)
 
 
 def _code_list(names: Sequence[str]) -> str:
-    return ", ".join(f"`{_cell(name).replace('`', '')}`" for name in names)
+    return ", ".join(_code(name) for name in names)
 
 
 def _beyond_spec(summary: Summary) -> list[str]:
@@ -138,7 +147,7 @@ def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: in
     groups = by_rule(planned)
     for rule, group in groups.items() if planned else ():
         if rule is not None:
-            lines += [f"#### rule `{_cell(rule)}`: {len(group):,} conference(s)", ""]
+            lines += [f"#### rule {_code(rule)}: {len(group):,} conference(s)", ""]
         lines += _markdown_rows(group)
     return "\n".join(lines) + "\n"
 
@@ -148,10 +157,10 @@ def _markdown_rows(planned: Sequence[Outcome]) -> list[str]:
     if planned:
         lines += ["| conference | field | old | new |", "|---|---|---|---|"]
         for outcome in planned[:_MAX_ROWS]:
-            label = _cell(outcome.name or outcome.conference_id)
+            label = markdown_cell(outcome.name or outcome.conference_id)
             for i, change in enumerate(outcome.changes):
                 lines.append(f"| {label if i == 0 else ''} | {change.field} | "
-                             f"`{change.old or '(unset)'}` | `{change.new}` |")
+                             f"{_code(change.old or '(unset)')} | {_code(change.new)} |")
         if len(planned) > _MAX_ROWS:
             lines += ["", f"... and {len(planned) - _MAX_ROWS:,} more conferences "
                           "(see the JSON events in the job log)."]

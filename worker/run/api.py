@@ -7,12 +7,13 @@ API's error answers into the error tree once, here, carrying the server's own me
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -21,13 +22,21 @@ from worker.errors import (
     ApiError,
     AuthError,
     NotFoundError,
+    RefusedRequestError,
     RetryableApiError,
 )
 from worker.retry import is_retryable_status
-from worker.run.logs import REDACTED, secret_forms
+from worker.run.logs import REDACTED, scrub, secret_forms
 from worker.space import Space
 
 CONFERENCES = "/api/video/conferences"
+# The most read from one answer, after decompression. A page holds at most 1,000
+# conferences (about 2 MB); the pod's limit is 256 Mi.
+MAX_BODY_BYTES = 32 << 20
+# How much of an error answer in a shape we do not know is shown.
+SNIPPET_CHARS = 200
+# The spec's path parameter is `format: uuid`: an id is one path segment, never a path.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A conference as the API gives it: the JSON object, untyped past its keys.
 Conference = dict[str, Any]
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -73,6 +82,7 @@ class SpaceClient:
         timeout_s: float,
         secrets: tuple[str, ...] = (),
         project_id: str = "",
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._session = session
         self._space = space
@@ -80,7 +90,13 @@ class SpaceClient:
         self._headers = {**_JSON_HEADERS, "Authorization": authorization}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # An error answer may quote what we sent; its text goes into events and reports.
-        self._secret_forms = tuple(f.encode() for f in secret_forms(secrets))
+        self._text_forms = secret_forms(secrets)
+        self._secret_forms = tuple(f.encode() for f in self._text_forms)
+        self.max_body_bytes = max_body_bytes
+        # What a successful answer is searched for: each secret as JSON would carry it.
+        self._answer_needles = tuple({
+            form.encode() for secret in secrets if secret
+            for form in (secret.rstrip("="), secret.rstrip("=").replace("/", "\\/"))})
 
     @property
     def space(self) -> Space:
@@ -113,12 +129,20 @@ class SpaceClient:
         return Page(data, next_link if isinstance(next_link, str) and next_link else None)
 
     async def get(self, conference_id: str) -> dict[str, Any]:
-        return await self._request("GET", self._space.url(f"{CONFERENCES}/{conference_id}"), None)
+        return await self._request("GET", self._conference_url(conference_id), None)
 
     async def put(self, conference_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self._request(
-            "PUT", self._space.url(f"{CONFERENCES}/{conference_id}"), orjson.dumps(body)
-        )
+        return await self._request("PUT", self._conference_url(conference_id),
+                                   orjson.dumps(body))
+
+    def _conference_url(self, conference_id: str) -> str:
+        # Ids come from the listing (or a journal). Put into the path as they came, `..`,
+        # `/` or `?` would steer a request carrying our credentials to another endpoint.
+        if not _UUID.fullmatch(conference_id):
+            raise RefusedRequestError(
+                f"conference id {_shown(conference_id)} is not a UUID, as the API documents "
+                "its ids; no request was sent for it (an id goes into the request path)")
+        return self._space.url(f"{CONFERENCES}/{conference_id}")
 
     async def _request(self, method: str, url: str, data: bytes | None) -> dict[str, Any]:
         try:
@@ -131,9 +155,9 @@ class SpaceClient:
                 # A redirect could lead anywhere; never follow one with our credentials.
                 allow_redirects=False,
             ) as response:
-                raw = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                raw = await self._read(response, method, url)
         except aiohttp.ClientConnectorError as exc:
             raise _unreachable(exc) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -143,14 +167,69 @@ class SpaceClient:
         if status != 200:
             for form in self._secret_forms:
                 raw = raw.replace(form, REDACTED.encode())
-        return _interpret(status, raw, retry_after, project_id=self._project_id,
-                          host=self._space.host)
+        elif any(needle in raw for needle in self._answer_needles):
+            # Its data would go into the journal and back into a PUT: use none of it.
+            raise ApiError(status, (
+                f"the answer to {method} {request_path(url)} carries this run's credentials "
+                "(a server echoing our request?); nothing from it was used or written",))
+        try:
+            return _interpret(status, raw, retry_after, project_id=self._project_id,
+                              host=self._space.host)
+        except ApiError as exc:
+            # The server's words, decoded: an echo hidden by JSON escapes shows now.
+            exc.errors = tuple(scrub(e, self._text_forms) for e in exc.errors)
+            exc.args = (scrub(str(exc), self._text_forms),)
+            raise
+
+    async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        """The body, refused past `max_body_bytes` (counted after decompression, which
+        aiohttp applies as it streams)."""
+        limit = self.max_body_bytes
+        declared = response.content_length
+        chunks: list[bytes] = []
+        size = 0
+        if declared is None or declared <= limit:
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        if size > limit or (declared is not None and declared > limit):
+            raise ApiError(response.status, (
+                f"the answer to {method} {request_path(url)} is larger than "
+                f"{limit >> 20} MiB; not read further",))
+        return b"".join(chunks)
 
 
 def _transport_message(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "connection closed by the server before it answered"
     return f"connection failed ({type(exc).__name__})"
+
+
+def request_path(url: str) -> str:
+    """A URL's path and query, for messages: never the origin's userinfo, and short."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparseable URL)"
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return _shown(path, quoted=False)
+
+
+def _shown(text: str, *, quoted: bool = True, limit: int = 120) -> str:
+    """Text from a server, safe to print: control characters escaped, cut to `limit`."""
+    shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    shown = shown if len(shown) <= limit else shown[:limit] + "..."
+    return repr(shown) if quoted else shown
+
+
+def snippet(raw: bytes, payload: Any) -> str:
+    """A short, printable excerpt of an error answer in a shape we do not know."""
+    text = (orjson.dumps(payload).decode() if payload is not None
+            else raw.decode("utf-8", errors="replace"))
+    text = " ".join(text.split())
+    return "answer: " + _shown(text, quoted=False, limit=SNIPPET_CHARS)
 
 
 def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
@@ -189,6 +268,8 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
             raise ApiError(status, ("answer was not a JSON object",))
         return payload
     messages = error_messages(payload)
+    if not messages and raw.strip():
+        messages = (snippet(raw, payload),)
     if status in (401, 403):
         raise AuthError(status, messages, project_id=project_id, host=host)
     if status == 404:
@@ -198,4 +279,5 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
     raise ApiError(status, messages)
 
 
-__all__ = ["CONFERENCES", "Conference", "Page", "SpaceClient", "error_messages"]
+__all__ = ["CONFERENCES", "MAX_BODY_BYTES", "Conference", "Page", "SpaceClient",
+           "error_messages", "request_path"]

@@ -17,6 +17,7 @@ from anyio.abc import ObjectReceiveStream
 
 from worker.answers import AnswerRules, split_extra, unknown_property_message
 from worker.body import describe_mismatches, echo_mismatches
+from worker.constraints import body_problems
 from worker.decide import Skip, Strategy, Write
 from worker.errors import ApiError, NotFoundError, RetryableApiError, UnknownPropertyError
 from worker.outcome import Kind, Outcome
@@ -41,7 +42,8 @@ class Journal(Protocol):
 
     async def durable(self, seq: int) -> None: ...
 
-    async def after_write(self, conference_id: str, updated_at: str | None) -> None: ...
+    async def after_write(self, conference_id: str, updated_at: str | None, *,
+                          applied: bool = True) -> None: ...
 
 
 class Controller(Protocol):
@@ -145,12 +147,7 @@ class ConferenceUpdater:
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
         if self._dry_run and self._strategy.plans_from_listing:
-            # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
-            planned = self._strategy.decide(given, given)
-            if isinstance(planned, Skip):
-                return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
-            return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed,
-                           before=planned.before)
+            return self._plan_from_listing(given, cid, name, allowed)
         started = time.monotonic()
         trace = _Trace()
         controller = self._controller
@@ -199,6 +196,11 @@ class ConferenceUpdater:
             if isinstance(decision, Skip):
                 return Outcome(decision.kind, cid, name, read.attempts, errors=decision.errors,
                                allowed=allowed)
+            # A body the API must refuse is not sent: the message says what to change.
+            refused = body_problems(decision.body, read.value)
+            if refused:
+                return Outcome(Kind.FAILED, cid, name, read.attempts, errors=refused,
+                               allowed=allowed)
             if self._dry_run:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed, before=decision.before)
@@ -216,16 +218,34 @@ class ConferenceUpdater:
         return await self._after_put(cid, name, written.attempts, decision, written.value,
                                      allowed)
 
+    def _plan_from_listing(self, given: Mapping[str, Any], cid: str, name: str,
+                           allowed: tuple[str, ...]) -> Outcome:
+        # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
+        planned = self._strategy.decide(given, given)
+        if isinstance(planned, Skip):
+            return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
+        refused = body_problems(planned.body, given)
+        if refused:
+            return Outcome(Kind.FAILED, cid, name, errors=refused, allowed=allowed)
+        return Outcome(Kind.PLANNED, cid, name, changes=planned.changes, allowed=allowed,
+                       before=planned.before)
+
     async def _after_put(self, cid: str, name: str, attempts: int, decision: Write,
                          answer: Mapping[str, Any], allowed: tuple[str, ...]) -> Outcome:
         """Journal what the PUT returned, and check that the write took."""
         # An answer that is not this conference, whole, says nothing about our write:
         # its updated_at is not journaled, so a restore compares contents instead.
+        outcome = self._checked(cid, name, attempts, decision, answer, allowed)
+        if self._journal is not None:
+            await self._journal.after_write(cid, outcome.updated_at,
+                                            applied=outcome.kind is Kind.UPDATED)
+        return outcome
+
+    def _checked(self, cid: str, name: str, attempts: int, decision: Write,
+                 answer: Mapping[str, Any], allowed: tuple[str, ...]) -> Outcome:
         problems = self._rules.problems(answer, cid)
         updated_at = answer.get("updated_at")
         updated_at = updated_at if isinstance(updated_at, str) and not problems else None
-        if self._journal is not None:
-            await self._journal.after_write(cid, updated_at)
         if problems:
             return Outcome(Kind.FAILED, cid, name, attempts, status=200, allowed=allowed,
                            errors=tuple(f"the PUT was sent, but its answer cannot be "
@@ -270,6 +290,7 @@ class ConferenceUpdater:
             waited_from = time.monotonic()
             await self._limiter.acquire()
             trace.waited += time.monotonic() - waited_from
+        self._reporter.sending(cid)
         return await self._timed(self._client.put(cid, body))
 
     async def _timed(self, request: Awaitable[Conference]) -> Conference:

@@ -21,7 +21,7 @@ from worker.answers import AnswerRules
 from worker.concurrency import INITIAL, AdaptiveConcurrency, Tuning
 from worker.config import AUTO, Credentials, Settings
 from worker.decide import Restore, Retheme, Strategy
-from worker.errors import ConfigError, ExitCode, RebrandError
+from worker.errors import ConfigError, ExitCode, JournalError, RebrandError
 from worker.outcome import Summary
 from worker.retry import Sleep
 from worker.run.api import Conference, SpaceClient
@@ -75,7 +75,8 @@ async def run_job(
     def source(client: SpaceClient, rep: Reporter) -> Source:
         return listing(client, rep, page_size=settings.page_size,
                        filters=settings.select.list_filters(), policy=settings.retry,
-                       select=settings.selector, sleep=sleep)
+                       select=settings.selector, sleep=sleep,
+                       max_pages=settings.max_pages)
 
     job = _Job("plan" if settings.dry_run else "run", Retheme(themes), source,
                themes.rules[0].theme.as_config() if not themes.named else None,
@@ -161,15 +162,20 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
         error = exc
     finally:
         if journal is not None:
-            journal.close()
+            try:
+                journal.close()
+            except JournalError as exc:
+                error = error or exc
     # A stop that has more to say than its reason (an unknown property) is reported like
     # an error, and ends with its exit code.
     error = error or stop.error
+    reporter.unanswered()
     summary = reporter.summary(
         effective_rate=limiter.effective_rate() if limiter else None,
         concurrency=controller.settled() if controller else (limit.limit,) * 3,
-        stopped=(stop.reason.value if stop.reason else None)
-        or (type(error).__name__ if error else None),
+        # The error, when there is one, says more than the stop it caused.
+        stopped=(type(error).__name__ if error else None)
+        or (stop.reason.value if stop.reason else None),
     )
     code = error.exit_code if error is not None else exit_code_for(
         summary, stop, dry_run=settings.dry_run)

@@ -12,6 +12,7 @@ A torn last line (a crash mid-write) is tolerated on read.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -28,7 +29,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from worker.errors import ConfigError
+from worker.errors import ConfigError, JournalError
 
 FORMAT_VERSION = 1
 
@@ -99,12 +100,34 @@ class JournalWriter:
         # How long a sync takes here (a slow moving average, seeded pessimistically):
         # a paced writer asks for its sync this long, twice over, before its slot.
         self.sync_s = 0.005
-        self._append({**header.as_record()})
-        self._file.flush()
-        os.fsync(self._fd)
+        # Once a write to the journal fails, no PUT may go out (its pre-image could not be
+        # kept): every later record raises this, and so does close().
+        self._failure: JournalError | None = None
+        try:
+            self._append({**header.as_record()})
+            self._file.flush()
+            os.fsync(self._fd)
+        except (OSError, JournalError) as exc:
+            raise ConfigError(
+                f"--backup-dir: cannot write the journal {path} ({exc}); point --backup-dir "
+                "at a writable directory with free space"
+            ) from exc
+
+    def _failed(self, exc: OSError) -> JournalError:
+        if self._failure is None:
+            self._failure = JournalError(
+                f"journal {self.path}: cannot be written ({exc.strerror or exc}); the run "
+                "stopped before its next write. Free space (or make it writable) and run "
+                "again: what the journal holds so far can still be restored")
+        return self._failure
 
     def _append(self, record: Mapping[str, Any]) -> int:
-        self._file.write(orjson.dumps(record) + b"\n")
+        if self._failure is not None:
+            raise self._failure
+        try:
+            self._file.write(orjson.dumps(record) + b"\n")
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._written += 1
         return self._written
 
@@ -127,29 +150,51 @@ class JournalWriter:
         if self._synced < seq:
             await self._sync(seq)
 
-    async def after_write(self, conference_id: str, updated_at: str | None) -> None:
+    async def after_write(self, conference_id: str, updated_at: str | None, *,
+                          applied: bool = True) -> None:
+        """Record a PUT's answer: `applied` when the conference counts as updated (the
+        summary's `updated` is the number of these)."""
         # Not synced on its own: it rides on the next pre-image's sync or on close().
         # Without it, restore falls back to comparing contents (see decide.Restore).
-        self._append({"type": "written", "id": conference_id, "updated_at": updated_at})
+        # If it cannot be kept, the write itself still happened: the next pre-image, or
+        # close(), stops the run.
+        with contextlib.suppress(JournalError):
+            self._append({"type": "written", "id": conference_id, "updated_at": updated_at,
+                          "applied": applied})
 
     async def _sync(self, seq: int) -> None:
         async with self._lock:
             if self._synced >= seq:
                 return  # an fsync that started after our write already covered it
+            if self._failure is not None:
+                raise self._failure  # this pre-image may not be whole on disk
             upto = self._written
-            self._file.flush()
-            started = time.monotonic()
-            await anyio.to_thread.run_sync(self._datasync, self._fd)
+            try:
+                self._file.flush()
+                started = time.monotonic()
+                await anyio.to_thread.run_sync(self._datasync, self._fd)
+            except OSError as exc:
+                raise self._failed(exc) from exc
             self.sync_s += (time.monotonic() - started - self.sync_s) / 8
             self.syncs += 1
             self._synced = upto
 
     def close(self) -> None:
+        """Flush, sync and close. Raises JournalError if any record could not be kept."""
         if self._file.closed:
             return
-        self._file.flush()
-        os.fsync(self._fd)
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._failed(exc)
+        finally:
+            try:
+                self._file.close()
+            except OSError as exc:
+                self._failed(exc)
+        if self._failure is not None:
+            raise self._failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +229,11 @@ def _open(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+# A journal line holds one pre-image: one conference's answer (a few KB; the spec bounds
+# its text fields to a few thousand characters), and a little of our own around it.
+MAX_LINE_BYTES = 16 << 20
+
+
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
     """(line number, record or None if unreadable, is_last_line)."""
     try:
@@ -194,7 +244,13 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
         with handle:
             previous: bytes | None = None
             number = 0
-            for line in handle:
+            # Bounded reads: a longer line (`/dev/zero`, a binary file) is not a journal,
+            # and is refused without holding it.
+            while line := handle.readline(MAX_LINE_BYTES + 1):
+                if len(line) > MAX_LINE_BYTES:
+                    raise ConfigError(f"journal {path}: line {number + 1} is longer than "
+                                      f"{MAX_LINE_BYTES >> 20} MiB; this is not a rebrand "
+                                      "journal")
                 if previous is not None:
                     yield number, _parse(previous), False
                 previous = line

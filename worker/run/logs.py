@@ -3,25 +3,44 @@ and a last processor that scrubs secrets from every rendered line whatever path 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal, TextIO
+from urllib.parse import quote
 
 import orjson
 import structlog
+
+from worker.text import printable
 
 LogFormat = Literal["json", "console", "auto"]
 REDACTED = "[REDACTED]"
 
 
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret as it may appear in a rendered line: raw, JSON-escaped, repr-escaped."""
+    r"""Each secret as it may appear in a rendered line or a server's echo of it: raw,
+    without base64 padding (which also covers `=`, `%3D` and `\u003d` padding), JSON- and
+    repr-escaped, with `/` escaped as `\/`, and percent-encoded in either hex case."""
     forms: set[str] = set()
     for secret in secrets:
-        if secret:
-            forms |= {secret, orjson.dumps(secret).decode()[1:-1], repr(secret)[1:-1]}
+        for variant in {secret, secret.rstrip("=")}:
+            if not variant:
+                continue
+            encoded = quote(variant, safe="")
+            forms |= {variant, orjson.dumps(variant).decode()[1:-1], repr(variant)[1:-1],
+                      variant.replace("/", "\\/"), encoded,
+                      re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
     # Longest first, so a form containing another is replaced whole.
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def scrub(text: str, forms: tuple[str, ...]) -> str:
+    """`text` with every form (from `secret_forms`) replaced by [REDACTED]."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
 
 
 def redacting(renderer: structlog.types.Processor,
@@ -46,6 +65,30 @@ def redacting(renderer: structlog.types.Processor,
         return line
 
     return render
+
+
+class _Escaped:
+    """A text value the console renderer shows by repr: escaped once, quoted as it
+    quotes text (a str would be repr'd again, or sent raw if it holds no space)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = printable(text)
+
+    def __repr__(self) -> str:
+        return f"'{self.text}'" if any(c in self.text for c in " \t='\"") else self.text
+
+
+def _printable_values(_logger: Any, _method: str,
+                      event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every text value with its control characters shown escaped (a name from the Space
+    may hold a terminal escape sequence); lists and mappings are shown by repr, which
+    escapes them already."""
+    for key, value in event.items():
+        if isinstance(value, str) and not value.isprintable():
+            event[key] = _Escaped(value)
+    return event
 
 
 def resolve_format(fmt: LogFormat, stream: TextIO) -> Literal["json", "console"]:
@@ -95,6 +138,9 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if chosen == "console":
+        # JSON escapes control characters itself; the console renderer would send them.
+        shared.append(_printable_values)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if chosen == "json"

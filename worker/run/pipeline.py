@@ -5,8 +5,8 @@
 The stream's bound keeps memory flat whatever the Space's size, and lets the consumers
 start on the first page while later pages are still being listed. With `concurrency:
 auto` the number of consumers follows the controller's limit: one more is started when
-the limit rises, and one retires between conferences when it falls. A stop request ends
-the listing, starts no new conference, and gives those in flight a grace period (none
+the limit rises, and one retires between conferences when it falls. A stop request (or a
+listing that fails) ends the listing, starts no new conference, and gives those in flight a grace period (none
 before the first write: then it stops everything at once).
 """
 
@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from worker.errors import single_error
+from worker.errors import AbortError, single_error
 from worker.run.api import Conference
 from worker.run.consumer import ConferenceUpdater, consume
 from worker.run.producer import Source
@@ -59,10 +59,18 @@ async def run_pipeline(
     send, receive = anyio.create_memory_object_stream[Conference](queue_size)
     producer_scope = anyio.CancelScope()
 
+    listing_failed: list[AbortError] = []
+
     async def producer() -> None:
         with producer_scope:
             async with send:
-                await source(send)
+                try:
+                    await source(send)
+                except AbortError as exc:
+                    # A stop like any other: what is in flight finishes within the grace
+                    # period, nothing new starts; the error decides the exit afterwards.
+                    listing_failed.append(exc)
+                    stop.request(StopReason.LISTING_FAILED)
 
     async def on_stop() -> None:
         await stop.event.wait()
@@ -93,6 +101,8 @@ async def run_pipeline(
     finally:
         send.close()
         receive.close()
+    if listing_failed:
+        raise listing_failed[0]
 
 
 class Consumers:

@@ -20,7 +20,7 @@ from worker.outcome import Kind, Outcome, Summary
 from worker.run.logs import REDACTED, secret_forms
 
 _ERROR_KINDS = frozenset({Kind.FAILED})
-_WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED})
+_WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED, Kind.UNKNOWN})
 # Counted in the summary, logged only at debug: each of 4 shards leaves out 3/4 of the
 # Space, and a line per left-out conference would bury the lines that matter.
 _QUIET_KINDS = frozenset({Kind.EXCLUDED})
@@ -35,6 +35,7 @@ class Reporter:
         self._clock = clock
         self._started = clock()
         self.counts: Counter[Kind] = Counter()
+        self._sending: set[str] = set()  # PUT sent, outcome not yet recorded
         self.listed = 0
         self.retries = 0
         self.journal_dropped = 0
@@ -65,7 +66,22 @@ class Reporter:
         if status == 429:
             self.throttled += 1
 
+    def sending(self, conference_id: str) -> None:
+        """A PUT for this conference is about to go out: until its outcome is recorded,
+        the write may land without our knowing (see `unanswered`)."""
+        self._sending.add(conference_id)
+
+    def unanswered(self) -> None:
+        """At the end of a run: each conference whose PUT went out but whose outcome never
+        came (the grace period ran out, or an abort cut it) is `unknown`, not `not_started`:
+        it may have landed. Its pre-image is in the journal, so a restore can undo it."""
+        for cid in sorted(self._sending):
+            self.record(Outcome(Kind.UNKNOWN, cid, "", errors=(
+                "its PUT was sent but the run ended before the answer came; it may have "
+                "landed (the journal holds its pre-image; a new run or a restore settles it)",)))
+
     def record(self, outcome: Outcome) -> None:
+        self._sending.discard(outcome.conference_id)
         self.counts[outcome.kind] += 1
         if outcome.unknown or outcome.allowed:
             self._unknown.update(outcome.unknown)
@@ -106,6 +122,7 @@ class Reporter:
             planned=c[Kind.PLANNED],
             conflict=c[Kind.CONFLICT],
             excluded=c[Kind.EXCLUDED],
+            unknown=c[Kind.UNKNOWN],
             not_started=max(0, self.listed - done),
             throttled=self.throttled,
             effective_rate=None if effective_rate is None else round(effective_rate, 1),
@@ -126,6 +143,9 @@ class Reporter:
             detail="the last line was cut off mid-write (a crash) and is dropped; a "
                    "pre-image reaches disk before its PUT is sent, so a torn one was never "
                    "written, and a torn `written` record falls back to comparing contents")
+
+    def listing_failed(self, path: str, reason: str) -> None:
+        self._log.error("listing.failed", path=path, reason=reason)
 
     def aborted(self, error: Exception, exit_code: int) -> None:
         self._log.error("run.aborted", error=str(error), error_type=type(error).__name__,

@@ -19,6 +19,7 @@ class StopReason(Enum):
     DEADLINE = "deadline reached"
     MAX_FAILURES = "too many failures"
     UNKNOWN_PROPERTY = "an answer held a property the API spec does not name"
+    LISTING_FAILED = "listing failed"
 
     @property
     def exit_code(self) -> ExitCode:

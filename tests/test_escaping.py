@@ -1,0 +1,131 @@
+"""Data is text, not markup: names, ids and colors from the Space are escaped in the
+`--summary-md` Markdown (every row keeps its cells, no raw HTML) and at the terminal
+(control characters shown escaped, never sent)."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+import structlog
+from aiohttp import web
+
+from tests.support import rebrand, sandbox_env, serve_app, write_config
+from tests.test_hostile_server import conference, ids, space_app
+from worker.cli.tables import plan_markdown, plan_table
+from worker.outcome import Change, Kind, Outcome, Summary
+from worker.run.logs import configure_logging
+from worker.text import markdown_cell, printable
+
+pytestmark = pytest.mark.anyio
+
+HOSTILE_NAMES = [
+    "pipe | in the name",
+    "line\nbreak",
+    "back`tick` and ``double``",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[click](https://evil.example) **bold** _it_",
+    "\x1b[2J\x1b[31mred\x07 bell",
+    "right-to-left \u202eoverride",
+    "back\\slash | \\| escaped pipe",
+]
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _cells(row: str) -> int:
+    """Cells in a GFM table row: split on pipes not escaped by a backslash."""
+    return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+
+def _planned() -> list[Outcome]:
+    return [Outcome(Kind.PLANNED, cid, name, changes=(
+        Change("light_primary", "</td><b>old", "#0A84FF"),
+        Change("dark_primary", None, "#0A84FF")))
+        for cid, name in zip(ids(len(HOSTILE_NAMES)), HOSTILE_NAMES, strict=True)]
+
+
+def test_every_markdown_row_keeps_its_cells_and_no_html_survives() -> None:
+    summary = Summary(listed=9, updated=0, unchanged=0, vanished=0, failed=0, retries=0,
+                      duration_s=1.0, updates_per_s=0.0, planned=9)
+    text = plan_markdown(_planned(), summary, exit_code=10)
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(rows) == 3 + 2 + 2 * len(HOSTILE_NAMES)
+    assert all(_cells(row) == _cells(rows[3]) for row in rows[3:])
+    assert _cells(rows[3]) == 4
+    assert "<" not in text and ">" not in text.replace("&#62;", "")
+    assert not CONTROL.search(text)
+    assert "\x1b" not in text and "`</td>" not in text
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_markdown_cell_is_one_cell_of_plain_text(name: str) -> None:
+    cell = markdown_cell(name)
+    assert "|" not in cell and "`" not in cell and "<" not in cell and "\n" not in cell
+    assert "[" not in cell and "*" not in cell
+    assert not CONTROL.search(cell)
+
+
+def test_the_terminal_table_shows_control_characters_escaped() -> None:
+    table = plan_table(_planned())
+    assert not CONTROL.search(table)
+    assert "\\x1b[2J\\x1b[31mred\\x07 bell" in table
+    assert "line\\x0abreak" in table
+    assert "\\u202eoverride" in table
+
+
+def test_console_log_lines_show_control_characters_escaped() -> None:
+    out = io.StringIO()
+    configure_logging("console", stream=out)
+    structlog.get_logger("rebrand").info("conference.updated", name="\x1b]0;owned\x07title",
+                                         errors=["\x1b[2J"])
+    line = out.getvalue()
+    assert "\x1b" not in line and "\x07" not in line
+    assert "\\x1b]0;owned\\x07title" in line
+
+
+def test_printable_leaves_ordinary_text_alone() -> None:
+    for text in ("room-00001-planning", "Réunion d'équipe", "会议室", "emoji 🎉 ok"):
+        assert printable(text) == text
+
+
+async def test_a_plan_at_the_terminal_and_in_markdown_escapes_what_the_space_sends(
+    tmp_path: Path
+) -> None:
+    listed = [{**conference(cid, n), "name": name}
+              for n, (cid, name) in enumerate(zip(ids(len(HOSTILE_NAMES)), HOSTILE_NAMES,
+                                                  strict=True))]
+
+    def pages(_number: int, _request: web.Request) -> dict[str, object]:
+        return {"links": {}, "data": listed}
+
+    async with serve_app(space_app(pages, [])) as url:
+        config = write_config(tmp_path, url)
+        md = tmp_path / "plan.md"
+        ran = await rebrand("plan", "--config", config, "--summary-md", md,
+                            "--log-format", "console", env=sandbox_env())
+    assert ran.code == 10, ran.err
+    assert not CONTROL.search(ran.out + ran.err)
+    assert "\\x1b[2J" in ran.out
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")][2:]
+    assert rows and all(_cells(row) == 4 for row in rows if not row.startswith("| conference"))
+    assert "<script>" not in text and "<img" not in text
+
+
+async def test_an_error_message_at_the_terminal_shows_control_characters_escaped(
+    tmp_path: Path
+) -> None:
+    def pages(_number: int, _request: web.Request) -> web.Response:
+        return web.json_response({"errors": [{"message": "gone\x1b[2J\x1b]0;pwned\x07"}]},
+                                 status=400)
+
+    async with serve_app(space_app(pages, [])) as url:
+        ran = await rebrand("run", "--config", write_config(tmp_path, url),
+                            "--log-format", "console", "--backup-dir", tmp_path / "b",
+                            env=sandbox_env())
+    assert ran.code == 4
+    assert not CONTROL.search(ran.out + ran.err)
+    assert "gone\\x1b[2J" in ran.out + ran.err

@@ -1,0 +1,137 @@
+"""What a PUT body may hold, read from the bundled spec, and the check of a body against it.
+
+The published `Video.UpdateConferenceRequest` bounds what a PUT may carry (display_name
+required and at most 200 characters, description at most 3000, colors `#RRGGBB`, enums
+for quality, layout and size, booleans, RFC 3339 times), while a GET's answer is bounded
+by nothing. A body built from an answer the API would refuse is caught here, before any
+request: the conference is `failed` with a message naming the field, the constraint and
+what to do. Nothing is truncated or guessed. The check is a few comparisons per field
+against one table built once from the spec, not a schema validator per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from worker.openapi import schemas
+
+UPDATE_SCHEMA = "Video.UpdateConferenceRequest"
+_NOTHING_SENT = ("Nothing was sent: a PUT carries every writable field, and rebrand does not "
+                 "truncate or guess")
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One property of the update schema, as the few comparisons that check it."""
+
+    kind: type  # str or bool
+    max_length: int | None = None
+    pattern: re.Pattern[str] | None = None
+    choices: tuple[str, ...] | None = None
+    date_time: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PutRules:
+    constraints: Mapping[str, Constraint]
+    required: tuple[str, ...]
+
+
+def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A property's schema with its `allOf: [$ref]` folded in (how the spec writes enums)."""
+    merged = dict(schema)
+    for part in schema.get("allOf", ()):
+        ref = part.get("$ref", "")
+        merged = {**schemas()[ref.rsplit("/", 1)[-1]], **merged} if ref else merged
+    return merged
+
+
+@functools.cache
+def put_rules() -> PutRules:
+    """The update schema's constraints, read from the bundled spec once."""
+    update = schemas()[UPDATE_SCHEMA]
+    table: dict[str, Constraint] = {}
+    for name, raw in update["properties"].items():
+        prop = _resolve(raw)
+        pattern = prop.get("pattern")
+        if pattern and pattern.endswith("$"):
+            # JSON Schema's `$` is the end of the text; Python's also matches before a
+            # final newline, which the API would refuse.
+            pattern = pattern[:-1] + r"\Z"
+        table[name] = Constraint(
+            kind=bool if prop.get("type") == "boolean" else str,
+            max_length=prop.get("maxLength"),
+            pattern=re.compile(pattern) if pattern else None,
+            choices=tuple(prop["enum"]) if "enum" in prop else None,
+            date_time=prop.get("format") == "date-time",
+        )
+    return PutRules(table, tuple(update.get("required", ())))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(value)} characters)" \
+        if isinstance(value, str) else text[:60] + "..."
+
+
+def _is_date_time(text: str) -> bool:
+    # The spec's own description: RFC 3339, or a bare date it converts to midnight UTC.
+    try:
+        if len(text) == 10:
+            date.fromisoformat(text)
+        else:
+            datetime.fromisoformat(text.upper())
+    except ValueError:
+        return False
+    return True
+
+
+def _problem(value: Any, rule: Constraint) -> str | None:
+    if rule.kind is bool:
+        return None if isinstance(value, bool) else f"{_shown(value)} is not true or false"
+    if not isinstance(value, str):
+        return f"{_shown(value)} is not text"
+    if rule.max_length is not None and len(value) > rule.max_length:
+        return f"is {len(value):,} characters long; PUT allows at most {rule.max_length:,}"
+    if rule.choices is not None and value not in rule.choices:
+        return f"{_shown(value)} is not one of {', '.join(rule.choices)}"
+    if rule.pattern is not None and not rule.pattern.search(value):
+        return f"{_shown(value)} does not match {rule.pattern.pattern}"
+    if rule.date_time and not _is_date_time(value):
+        return f"{_shown(value)} is not an RFC 3339 date-time"
+    return None
+
+
+def body_problems(body: Mapping[str, Any], conference: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why the API would refuse `body` (built from `conference`), one message per field,
+    each saying what to do; empty when it would take it."""
+    rules = put_rules()
+    out = [f"{name}: missing, and PUT requires it; the conference has no {name} and no "
+           f"name to show instead: give it a display name. {_NOTHING_SENT}"
+           for name in rules.required if name not in body]
+    for name, value in body.items():
+        rule = rules.constraints.get(name)
+        if rule is None:
+            continue
+        problem = _problem(value, rule)
+        if problem is None:
+            continue
+        if name == "display_name" and conference.get("display_name") is None:
+            problem = (f"null, so the name it falls back to is sent, and the name {problem}; "
+                       "give this conference a display name of at most "
+                       f"{rule.max_length} characters")
+        elif rule.pattern is not None:
+            problem += (f"; fix it on the conference, or add {name} to the theme so the "
+                        "run replaces it")
+        else:
+            problem += "; fix it on the conference (in the dashboard or through the API)"
+        out.append(f"{name}: {problem}. {_NOTHING_SENT}")
+    return tuple(out)
+
+
+__all__ = ["UPDATE_SCHEMA", "Constraint", "PutRules", "body_problems", "put_rules"]

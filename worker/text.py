@@ -1,0 +1,41 @@
+"""Text from the Space shown as text: never as terminal control, never as markup.
+
+Names, ids and colors come from the API, so they may hold anything: a line break or `|`
+that breaks a Markdown table, `<script>` or a backtick that a CI job summary would render,
+or an escape sequence that clears or recolours a terminal. `printable` shows control
+characters escaped; `markdown_cell` also makes every character that means something to
+GitHub-flavoured Markdown or HTML an entity, so a table row keeps its cells.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Shown escaped rather than sent: C0 and C1 controls, DEL, the line and paragraph
+# separators, and the bidirectional overrides and isolates that reorder what a reader
+# sees ("Trojan Source").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e"
+                      "\u2066-\u2069]")
+# Every ASCII character with a meaning in a GFM table cell or in HTML.
+_MARKUP = re.compile(r"[\\`*_{}\[\]()<>#+!|~&:]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every control character shown as its escape (`\\x1b`, `\\n`
+    as `\\x0a`, `\\u202e`); everything else as it is."""
+    return text if text.isprintable() else _CONTROL.sub(_escape, text)
+
+
+def markdown_cell(text: str) -> str:
+    """`text` as the content of a Markdown table cell: printable, and every character
+    Markdown or HTML would read as markup written as an HTML entity."""
+    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(text))
+
+
+__all__ = ["markdown_cell", "printable"]
