@@ -23,9 +23,10 @@ from worker.cli.human import (
     summary_lines,
     undo_command,
 )
-from worker.cli.style import Palette, choose_palette, printable, xterm256
+from worker.cli.style import Palette, choose_palette, xterm256
 from worker.cli.tables import plan_table
 from worker.outcome import Change, Kind, Outcome, Summary
+from worker.text import printable
 
 PLAIN = Palette()
 COLOR = Palette(enabled=True)

@@ -16,8 +16,9 @@ from typing import Any
 
 import structlog
 
-from worker.cli.style import Palette, printable
+from worker.cli.style import Palette
 from worker.outcome import Outcome, Summary
+from worker.text import printable
 
 _LABEL_WIDTH = 10
 # Why a run stopped, in words, when an error (not a stop request) ended it.

@@ -15,17 +15,6 @@ _SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
 _CUBE_STEPS = (0, 95, 135, 175, 215, 255)
 # C0 and C1 controls, DEL, and the bidirectional overrides: text from the Space (a
 # conference's name, a server's message) is shown escaped, never obeyed by the terminal.
-_UNPRINTABLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
-    c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-}
-
-
-def printable(text: str) -> str:
-    """`text` with every control character written out (`\\x1b`), so data cannot move
-    the cursor, recolor the screen or forge a line."""
-    return text.translate(_UNPRINTABLE)
-
-
 def xterm256(red: int, green: int, blue: int) -> int:
     """The index of the nearest xterm-256 color: the 6x6x6 cube or the gray ramp."""
     def level(value: int) -> int:

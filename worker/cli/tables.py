@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from worker.cli.style import Palette, printable
+from worker.cli.style import Palette
 from worker.outcome import Outcome, Summary
-from worker.text import markdown_cell
+from worker.text import markdown_cell, printable
 
 _MAX_ROWS = 200
 PLAIN = Palette()  # no color: for a file, a pipe, or NO_COLOR
