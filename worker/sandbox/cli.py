@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,39 +21,37 @@ from worker.sandbox.config import (
     SandboxConfig,
 )
 
+# A flag that sets one config field: (flag, type, field, help). The field names the flag's
+# dest (config_from_args reads it back by that name) and gives its default.
+_FieldFlag = tuple[str, Callable[[str], Any], str, str]
+
+
+def _add_field_flags(parser: argparse.ArgumentParser, config: object, *flags: _FieldFlag) -> None:
+    for flag, kind, name, text in flags:
+        parser.add_argument(flag, type=kind, default=getattr(config, name), dest=name,
+                            metavar=flag.removeprefix("--").replace("-", "_").upper(), help=text)
+
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's flags (including --host and --port) to `parser`."""
     defaults = SandboxConfig()
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks one")
-    parser.add_argument("--count", type=int, default=defaults.count, help="conferences to seed")
+    _add_field_flags(parser, defaults, ("--count", int, "count", "conferences to seed"))
     parser.add_argument("--spaces", type=positive_int, default=1, metavar="N",
                         help="serve a fleet: N Spaces in this process, on --port and the "
                              "ports after it, each its own data and credentials "
                              "(<project-id>-i, <api-token>-i); one ready line each")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data and faults")
-    parser.add_argument(
-        "--latency",
-        type=non_negative,
-        default=defaults.latency_s,
-        help="seconds added per request",
-    )
-    parser.add_argument(
-        "--capacity",
-        type=limit_or_none,
-        default=defaults.capacity,
-        help="requests served at once; beyond it each waits its turn, so latency grows "
-        "with load ('none', the default, serves all at once)",
-    )
-    parser.add_argument(
-        "--rate-limit",
-        type=limit_or_none,
-        default=defaults.put_rate_limit,
-        help="PUTs allowed per window; 'none' for unlimited",
-    )
-    parser.add_argument(
-        "--rate-window", type=float, default=defaults.rate_window_s, help="rate window in seconds"
+    _add_field_flags(
+        parser, defaults,
+        ("--seed", int, "seed", "seed for data and faults"),
+        ("--latency", non_negative, "latency_s", "seconds added per request"),
+        ("--capacity", limit_or_none, "capacity",
+         "requests served at once; beyond it each waits its turn, so latency grows "
+         "with load ('none', the default, serves all at once)"),
+        ("--rate-limit", limit_or_none, "put_rate_limit",
+         "PUTs allowed per window; 'none' for unlimited"),
+        ("--rate-window", float, "rate_window_s", "rate window in seconds"),
     )
     parser.add_argument(
         "--no-validate",
@@ -60,29 +59,25 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip OpenAPI validation (cheap checks only), for throughput runs",
     )
-    parser.add_argument("--fault-500", type=probability, default=0.0, help="P(500) per PUT")
-    parser.add_argument("--fault-503", type=probability, default=0.0, help="P(503) per PUT")
-    parser.add_argument("--fault-429", type=probability, default=0.0, help="P(429) per PUT")
-    parser.add_argument(
-        "--fault-drop", type=probability, default=0.0, help="P(apply, then drop) per PUT"
-    )
-    parser.add_argument("--fault-get-500", type=probability, default=0.0, help="P(500) per GET")
-    parser.add_argument(
-        "--retry-after", type=non_negative, default=1.0, help="Retry-After of injected 429s"
+    _add_field_flags(
+        parser, defaults.faults,
+        ("--fault-500", probability, "error_500", "P(500) per PUT"),
+        ("--fault-503", probability, "error_503", "P(503) per PUT"),
+        ("--fault-429", probability, "error_429", "P(429) per PUT"),
+        ("--fault-drop", probability, "drop_after_apply", "P(apply, then drop) per PUT"),
+        ("--fault-get-500", probability, "get_500", "P(500) per GET"),
+        ("--retry-after", non_negative, "retry_after_s", "Retry-After of injected 429s"),
     )
     parser.add_argument(
         "--retry-after-http-date",
         action="store_true",
         help="send injected 429s' Retry-After as an HTTP-date",
     )
-    parser.add_argument(
-        "--on-theme-fraction",
-        type=probability,
-        default=defaults.on_theme_fraction,
-        help="fraction of seeded conferences already on the demo theme",
-    )
+    _add_field_flags(parser, defaults, ("--on-theme-fraction", probability, "on_theme_fraction",
+                                        "fraction of seeded conferences already on the demo theme"))
     parser.add_argument(
         "--extra-field",
+        dest="extra_fields",
         type=extra_field,
         action="append",
         default=[],
@@ -92,6 +87,7 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--extra-field-on-put",
+        dest="extra_on_put",
         choices=("reset", "keep"),
         default="reset",
         help="what a PUT whose body omits an extra field does to it: reset it to null, as a "
@@ -133,32 +129,19 @@ def extra_field(text: str) -> tuple[str, Any]:
 
 
 def config_from_args(namespace: argparse.Namespace) -> SandboxConfig:
-    """The `SandboxConfig` the parsed flags describe; raises ValueError on a bad combination."""
-    return SandboxConfig(
-        count=namespace.count,
-        seed=namespace.seed,
-        latency_s=namespace.latency,
-        capacity=namespace.capacity,
-        put_rate_limit=namespace.rate_limit,
-        rate_window_s=namespace.rate_window,
-        faults=FaultConfig(
-            error_500=namespace.fault_500,
-            error_503=namespace.fault_503,
-            error_429=namespace.fault_429,
-            drop_after_apply=namespace.fault_drop,
-            get_500=namespace.fault_get_500,
-            retry_after_s=namespace.retry_after,
-            retry_after_http_date=namespace.retry_after_http_date,
-        ),
-        validate=namespace.validate,
-        project_id=namespace.project_id,
-        api_token=namespace.api_token,
-        on_theme_fraction=namespace.on_theme_fraction,
-        extra_fields=tuple(namespace.extra_field),
-        extra_on_put=namespace.extra_field_on_put,
-        reset=namespace.reset,
-        links_base=public_url(namespace.public_url),
-    )
+    """The `SandboxConfig` the parsed flags describe; raises ValueError on a bad combination.
+
+    A flag that sets a field is parsed under that field's name (its dest)."""
+    given = vars(namespace)
+    return SandboxConfig(**_fields_given(SandboxConfig, given) | {
+        "faults": FaultConfig(**_fields_given(FaultConfig, given)),
+        "extra_fields": tuple(namespace.extra_fields),
+        "links_base": public_url(namespace.public_url),
+    })
+
+
+def _fields_given(config: type[Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    return {field.name: given[field.name] for field in fields(config) if field.name in given}
 
 
 def public_url(text: str | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,25 +30,29 @@ COLOR_FIELDS: tuple[str, ...] = tuple(
 )
 
 
-def _reset_values(request_schema: str) -> dict[str, Any]:
+def _omitted_values(fields: tuple[str, ...], *readings: dict[str, Any]) -> dict[str, Any]:
+    """The value each of `fields` takes when a body omits it: that of the first reading
+    that names it (a field no reading names is left out)."""
+    chain: ChainMap[str, Any] = ChainMap(*readings)
+    return {name: chain[name] for name in fields if name in chain}
+
+
+_CHAT_ON = {"enable_chat": True}  # a conference has chat on unless told otherwise
+
+
+def _create_defaults() -> dict[str, Any]:
     """The value each field takes when a POST body omits it.
 
     The request schema's `default` if it has one, else null when the Conference allows
     null, else false for booleans, except `enable_chat`, which a conference has on.
     """
-    declared = spec.defaults(request_schema)
-    nullable = spec.nullable(spec.CONFERENCE_SCHEMA)
-    values: dict[str, Any] = {}
-    for name in CONFERENCE_FIELDS:
-        if name in declared:
-            values[name] = declared[name]
-        elif name == "enable_chat":
-            values[name] = True
-        elif name in nullable:
-            values[name] = None
-        elif name in spec.booleans(spec.CONFERENCE_SCHEMA):
-            values[name] = False
-    return values
+    return _omitted_values(
+        CONFERENCE_FIELDS,
+        spec.defaults(spec.CREATE_SCHEMA),
+        _CHAT_ON,
+        dict.fromkeys(spec.nullable(spec.CONFERENCE_SCHEMA)),
+        dict.fromkeys(spec.booleans(spec.CONFERENCE_SCHEMA), False),
+    )
 
 
 # How a full-replacement PUT treats a writable field its body leaves out. The published
@@ -61,22 +66,15 @@ def _reset_values(request_schema: str) -> dict[str, Any]:
 
 
 def _update_resets(mode: str) -> dict[str, Any]:
-    declared = spec.defaults(spec.UPDATE_SCHEMA)
-    booleans = spec.booleans(spec.UPDATE_SCHEMA)
-    nullable = spec.nullable(spec.CONFERENCE_SCHEMA)
-    values: dict[str, Any] = {}
-    for name in UPDATE_FIELDS:
-        if mode == "nulls" and name in nullable:
-            values[name] = None
-        elif name in declared:
-            values[name] = declared[name]
-        elif name == "enable_chat":
-            values[name] = True
-        elif name in booleans:
-            values[name] = False
-        else:
-            values[name] = None
-    return values
+    readings: list[dict[str, Any]] = [
+        spec.defaults(spec.UPDATE_SCHEMA),
+        _CHAT_ON,
+        dict.fromkeys(spec.booleans(spec.UPDATE_SCHEMA), False),
+        dict.fromkeys(UPDATE_FIELDS),  # no default value: null
+    ]
+    if mode == "nulls":
+        readings.insert(0, dict.fromkeys(spec.nullable(spec.CONFERENCE_SCHEMA)))
+    return _omitted_values(UPDATE_FIELDS, *readings)
 
 
 RESETS: dict[str, dict[str, Any]] = {
@@ -84,7 +82,7 @@ RESETS: dict[str, dict[str, Any]] = {
 }
 # The sandbox's default reading (SandboxConfig.reset).
 UPDATE_RESETS: dict[str, Any] = RESETS["nulls"]
-CREATE_DEFAULTS: dict[str, Any] = _reset_values(spec.CREATE_SCHEMA)
+CREATE_DEFAULTS: dict[str, Any] = _create_defaults()
 # Fields the server owns: a PUT keeps them, whatever it carries.
 KEPT_ON_UPDATE = tuple(name for name in CONFERENCE_FIELDS if name not in UPDATE_FIELDS)
 
