@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TextIO, cast
 
 from worker.outcome import Kind, Outcome
@@ -59,48 +59,47 @@ def render(s: Snapshot, width: int = 80) -> str:
     return "  ".join(parts)[: max(width - 1, 0)]
 
 
+def _terminal_width() -> int:
+    return shutil.get_terminal_size().columns
+
+
+@dataclass(eq=False, slots=True)
 class ProgressBar:
     """Draws `render(...)` of a Reporter's counts on `stream` (a terminal)."""
 
-    def __init__(
-        self,
-        reporter: Reporter,
-        stream: TextIO,
-        *,
-        total: int | None = None,
-        interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-        width: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
-    ) -> None:
-        self._reporter = reporter
-        self._stream = stream
-        self._total = total
-        self._interval = interval
-        self._clock = clock
-        self._width = width
-        self._started = clock()
-        self._drawn_at: float | None = None  # None: nothing on screen
+    reporter: Reporter
+    stream: TextIO
+    _: KW_ONLY
+    total: int | None = None
+    interval: float = 0.1
+    clock: Callable[[], float] = time.monotonic
+    width: Callable[[], int] = _terminal_width
+    _started: float = field(init=False)
+    _drawn_at: float | None = field(default=None, init=False)  # None: nothing on screen
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
 
     def snapshot(self) -> Snapshot:
-        counts = self._reporter.counts
-        return Snapshot(done=sum(counts.values()), listed=self._reporter.listed,
-                        failed=counts[Kind.FAILED], elapsed_s=self._clock() - self._started,
-                        total=self._total)
+        counts = self.reporter.counts
+        return Snapshot(done=sum(counts.values()), listed=self.reporter.listed,
+                        failed=counts[Kind.FAILED], elapsed_s=self.clock() - self._started,
+                        total=self.total)
 
     def __call__(self, _outcome: Outcome) -> None:
-        now = self._clock()
-        if self._drawn_at is None or now - self._drawn_at >= self._interval:
+        now = self.clock()
+        if self._drawn_at is None or now - self._drawn_at >= self.interval:
             self.draw(now)
 
     def draw(self, now: float | None = None) -> None:
-        self._stream.write(_CLEAR + render(self.snapshot(), self._width()))
-        self._stream.flush()
-        self._drawn_at = self._clock() if now is None else now
+        self.stream.write(_CLEAR + render(self.snapshot(), self.width()))
+        self.stream.flush()
+        self._drawn_at = self.clock() if now is None else now
 
     def clear(self) -> None:
         if self._drawn_at is not None:
-            self._stream.write(_CLEAR)
-            self._stream.flush()
+            self.stream.write(_CLEAR)
+            self.stream.flush()
             self._drawn_at = None
 
     def log_stream(self, out: TextIO) -> TextIO:
@@ -109,12 +108,12 @@ class ProgressBar:
         return cast(TextIO, _AboveBar(self, out))
 
     def attach(self) -> ProgressBar:
-        self._reporter.listeners.append(self)
+        self.reporter.listeners.append(self)
         return self
 
     def close(self) -> None:
-        if self in self._reporter.listeners:
-            self._reporter.listeners.remove(self)
+        if self in self.reporter.listeners:
+            self.reporter.listeners.remove(self)
         self.clear()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Protocol
 
 import structlog
@@ -71,61 +71,48 @@ class _Trace:
         self.waited = 0.0
 
 
+@dataclass(eq=False, slots=True)
 class ConferenceUpdater:
     """Carries one conference through fresh GET, decision, journal, PUT and check. One
     per run, shared by all consumers; it holds no per-conference state."""
 
-    def __init__(
-        self,
-        client: SpaceClient,
-        strategy: Strategy,
-        reporter: Reporter,
-        *,
-        policy: RetryPolicy,
-        limiter: RateLimiter | None,
-        journal: Journal | None,
-        dry_run: bool,
-        sleep: Sleep,
-        rules: AnswerRules,
-        rng: random.Random | None = None,
-        controller: Controller | None = None,
-    ) -> None:
-        self._client = client
-        self._rules = rules
-        self._strategy = strategy
-        self._reporter = reporter
-        self._policy = policy
-        self._limiter = limiter
-        self._journal = journal
-        self._dry_run = dry_run
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._log = structlog.get_logger("rebrand")
-        self._controller = controller
-        # From the first pre-image on, a stop lets writes in flight finish (the grace);
-        # before it, a stop has nothing to wait for.
-        self.writes_started = False
+    client: SpaceClient
+    strategy: Strategy
+    reporter: Reporter
+    _: KW_ONLY
+    policy: RetryPolicy
+    limiter: RateLimiter | None
+    journal: Journal | None
+    dry_run: bool
+    sleep: Sleep
+    rules: AnswerRules
+    rng: random.Random = field(default_factory=random.Random)
+    controller: Controller | None = None
+    # From the first pre-image on, a stop lets writes in flight finish (the grace);
+    # before it, a stop has nothing to wait for.
+    writes_started: bool = field(default=False, init=False)
+    _log: Any = field(default_factory=lambda: structlog.get_logger("rebrand"), init=False)
 
     def _on_retry(self, error: RetryableApiError) -> None:
-        self._reporter.retried(error.status)
+        self.reporter.retried(error.status)
         # Bound per conference (see consume), so this line names the conference it is about.
         self._log.debug("request.retrying", status=error.status, error=str(error))
-        if error.status == 429 and self._limiter is not None:
-            decreases = self._limiter.decreases
-            self._limiter.throttled()
+        if error.status == 429 and self.limiter is not None:
+            decreases = self.limiter.decreases
+            self.limiter.throttled()
             # The limiter judges whether a 429 means congestion; the controller takes its
             # word, so a stray 429 moves neither.
-            if self._limiter.decreases != decreases and self._controller is not None:
-                self._controller.throttled()
+            if self.limiter.decreases != decreases and self.controller is not None:
+                self.controller.throttled()
 
     def _beyond_spec(self, conference: Mapping[str, Any], cid: str, name: str,
                      attempts: int) -> tuple[Outcome | None, tuple[str, ...]]:
         """(an outcome that stops the run if `conference` holds a property neither the
         spec nor the operator allows; the allowed ones it holds)."""
-        beyond = self._rules.beyond_spec(conference)
+        beyond = self.rules.beyond_spec(conference)
         if not beyond:
             return None, ()
-        unknown, allowed = split_extra(beyond, self._rules.allowed)
+        unknown, allowed = split_extra(beyond, self.rules.allowed)
         if not unknown:
             return None, allowed
         message = unknown_property_message(unknown, cid, name)
@@ -133,7 +120,7 @@ class ConferenceUpdater:
                        unknown=unknown[:_UNKNOWN_KEPT], allowed=allowed), allowed
 
     def rule_of(self, given: Mapping[str, Any]) -> str | None:
-        return self._strategy.rule_of(given)
+        return self.strategy.rule_of(given)
 
     async def update(self, given: Mapping[str, Any]) -> Outcome:
         """`given` is the conference as the source handed it over: a listing's row, or a
@@ -143,14 +130,14 @@ class ConferenceUpdater:
         halt, allowed = self._beyond_spec(given, cid, name, 0)
         if halt is not None:
             return halt
-        quick = self._strategy.quick(given)
+        quick = self.strategy.quick(given)
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
-        if self._dry_run and self._strategy.plans_from_listing:
+        if self.dry_run and self.strategy.plans_from_listing:
             return self._plan_from_listing(given, cid, name, allowed)
         started = time.monotonic()
         trace = _Trace()
-        controller = self._controller
+        controller = self.controller
         if controller is None:
             return await self._update(given, cid, name, started, trace)
         controller.started()
@@ -163,36 +150,36 @@ class ConferenceUpdater:
 
     async def _update(self, given: Mapping[str, Any], cid: str, name: str, started: float,
                       trace: _Trace) -> Outcome:
-        controller = self._controller
+        controller = self.controller
 
         async def sleep(seconds: float) -> None:
             # One timer: waiting out a Retry-After costs nothing per second waited. Under
             # `auto` the conference lends its place meanwhile.
             trace.waited += seconds
             if controller is None:
-                await self._sleep(seconds)
+                await self.sleep(seconds)
                 return
             controller.resting += 1
             try:
-                await self._sleep(seconds)
+                await self.sleep(seconds)
             finally:
                 controller.resting -= 1
 
         try:
             # GETs are not rate limited; a fresh read narrows the lost-update window to
             # one round trip, so an edit made since the listing is carried, not undone.
-            read = await with_retries(lambda: self._timed(self._client.get(cid)),
-                                      self._policy, sleep=sleep, rng=self._rng,
+            read = await with_retries(lambda: self._timed(self.client.get(cid)),
+                                      self.policy, sleep=sleep, rng=self.rng,
                                       on_retry=self._on_retry)
             # The body is built from this answer: it must be this conference, whole.
-            problems = self._rules.problems(read.value, cid)
+            problems = self.rules.problems(read.value, cid)
             if problems:
                 return Outcome(Kind.FAILED, cid, name, read.attempts, status=200,
                                errors=problems)
             halt, allowed = self._beyond_spec(read.value, cid, name, read.attempts)
             if halt is not None:
                 return halt
-            decision = self._strategy.decide(given, read.value)
+            decision = self.strategy.decide(given, read.value)
             if isinstance(decision, Skip):
                 return Outcome(decision.kind, cid, name, read.attempts, errors=decision.errors,
                                allowed=allowed)
@@ -201,14 +188,14 @@ class ConferenceUpdater:
             if refused:
                 return Outcome(Kind.FAILED, cid, name, read.attempts, errors=refused,
                                allowed=allowed)
-            if self._dry_run:
+            if self.dry_run:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed, before=decision.before)
             self.writes_started = True
-            await self._ready_to_write(read.value, self._strategy.rule_of(given), trace)
-            remaining = self._policy.deadline_s - (time.monotonic() - started)
+            await self._ready_to_write(read.value, self.strategy.rule_of(given), trace)
+            remaining = self.policy.deadline_s - (time.monotonic() - started)
             written = await with_retries(lambda: self._put(cid, decision.body, trace),
-                                         self._policy, sleep=sleep, rng=self._rng,
+                                         self.policy, sleep=sleep, rng=self.rng,
                                          on_retry=self._on_retry, deadline_s=remaining)
         except NotFoundError as exc:
             return Outcome(Kind.VANISHED, cid, name, exc.attempts, status=404)
@@ -221,7 +208,7 @@ class ConferenceUpdater:
     def _plan_from_listing(self, given: Mapping[str, Any], cid: str, name: str,
                            allowed: tuple[str, ...]) -> Outcome:
         # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
-        planned = self._strategy.decide(given, given)
+        planned = self.strategy.decide(given, given)
         if isinstance(planned, Skip):
             return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
         refused = body_problems(planned.body, given)
@@ -236,14 +223,14 @@ class ConferenceUpdater:
         # An answer that is not this conference, whole, says nothing about our write:
         # its updated_at is not journaled, so a restore compares contents instead.
         outcome = self._checked(cid, name, attempts, decision, answer, allowed)
-        if self._journal is not None:
-            await self._journal.after_write(cid, outcome.updated_at,
-                                            applied=outcome.kind is Kind.UPDATED)
+        if self.journal is not None:
+            await self.journal.after_write(cid, outcome.updated_at,
+                                           applied=outcome.kind is Kind.UPDATED)
         return outcome
 
     def _checked(self, cid: str, name: str, attempts: int, decision: Write,
                  answer: Mapping[str, Any], allowed: tuple[str, ...]) -> Outcome:
-        problems = self._rules.problems(answer, cid)
+        problems = self.rules.problems(answer, cid)
         updated_at = answer.get("updated_at")
         updated_at = updated_at if isinstance(updated_at, str) and not problems else None
         if problems:
@@ -267,7 +254,7 @@ class ConferenceUpdater:
         taken first and the sync asked for only `sync_lead_s` before it: the writers
         queued for slots then share one sync, and waiting costs one timer, not a sync and
         two thread hand-offs each."""
-        journal, limiter = self._journal, self._limiter
+        journal, limiter = self.journal, self.limiter
         seq = journal.stage(fresh, rule) if journal is not None else None
         if limiter is None:
             if journal is not None and seq is not None:
@@ -278,7 +265,7 @@ class ConferenceUpdater:
         if journal is not None and seq is not None:
             early = limiter.remaining(slot) - journal.sync_lead_s
             if early > 0:
-                await self._sleep(early)
+                await self.sleep(early)
             await journal.durable(seq)
         await limiter.wait_until(slot)
         trace.waited += time.monotonic() - waited_from
@@ -286,15 +273,15 @@ class ConferenceUpdater:
     async def _put(self, cid: str, body: Mapping[str, Any], trace: _Trace) -> Conference:
         trace.puts += 1
         # The first PUT's slot was reached in _ready_to_write; a retry takes a new one.
-        if self._limiter is not None and trace.puts > 1:
+        if self.limiter is not None and trace.puts > 1:
             waited_from = time.monotonic()
-            await self._limiter.acquire()
+            await self.limiter.acquire()
             trace.waited += time.monotonic() - waited_from
-        self._reporter.sending(cid)
-        return await self._timed(self._client.put(cid, body))
+        self.reporter.sending(cid)
+        return await self._timed(self.client.put(cid, body))
 
     async def _timed(self, request: Awaitable[Conference]) -> Conference:
-        controller = self._controller
+        controller = self.controller
         if controller is None:
             return await request
         started = time.monotonic()

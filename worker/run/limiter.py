@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import anyio
 
@@ -63,48 +63,47 @@ def congested(sent: int, refused: int, adapt: Adaptation) -> bool:
     return refused >= adapt.congestion_min and refused >= adapt.congestion_fraction * sent
 
 
+@dataclass(eq=False, slots=True)
 class RateLimiter:
     """Paces acquisitions to `rate` per second, never above `limit`."""
 
-    def __init__(
-        self,
-        limit: float,
-        *,
-        adapt: Adaptation = Adaptation(),
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-    ) -> None:
-        self.limit = limit
-        self.rate = limit
-        self._adapt = adapt
-        self._clock = clock
-        self._sleep = sleep
-        self._next_slot = clock()
-        self._last_max: float | None = None
-        self._throttled_at = -1e18
-        self._started = clock()
-        # Slot times of recent sends and times of recent 429s, for the admitted rate.
-        self._sent: deque[float] = deque()
-        self._refused: deque[float] = deque()
-        self.acquired = 0
-        self.decreases = 0
+    limit: float
+    _: KW_ONLY
+    adapt: Adaptation = Adaptation()
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    rate: float = field(init=False)
+    acquired: int = field(default=0, init=False)
+    decreases: int = field(default=0, init=False)
+    _next_slot: float = field(init=False)
+    _last_max: float | None = field(default=None, init=False)
+    _throttled_at: float = field(default=-1e18, init=False)
+    _started: float = field(init=False)
+    # Slot times of recent sends and times of recent 429s, for the admitted rate.
+    _sent: deque[float] = field(default_factory=deque, init=False)
+    _refused: deque[float] = field(default_factory=deque, init=False)
+
+    def __post_init__(self) -> None:
+        self.rate = self.limit
+        self._next_slot = self.clock()
+        self._started = self.clock()
 
     async def acquire(self) -> None:
         await self.wait_until(self.reserve())
 
     async def wait_until(self, slot: float) -> None:
         """Sleep until a reserved slot (at once if it has passed)."""
-        now = self._clock()
+        now = self.clock()
         if slot > now:
-            await self._sleep(slot - now)
+            await self.sleep(slot - now)
 
     def remaining(self, slot: float) -> float:
-        return slot - self._clock()
+        return slot - self.clock()
 
     def reserve(self) -> float:
         """Take the next free slot and return its time, without waiting for it: a caller
         can prepare its write (and its journal sync) while the slot approaches."""
-        now = self._clock()
+        now = self.clock()
         self._recover(now)
         # Allow no burst above the rate: an idle limiter restarts at `now`.
         slot = max(self._next_slot, now)
@@ -112,31 +111,31 @@ class RateLimiter:
         self.acquired += 1
         sent = self._sent
         sent.append(slot)
-        horizon = now - self._adapt.measure_window_s
+        horizon = now - self.adapt.measure_window_s
         while sent[0] <= horizon:
             sent.popleft()
         return slot
 
     def throttled(self) -> None:
         """The Space answered 429: slow down, once per congestion event."""
-        now = self._clock()
+        now = self.clock()
         self._refused.append(now)
-        if now - self._throttled_at < self._adapt.decrease_cooldown_s:
+        if now - self._throttled_at < self.adapt.decrease_cooldown_s:
             return
         if not self._congested(now):
             return
         self._throttled_at = now
         self._last_max = min(self.rate, self._admitted(now))
-        self.rate = max(self._adapt.min_rate, self._last_max * self._adapt.beta)
+        self.rate = max(self.adapt.min_rate, self._last_max * self.adapt.beta)
         self.decreases += 1
 
     def _congested(self, now: float) -> bool:
         self._forget(now)
         sent = sum(1 for slot in self._sent if slot <= now)
-        return congested(sent, len(self._refused), self._adapt)
+        return congested(sent, len(self._refused), self.adapt)
 
     def _forget(self, now: float) -> None:
-        horizon = now - self._adapt.measure_window_s
+        horizon = now - self.adapt.measure_window_s
         for times in (self._sent, self._refused):
             while times and times[0] <= horizon:
                 times.popleft()
@@ -145,14 +144,14 @@ class RateLimiter:
         self._forget(now)
         # Slots handed out but not yet reached have not been sent.
         sent = sum(1 for slot in self._sent if slot <= now)
-        return admitted_rate(sent, len(self._refused), self._adapt)
+        return admitted_rate(sent, len(self._refused), self.adapt)
 
     def _recover(self, now: float) -> None:
         if self._last_max is None or self.rate >= self.limit:
             return
-        grown = cubic_rate(now - self._throttled_at, self._last_max, self._adapt)
+        grown = cubic_rate(now - self._throttled_at, self._last_max, self.adapt)
         self.rate = min(self.limit, max(self.rate, grown))
 
     def effective_rate(self) -> float:
         """Acquisitions per second since the limiter was made."""
-        return self.acquired / max(self._clock() - self._started, 1e-9)
+        return self.acquired / max(self.clock() - self._started, 1e-9)

@@ -12,7 +12,7 @@ before the first write: then it stops everything at once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import anyio
@@ -105,31 +105,29 @@ async def run_pipeline(
         raise listing_failed[0]
 
 
+@dataclass(eq=False, slots=True)
 class Consumers:
     """As many consumer tasks as the limit allows, each with its own clone of the stream."""
 
-    def __init__(self, group: anyio.abc.TaskGroup,
-                 receive: MemoryObjectReceiveStream[Conference], updater: ConferenceUpdater,
-                 reporter: Reporter, stop: Stop, limit: Limit) -> None:
-        self._group = group
-        self._receive = receive
-        self._updater = updater
-        self._reporter = reporter
-        self._stop = stop
-        self._limit = limit
-        self.running = 0
+    group: anyio.abc.TaskGroup
+    receive: MemoryObjectReceiveStream[Conference]
+    updater: ConferenceUpdater
+    reporter: Reporter
+    stop: Stop
+    limit: Limit
+    running: int = field(default=0, init=False)
 
     def match_limit(self) -> None:
         """Start consumers up to the limit (called after each conference: cheap)."""
-        while self.running < self._limit.limit:
+        while self.running < self.limit.limit:
             self.running += 1
-            self._group.start_soon(consume, self._receive.clone(), self._updater,
-                                   self._reporter, self._stop, self)
+            self.group.start_soon(consume, self.receive.clone(), self.updater,
+                                  self.reporter, self.stop, self)
 
     def retire(self) -> bool:
         """Should a consumer between conferences stop, the limit having fallen? The limit
         is at least 1, so the stream always keeps a reader."""
-        if self.running > self._limit.limit:
+        if self.running > self.limit.limit:
             self.running -= 1
             return True
         return False
