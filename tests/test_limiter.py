@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.run.limiter import Adaptation, RateLimiter, admitted_rate, congested, cubic_rate
+from worker.run.limiter import (
+    Adaptation,
+    RateLimiter,
+    admitted_rate,
+    congested,
+    cubic_rate,
+    wake_time,
+)
 
 ADAPT = Adaptation()
 
@@ -68,10 +76,33 @@ def test_admitted_rate_is_sends_less_refusals_over_the_whole_window(
 @pytest.mark.anyio
 async def test_consumers_arriving_together_get_slots_one_interval_apart() -> None:
     limiter, t = make(limit=100.0)
-    for _ in range(5):
-        await limiter.acquire()
-    # The first goes at once; each later one waits one more 1/rate interval.
-    assert t.sleeps == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    slots = [limiter.reserve() for _ in range(5)]
+    # The first is now; each later one is one more 1/rate interval away.
+    assert [s - t.now for s in slots] == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    for slot in slots:
+        await limiter.wait_until(slot)
+    # Each waits to its slot's tick: never before the slot, less than a tick after it.
+    tick = min(ADAPT.tick_max_s, ADAPT.tick_slots / 100.0)
+    for slept, slot in zip(t.sleeps, slots[1:], strict=True):
+        assert slot - t.now <= slept < slot - t.now + tick
+
+
+@given(st.floats(0.0, 1e6), st.floats(1.0, 1e6))
+def test_a_wake_is_never_before_its_slot_nor_a_tick_after_it(slot: float, rate: float) -> None:
+    tick = min(ADAPT.tick_max_s, max(ADAPT.tick_min_s, ADAPT.tick_slots / rate))
+    woken = wake_time(slot, rate, ADAPT)
+    assert slot <= woken < slot + tick + 1e-9
+
+
+def test_slots_within_one_tick_wake_together_and_the_next_tick_later() -> None:
+    # 200 PUT/s: ticks of 8 slots, 40 ms. Waking together is what lets a paced run
+    # share its wake-ups and syncs.
+    rate = 200.0
+    slots = [1000.0 + (i + 0.5) / rate for i in range(16)]
+    wakes = [wake_time(s, rate, ADAPT) for s in slots]
+    assert len(set(wakes)) == 2
+    assert wakes[0] == wakes[7] < wakes[8] == wakes[15]
+    assert wakes[8] - wakes[0] == pytest.approx(8 / rate)
 
 
 @pytest.mark.anyio
@@ -79,9 +110,8 @@ async def test_an_idle_limiter_allows_no_burst_of_saved_slots() -> None:
     limiter, t = make(limit=100.0)
     await limiter.acquire()
     t.now += 10.0  # idle: ten seconds of unused slots must not be spent at once
-    await limiter.acquire()
-    await limiter.acquire()
-    assert t.sleeps == pytest.approx([0.01])
+    first, second = limiter.reserve(), limiter.reserve()
+    assert (first - t.now, second - t.now) == pytest.approx((0.0, 0.01))
 
 
 @pytest.mark.anyio
@@ -174,11 +204,9 @@ async def test_a_slower_rate_spaces_the_next_slots_further_apart() -> None:
     t.now += 1.0 - 1e-6
     for _ in range(5):  # 5 % of 100: congestion
         limiter.throttled()
-    t.sleeps.clear()
-    for _ in range(4):
-        await limiter.acquire()
-    gaps = [b - a for a, b in zip(t.sleeps, t.sleeps[1:], strict=False)]
-    assert gaps == pytest.approx([1 / limiter.rate] * 2)
+    slots = [limiter.reserve() for _ in range(4)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert gaps == pytest.approx([1 / limiter.rate] * 3)
     assert limiter.rate == pytest.approx(95 * ADAPT.beta)  # 100 sent, 5 refused
 
 

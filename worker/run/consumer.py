@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Protocol
 
+import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from worker.answers import AnswerRules, split_extra, unknown_property_message
 from worker.body import describe_mismatches, echo_mismatches
@@ -34,9 +36,6 @@ _UNKNOWN_KEPT = 10
 
 class Journal(Protocol):
     """Where pre-images go before a write (see worker.run.journal)."""
-
-    @property
-    def sync_lead_s(self) -> float: ...
 
     def stage(self, conference: Mapping[str, Any], rule: str | None) -> int: ...
 
@@ -250,25 +249,18 @@ class ConferenceUpdater:
 
     async def _ready_to_write(self, fresh: Mapping[str, Any], rule: str | None,
                               trace: _Trace) -> None:
-        """Make the pre-image durable and reach the first PUT's pacing slot. The slot is
-        taken first and the sync asked for only `sync_lead_s` before it: the writers
-        queued for slots then share one sync, and waiting costs one timer, not a sync and
-        two thread hand-offs each."""
+        """Make the pre-image durable and reach the first PUT's pacing slot. The slot
+        comes first: by then a sync asked for by a writer on an earlier tick has usually
+        covered this pre-image already (a sync covers every record staged before it), so
+        writers queued for slots share one sync and waiting costs one shared timer."""
         journal, limiter = self.journal, self.limiter
         seq = journal.stage(fresh, rule) if journal is not None else None
-        if limiter is None:
-            if journal is not None and seq is not None:
-                await journal.durable(seq)
-            return
-        waited_from = time.monotonic()
-        slot = limiter.reserve()
+        if limiter is not None:
+            waited_from = time.monotonic()
+            await limiter.wait_until(limiter.reserve())
+            trace.waited += time.monotonic() - waited_from
         if journal is not None and seq is not None:
-            early = limiter.remaining(slot) - journal.sync_lead_s
-            if early > 0:
-                await self.sleep(early)
             await journal.durable(seq)
-        await limiter.wait_until(slot)
-        trace.waited += time.monotonic() - waited_from
 
     async def _put(self, cid: str, body: Mapping[str, Any], trace: _Trace) -> Conference:
         trace.puts += 1
@@ -291,6 +283,25 @@ class ConferenceUpdater:
             controller.request_done(time.monotonic() - started)
 
 
+async def _next(receive: ObjectReceiveStream[Conference]) -> Conference | None:
+    """The next conference, or None at the end of the stream. One already waiting is
+    taken without anyio's per-item checkpoint (see producer.hand_over); the consumer
+    yields at its GET anyway."""
+    if isinstance(receive, MemoryObjectReceiveStream):
+        try:
+            item: Conference = receive.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except anyio.EndOfStream:
+            return None
+        else:
+            return item
+    try:
+        return await receive.receive()
+    except anyio.EndOfStream:
+        return None
+
+
 class Pool(Protocol):
     """The consumers' pool (worker.run.pipeline): told after each conference, so it can
     start more consumers or retire this one."""
@@ -308,7 +319,7 @@ async def consume(
     pool: Pool | None = None,
 ) -> None:
     async with receive:
-        async for conference in receive:
+        while (conference := await _next(receive)) is not None:
             if stop.requested:
                 continue  # drain without starting: the stop said "no new conference"
             # Every line logged while this conference is in hand carries its id (and the

@@ -29,7 +29,7 @@ from worker.run.consumer import ConferenceUpdater
 from worker.run.journal import Header, JournalContents, JournalWriter, new_run_id, now_iso
 from worker.run.limiter import RateLimiter
 from worker.run.pipeline import Fixed, Limit, run_pipeline
-from worker.run.producer import Source, listing
+from worker.run.producer import Source, hand_over, listing
 from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
 from worker.theme import Theme, parse_theme
@@ -107,7 +107,7 @@ async def restore_job(
         async def fill(send: ObjectSendStream[Conference]) -> None:
             for conference in journal.pre_images():
                 rep.listed_one()
-                await send.send(conference)
+                await hand_over(send, conference)
 
         return fill
 

@@ -5,8 +5,8 @@ credentials), then per conference a `pre_image` record (the full GET body), sync
 before the PUT goes out, and a `written` record with the `updated_at` the PUT returned.
 Syncs are shared: a consumer whose record was written before another consumer's fsync
 started rides on that fsync, so many writers cost one disk flush, not one each. A paced
-writer stages its pre-image first and asks for durability only just before its pacing
-slot (`sync_lead_s` ahead), so the writers queued for slots share one flush too.
+writer stages its pre-image first and asks for durability only once its pacing slot has
+come, so the writers queued for slots share one flush too.
 A torn last line (a crash mid-write) is tolerated on read.
 """
 
@@ -16,7 +16,6 @@ import contextlib
 import gzip
 import os
 import shutil
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -93,13 +92,12 @@ class JournalWriter:
                 "point --backup-dir at a writable directory"
             ) from exc
         self._fd = self._file.fileno()
-        self._lock = anyio.Lock()
+        # Set while a sync runs: writers wait for it rather than queue on a lock, then
+        # look again (it may have covered them).
+        self._syncing: anyio.Event | None = None
         self._written = 0  # records handed to the file
         self._synced = 0  # records known to be on disk
         self.syncs = 0
-        # How long a sync takes here (a slow moving average, seeded pessimistically):
-        # a paced writer asks for its sync this long, twice over, before its slot.
-        self.sync_s = 0.005
         # Once a write to the journal fails, no PUT may go out (its pre-image could not be
         # kept): every later record raises this, and so does close().
         self._failure: JournalError | None = None
@@ -141,14 +139,14 @@ class JournalWriter:
         record = {"type": "pre_image", "conference": conference}
         return self._append(record if rule is None else {**record, "rule": rule})
 
-    @property
-    def sync_lead_s(self) -> float:
-        return 2 * self.sync_s + 0.001
-
     async def durable(self, seq: int) -> None:
         """Return once record `seq` is on disk: at once if a sync already covered it."""
-        if self._synced < seq:
-            await self._sync(seq)
+        while self._synced < seq:
+            syncing = self._syncing
+            if syncing is None:
+                await self._sync()
+            else:
+                await syncing.wait()
 
     async def after_write(self, conference_id: str, updated_at: str | None, *,
                           applied: bool = True) -> None:
@@ -162,22 +160,23 @@ class JournalWriter:
             self._append({"type": "written", "id": conference_id, "updated_at": updated_at,
                           "applied": applied})
 
-    async def _sync(self, seq: int) -> None:
-        async with self._lock:
-            if self._synced >= seq:
-                return  # an fsync that started after our write already covered it
-            if self._failure is not None:
-                raise self._failure  # this pre-image may not be whole on disk
+    async def _sync(self) -> None:
+        """Sync every record written so far (one sync at a time: see `durable`)."""
+        if self._failure is not None:
+            raise self._failure  # this pre-image may not be whole on disk
+        self._syncing = done = anyio.Event()
+        try:
             upto = self._written
             try:
                 self._file.flush()
-                started = time.monotonic()
                 await anyio.to_thread.run_sync(self._datasync, self._fd)
             except OSError as exc:
                 raise self._failed(exc) from exc
-            self.sync_s += (time.monotonic() - started - self.sync_s) / 8
             self.syncs += 1
             self._synced = upto
+        finally:
+            self._syncing = None
+            done.set()
 
     def close(self) -> None:
         """Flush, sync and close. Raises JournalError if any record could not be kept."""

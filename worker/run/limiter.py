@@ -10,6 +10,7 @@ of the AWS SDKs' adaptive retry mode.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,22 @@ class Adaptation:
     # The admitted rate is measured over this trailing span, always divided by all of it:
     # a first burst that fills a Space's window in 0.1 s must not read as 2,000/s.
     measure_window_s: float = 1.0
+    # Waits end on a shared tick about this many slots long (see `wake_time`), within
+    # these bounds: at 200 PUT/s, 8 slots are 40 ms.
+    tick_slots: float = 8.0
+    tick_min_s: float = 0.001
+    tick_max_s: float = 0.05
+
+
+def wake_time(slot: float, rate: float, adapt: Adaptation) -> float:
+    """When a writer waiting for `slot` wakes (pure): the first tick at or after it,
+    ticks being `tick_slots` slots long. Writers whose slots share a tick wake in one
+    pass of the event loop, send together, and get their answers together, so a paced
+    run pays its wake-ups, syscalls and journal sync once per tick, not once per PUT
+    (at 200 PUT/s they had cost 1.5 x the CPU per update of an unpaced run). Never
+    before the slot: the pace is kept, each send late by less than a tick."""
+    tick = min(adapt.tick_max_s, max(adapt.tick_min_s, adapt.tick_slots / rate))
+    return math.ceil(slot / tick) * tick
 
 
 def cubic_rate(elapsed: float, last_max: float, adapt: Adaptation) -> float:
@@ -92,13 +109,10 @@ class RateLimiter:
         await self.wait_until(self.reserve())
 
     async def wait_until(self, slot: float) -> None:
-        """Sleep until a reserved slot (at once if it has passed)."""
+        """Sleep until a reserved slot's tick (at once if the slot has passed)."""
         now = self.clock()
         if slot > now:
-            await self.sleep(slot - now)
-
-    def remaining(self, slot: float) -> float:
-        return slot - self.clock()
+            await self.sleep(wake_time(slot, self.rate, self.adapt) - now)
 
     def reserve(self) -> float:
         """Take the next free slot and return its time, without waiting for it: a caller

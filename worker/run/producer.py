@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import anyio
 from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from worker.errors import (
     AbortError,
@@ -98,7 +99,7 @@ async def produce(
                 if select is not None and not select(conference):
                     reporter.record(Outcome(Kind.EXCLUDED, cid, str(conference.get("name"))))
                     continue
-                await send.send(conference)
+                await hand_over(send, conference)
                 del conference
             if next_link is None:
                 return
@@ -113,6 +114,21 @@ async def produce(
                 fail(url, f"links.next leads back to a page already read "
                           f"({request_path(next_url)}): the listing would not end")
             url = next_url
+
+
+async def hand_over(send: ObjectSendStream[Conference], conference: Conference) -> None:
+    """`send.send(conference)`, without its scheduling point when the stream has room.
+    anyio's send asks which event loop runs on every item (a checkpoint); for 10,000
+    conferences that was 6 % of the run's CPU. A full stream still waits, and a page
+    fetch still yields, so consumers and cancellation are served as before."""
+    if isinstance(send, MemoryObjectSendStream):
+        try:
+            send.send_nowait(conference)
+        except anyio.WouldBlock:
+            pass
+        else:
+            return
+    await send.send(conference)
 
 
 def listing(client: SpaceClient, reporter: Reporter, *, page_size: int,
