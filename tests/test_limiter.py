@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from worker.concurrency import Tuning, pace_cap
 from worker.run.limiter import (
     Adaptation,
     RateLimiter,
@@ -95,14 +96,23 @@ def test_a_wake_is_never_before_its_slot_nor_a_tick_after_it(slot: float, rate: 
 
 
 def test_slots_within_one_tick_wake_together_and_the_next_tick_later() -> None:
-    # 200 PUT/s: ticks of 8 slots, 40 ms. Waking together is what lets a paced run
+    # 200 PUT/s: ticks of `tick_slots` slots. Waking together is what lets a paced run
     # share its wake-ups and syncs.
-    rate = 200.0
-    slots = [1000.0 + (i + 0.5) / rate for i in range(16)]
+    rate, n = 200.0, int(ADAPT.tick_slots)
+    assert n / rate <= ADAPT.tick_max_s  # the tick is n slots long at this rate
+    slots = [1000.0 + (i + 0.5) / rate for i in range(2 * n)]
     wakes = [wake_time(s, rate, ADAPT) for s in slots]
     assert len(set(wakes)) == 2
-    assert wakes[0] == wakes[7] < wakes[8] == wakes[15]
-    assert wakes[8] - wakes[0] == pytest.approx(8 / rate)
+    assert wakes[0] == wakes[n - 1] < wakes[n] == wakes[-1]
+    assert wakes[n] - wakes[0] == pytest.approx(n / rate)
+
+
+def test_a_tick_releases_batch_slots_and_the_controller_makes_room_for_them() -> None:
+    limiter, _t = make(limit=200.0)
+    assert limiter.batch == pytest.approx(ADAPT.tick_slots)
+    # Without that room a tick's slots would go unused: the cap grows by the batch.
+    assert pace_cap(200.0, 0.1, Tuning(), limiter.batch) == pytest.approx(
+        pace_cap(200.0, 0.1, Tuning()) + ADAPT.tick_slots)
 
 
 @pytest.mark.anyio

@@ -87,12 +87,14 @@ class ControlState:
     resume: float = 0.0
 
 
-def pace_cap(pace: float | None, hold_s: float, tuning: Tuning) -> float:
+def pace_cap(pace: float | None, hold_s: float, tuning: Tuning, batch: float = 0.0) -> float:
     """The most conferences worth having in flight at a write pace of `pace` per second
-    (BBR's bandwidth-delay product, with margin): more would only queue for slots."""
+    (BBR's bandwidth-delay product, with margin): more would only queue for slots. The
+    limiter releases `batch` slots at once, on one tick, so that many more are needed
+    waiting for it, or a tick's slots go unused."""
     if pace is None or not math.isfinite(pace):
         return float(tuning.maximum)
-    return tuning.pace_gain * pace * hold_s + tuning.headroom
+    return tuning.pace_gain * pace * hold_s + batch + tuning.headroom
 
 
 def _clamp(limit: float, tuning: Tuning) -> float:
@@ -100,9 +102,9 @@ def _clamp(limit: float, tuning: Tuning) -> float:
 
 
 def next_state(state: ControlState, measured: Round, pace: float | None,
-               tuning: Tuning) -> ControlState:
+               tuning: Tuning, batch: float = 0.0) -> ControlState:
     """The limit for the next round, from the last round's RTT and hold time (pure)."""
-    cap = pace_cap(pace, measured.hold_s, tuning)
+    cap = pace_cap(pace, measured.hold_s, tuning, batch)
     if state.phase is Phase.PROBE or state.min_rtt_s is None:
         # A probe round (or the very first round, at the initial limit) is the no-load
         # RTT: Envoy's minRTT window.
@@ -137,12 +139,12 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
 
 
 def throttled_state(state: ControlState, pace: float | None, hold_s: float | None,
-                    tuning: Tuning) -> ControlState:
+                    tuning: Tuning, batch: float = 0.0) -> ControlState:
     """The rate limiter judged the Space congested (its 429s): stop growing, and hold no
     more than the new, lower pace can use (pure)."""
     if hold_s is None:
         return replace(state, phase=Phase.STEADY)
-    limit = min(state.limit, pace_cap(pace, hold_s, tuning))
+    limit = min(state.limit, pace_cap(pace, hold_s, tuning, batch))
     return replace(state, limit=_clamp(limit, tuning), phase=Phase.STEADY)
 
 
@@ -152,9 +154,11 @@ class AdaptiveConcurrency:
 
     def __init__(self, tuning: Tuning = Tuning(), *,
                  pace: Callable[[], float | None] = lambda: None,
+                 batch: Callable[[], float] = lambda: 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._tuning = tuning
         self._pace = pace
+        self._batch = batch
         self._clock = clock
         self._state = ControlState(float(min(tuning.initial, tuning.maximum)),
                                    probed_at=clock())
@@ -203,7 +207,7 @@ class AdaptiveConcurrency:
 
     def throttled(self) -> None:
         self._state = throttled_state(self._state, self._pace(), self._last_hold,
-                                      self._tuning)
+                                      self._tuning, self._batch())
         self._set_limit()
 
     def _end_round(self) -> None:
@@ -213,7 +217,8 @@ class AdaptiveConcurrency:
         self._rtts.clear()
         self._holds.clear()
         self._busiest = self.in_flight
-        self._state = next_state(self._state, measured, self._pace(), self._tuning)
+        self._state = next_state(self._state, measured, self._pace(), self._tuning,
+                                 self._batch())
         self._set_limit()
         self.history.append(self.target)
 

@@ -207,7 +207,7 @@ def _controller(settings: Settings, limiter: RateLimiter | None) -> AdaptiveConc
                     maximum=settings.max_concurrency)
     if limiter is None:
         return AdaptiveConcurrency(tuning)
-    return AdaptiveConcurrency(tuning, pace=lambda: limiter.rate)
+    return AdaptiveConcurrency(tuning, pace=lambda: limiter.rate, batch=lambda: limiter.batch)
 
 
 def session_for(concurrency: int) -> aiohttp.ClientSession:

@@ -47,9 +47,9 @@ class Adaptation:
     measure_window_s: float = 1.0
     # Waits end on a shared tick about this many slots long (see `wake_time`), within
     # these bounds: at 200 PUT/s, 8 slots are 40 ms.
-    tick_slots: float = 8.0
+    tick_slots: float = 16.0
     tick_min_s: float = 0.001
-    tick_max_s: float = 0.05
+    tick_max_s: float = 0.1
 
 
 def wake_time(slot: float, rate: float, adapt: Adaptation) -> float:
@@ -59,8 +59,13 @@ def wake_time(slot: float, rate: float, adapt: Adaptation) -> float:
     run pays its wake-ups, syscalls and journal sync once per tick, not once per PUT
     (at 200 PUT/s they had cost 1.5 x the CPU per update of an unpaced run). Never
     before the slot: the pace is kept, each send late by less than a tick."""
-    tick = min(adapt.tick_max_s, max(adapt.tick_min_s, adapt.tick_slots / rate))
+    tick = tick_length(rate, adapt)
     return math.ceil(slot / tick) * tick
+
+
+def tick_length(rate: float, adapt: Adaptation) -> float:
+    """Seconds between the ticks writers wake on at `rate` per second (pure)."""
+    return min(adapt.tick_max_s, max(adapt.tick_min_s, adapt.tick_slots / rate))
 
 
 def cubic_rate(elapsed: float, last_max: float, adapt: Adaptation) -> float:
@@ -113,6 +118,12 @@ class RateLimiter:
         now = self.clock()
         if slot > now:
             await self.sleep(wake_time(slot, self.rate, self.adapt) - now)
+
+    @property
+    def batch(self) -> float:
+        """Slots that come due together, on one tick: the writers needed in flight to
+        fill a tick, beyond those the round trips keep busy (see worker.concurrency)."""
+        return self.rate * tick_length(self.rate, self.adapt)
 
     def reserve(self) -> float:
         """Take the next free slot and return its time, without waiting for it: a caller
