@@ -149,6 +149,57 @@ def test_only_a_real_share_of_refusals_counts_as_congestion(
 
 
 @pytest.mark.anyio
+async def test_a_limiter_told_what_the_space_took_cuts_from_that() -> None:
+    limiter, t = make(limit=1380.0)
+    for _ in range(220):  # 220 sent in 0.16 s; the Space took 200, the rest in flight
+        await limiter.acquire()
+    for _ in range(200):
+        limiter.took()
+    t.now += 0.16
+    for _ in range(4):  # four refusals in a row: its window is full
+        limiter.throttled()
+    # What it took (200/s), not sends less refusals (216/s): the PUTs in flight when the
+    # first refusals come back are refused too.
+    assert limiter.rate == pytest.approx(200 * ADAPT.beta)
+    assert limiter.decreases == 1
+
+
+@pytest.mark.anyio
+async def test_refusals_between_answers_the_space_took_are_not_a_run() -> None:
+    limiter, t = make(limit=1380.0)
+    for _ in range(400):
+        await limiter.acquire()
+        limiter.took()
+    t.now += 0.5
+    for _ in range(6):  # 1.5 % stray 429s, each after a PUT that was taken
+        limiter.throttled()
+        limiter.took()
+    assert limiter.decreases == 0
+    for _ in range(ADAPT.congestion_run):
+        limiter.throttled()
+    assert limiter.decreases == 1
+
+
+@pytest.mark.anyio
+async def test_the_first_congestion_waits_out_the_retry_after_and_later_ones_do_not() -> None:
+    limiter, t = make(limit=1380.0)
+    for _ in range(300):
+        await limiter.acquire()
+        limiter.took()
+    for _ in range(ADAPT.congestion_run):
+        limiter.throttled(1.0)
+    # The Space's window is full for the second it said: no slot before it frees.
+    assert limiter.reserve() >= t.now + 1.0
+    t.now += 5.0
+    for _ in range(300):
+        limiter.took()
+    for _ in range(ADAPT.congestion_run):
+        limiter.throttled(1.0)
+    assert limiter.decreases == 2
+    assert limiter.reserve() < t.now + 0.1  # a later one only slows the pace
+
+
+@pytest.mark.anyio
 async def test_stray_429s_leave_the_rate_alone() -> None:
     limiter, t = make(limit=1380.0)
     for _ in range(250):

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import KW_ONLY, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import anyio
@@ -23,7 +24,7 @@ from worker.constraints import body_problems
 from worker.decide import Skip, Strategy, Write
 from worker.errors import ApiError, NotFoundError, RetryableApiError, UnknownPropertyError
 from worker.outcome import Kind, Outcome
-from worker.retry import RetryPolicy, Sleep, with_retries
+from worker.retry import RetryPolicy, Sleep, parse_retry_after, with_retries
 from worker.run.api import Conference, SpaceClient
 from worker.run.limiter import RateLimiter
 from worker.run.report import Reporter
@@ -98,7 +99,9 @@ class ConferenceUpdater:
         self._log.debug("request.retrying", status=error.status, error=str(error))
         if error.status == 429 and self.limiter is not None:
             decreases = self.limiter.decreases
-            self.limiter.throttled()
+            told = parse_retry_after(error.retry_after, datetime.now(UTC))
+            self.limiter.throttled(None if told is None
+                                   else min(told, self.policy.retry_after_cap_s))
             # The limiter judges whether a 429 means congestion; the controller takes its
             # word, so a stray 429 moves neither.
             if self.limiter.decreases != decreases and self.controller is not None:
@@ -270,7 +273,10 @@ class ConferenceUpdater:
             await self.limiter.acquire()
             trace.waited += time.monotonic() - waited_from
         self.reporter.sending(cid)
-        return await self._timed(self.client.put(cid, body))
+        answer = await self._timed(self.client.put(cid, body))
+        if self.limiter is not None:
+            self.limiter.took()
+        return answer
 
     async def _timed(self, request: Awaitable[Conference]) -> Conference:
         controller = self.controller

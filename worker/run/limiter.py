@@ -42,6 +42,11 @@ class Adaptation:
     # cut itself had lowered.
     congestion_fraction: float = 0.05
     congestion_min: int = 3
+    # Or when this many PUT answers in a row were refusals: a full window refuses
+    # everything, while 1 % random 429s come four in a row once in 100 million answers.
+    # Waiting for 5 % of a second's sends to be refused let ~100 more PUTs through to be
+    # refused at the start of a run (1,380/s against a Space taking 300/s).
+    congestion_run: int = 4
     # The admitted rate is measured over this trailing span, always divided by all of it:
     # a first burst that fills a Space's window in 0.1 s must not read as 2,000/s.
     measure_window_s: float = 1.0
@@ -80,8 +85,11 @@ def admitted_rate(sent: int, refused: int, adapt: Adaptation) -> float:
     return max(0, sent - refused) / adapt.measure_window_s
 
 
-def congested(sent: int, refused: int, adapt: Adaptation) -> bool:
-    """Do the last second's refusals say the Space is at its limit (pure)?"""
+def congested(sent: int, refused: int, adapt: Adaptation, run: int = 0) -> bool:
+    """Do the last second's refusals, or the last `run` answers all being refusals, say
+    the Space is at its limit (pure)?"""
+    if run >= adapt.congestion_run:
+        return True
     return refused >= adapt.congestion_min and refused >= adapt.congestion_fraction * sent
 
 
@@ -104,6 +112,10 @@ class RateLimiter:
     # Slot times of recent sends and times of recent 429s, for the admitted rate.
     _sent: deque[float] = field(default_factory=deque, init=False)
     _refused: deque[float] = field(default_factory=deque, init=False)
+    # Times of recent PUTs the Space took (see `took`), and refusals since the last one.
+    _took: deque[float] = field(default_factory=deque, init=False)
+    _told_took: bool = field(default=False, init=False)
+    _refused_run: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.rate = self.limit
@@ -141,14 +153,35 @@ class RateLimiter:
             sent.popleft()
         return slot
 
-    def throttled(self) -> None:
-        """The Space answered 429: slow down, once per congestion event."""
+    def took(self) -> None:
+        """The Space took a PUT. What it took over the last second is the rate it admits:
+        exact where it counts a sliding window, where sends less refusals also counts the
+        PUTs still in flight, whose refusals have not come back yet."""
+        now = self.clock()
+        self._told_took = True
+        self._refused_run = 0
+        took = self._took
+        took.append(now)
+        horizon = now - self.adapt.measure_window_s
+        while took[0] <= horizon:
+            took.popleft()
+
+    def throttled(self, retry_after_s: float | None = None) -> None:
+        """The Space answered 429 (saying when to come back, or not): slow down, once
+        per congestion event."""
         now = self.clock()
         self._refused.append(now)
+        self._refused_run += 1
         if now - self._throttled_at < self.adapt.decrease_cooldown_s:
             return
         if not self._congested(now):
             return
+        if self._last_max is None and retry_after_s:
+            # The first congestion is the overshoot of a start at the configured limit:
+            # the Space's window is full, and it refuses every PUT until it frees, which
+            # is what its Retry-After says. Waiting that out once, here, spares the
+            # refusals of the PUTs that would go meanwhile.
+            self._next_slot = max(self._next_slot, now + retry_after_s)
         self._throttled_at = now
         self._last_max = min(self.rate, self._admitted(now))
         self.rate = max(self.adapt.min_rate, self._last_max * self.adapt.beta)
@@ -157,16 +190,20 @@ class RateLimiter:
     def _congested(self, now: float) -> bool:
         self._forget(now)
         sent = sum(1 for slot in self._sent if slot <= now)
-        return congested(sent, len(self._refused), self.adapt)
+        # A run of refusals says something only where the answers between are told.
+        run = self._refused_run if self._told_took else 0
+        return congested(sent, len(self._refused), self.adapt, run)
 
     def _forget(self, now: float) -> None:
         horizon = now - self.adapt.measure_window_s
-        for times in (self._sent, self._refused):
+        for times in (self._sent, self._refused, self._took):
             while times and times[0] <= horizon:
                 times.popleft()
 
     def _admitted(self, now: float) -> float:
         self._forget(now)
+        if self._told_took:
+            return len(self._took) / self.adapt.measure_window_s
         # Slots handed out but not yet reached have not been sent.
         sent = sum(1 for slot in self._sent if slot <= now)
         return admitted_rate(sent, len(self._refused), self.adapt)
