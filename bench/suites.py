@@ -38,6 +38,10 @@ from bench.sandbox import SandboxKnobs, SandboxProcess
 from bench.verify import verify_space
 
 SUITES = ("grid", "floor", "paced", "scale")
+# rebrand's rate_limit when it should never wait for a slot.
+UNPACED = 1_000_000.0
+# Each grid run does at least this many seconds of work at the Space's limit.
+GRID_SECONDS = 30
 _TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
@@ -87,6 +91,13 @@ class Result:
     @property
     def rate(self) -> float:
         return self.updated / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def run_rate(self) -> float:
+        """Updates per second of the run itself (its summary's), from its first listing
+        request to its last outcome: the wall rate less the interpreter's start and exit,
+        which no Space speeds up or slows down."""
+        return float(self.last.get("updates_per_s") or 0.0)
 
     def per_update(self, value: float) -> float | None:
         return value / self.updated if self.updated else None
@@ -205,8 +216,10 @@ def grid(runner: Runner, count: int) -> tuple[str, list[str]]:
     failures: list[str] = []
     for latency in (0.01, 0.05, 0.15):
         for rate in (300, 600, 1380):
-            result = runner.run(Space(latency, rate), count, rebrand)
-            share = result.rate / rate
+            # At least GRID_SECONDS of work at R: what is measured is the pace a long
+            # rebrand holds, not the first seconds' search for it.
+            result = runner.run(Space(latency, rate), max(count, GRID_SECONDS * rate), rebrand)
+            share = result.run_rate / rate
             refused = result.refused / result.puts if result.puts else 0.0
             ceiling = result.ceiling
             reachable = ceiling is None or (ceiling >= 0.9 * rate and result.sandbox_busy < 0.9)
@@ -214,44 +227,56 @@ def grid(runner: Runner, count: int) -> tuple[str, list[str]]:
             if not goal and reachable:
                 failures.append(f"grid L={latency * 1000:g} ms R={rate}: {share:.0%} of R, "
                                 f"{refused:.1%} refused")
-            rows.append([f"L={latency * 1000:g} ms, R={rate}/s", result.rate,
-                         f"{share:.0%}", f"{refused:.2%}", _settled(result),
+            rows.append([f"L={latency * 1000:g} ms, R={rate}/s", result.updated,
+                         result.run_rate, result.rate, f"{share:.0%}", f"{refused:.2%}", _settled(result),
                          f"{_fmt(ceiling)} (busy {result.sandbox_busy:.0%})",
                          "yes" if goal else ("CPU" if not reachable else "NO"),
                          _verified(result)])
             failures += result.problems[:3]
     # A Space that queues: capacity 40 at 50 ms, so its best is 40 / (2 x 50 ms).
     best = 40 / (2 * 0.05)
-    result = runner.run(Space(0.05, None, capacity=40), count, rebrand)
+    result = runner.run(Space(0.05, None, capacity=40), max(count, int(GRID_SECONDS * best)),
+                        rebrand)
     latency_ms = result.median_latency_ms
-    goal = result.rate >= 0.9 * best and latency_ms is not None and latency_ms <= 1.5 * 50
-    rows.append(["queueing: capacity 40, L=50 ms", result.rate, f"{result.rate / best:.0%} "
+    goal = result.run_rate >= 0.9 * best and latency_ms is not None and latency_ms <= 1.5 * 50
+    rows.append(["queueing: capacity 40, L=50 ms", result.updated, result.run_rate,
+                 result.rate, f"{result.run_rate / best:.0%} "
                  f"of {best:g}", f"median {_fmt(latency_ms)} ms", _settled(result),
                  f"{_fmt(result.ceiling)} (busy {result.sandbox_busy:.0%})",
                  "yes" if goal else ("CPU" if result.sandbox_busy >= 0.9 else "NO"),
                  _verified(result)])
     if not goal and result.sandbox_busy < 0.9:
-        failures.append(f"queueing: {result.rate:.0f}/s of {best:g}, median {latency_ms} ms")
+        failures.append(f"queueing: {result.run_rate:.0f}/s of {best:g}, median {latency_ms} ms")
     failures += result.problems[:3]
     # 2 % random 429s and 5xx at 50 ms, no rate limit, against the same fault-free.
-    clean = runner.run(Space(0.05, None), count, rebrand)
+    # As long as the grid's runs at the default rate_limit: a retried conference's last
+    # wait is the run's tail, and a short run is mostly tail.
+    faulted_count = max(count, GRID_SECONDS * 1380)
+    clean = runner.run(Space(0.05, None), faulted_count, rebrand)
     faults = ("--fault-429", "0.01", "--fault-500", "0.005", "--fault-503", "0.005")
-    faulty = runner.run(Space(0.05, None, faults=faults), count, rebrand)
-    ratio = faulty.rate / clean.rate if clean.rate else 0.0
-    rows.append(["fault-free, L=50 ms", clean.rate, "", "", _settled(clean),
+    faulty = runner.run(Space(0.05, None, faults=faults), faulted_count, rebrand)
+    ratio = faulty.run_rate / clean.run_rate if clean.run_rate else 0.0
+    rows.append(["fault-free, L=50 ms", clean.updated, clean.run_rate, clean.rate, "", "",
+                 _settled(clean),
                  f"{_fmt(clean.ceiling)} (busy {clean.sandbox_busy:.0%})", "",
                  _verified(clean)])
-    rows.append(["2 % random 429/5xx, L=50 ms", faulty.rate, f"{ratio:.0%} of fault-free",
+    rows.append(["2 % random 429/5xx, L=50 ms", faulty.updated, faulty.run_rate, faulty.rate,
+                 f"{ratio:.0%} of fault-free",
                  f"{faulty.refused} 429s", _settled(faulty),
                  f"{_fmt(faulty.ceiling)} (busy {faulty.sandbox_busy:.0%})",
                  "yes" if ratio >= 0.9 else "NO", _verified(faulty)])
     if ratio < 0.9:
         failures.append(f"faults: {ratio:.0%} of the fault-free run")
     failures += clean.problems[:3] + faulty.problems[:3]
-    table = _table(["Space", "updates/s", "of goal", "refused / latency", "concurrency "
+    table = _table(["Space", "updated", "updates/s (run)", "updates/s (wall)", "of goal",
+                    "refused / latency", "concurrency "
                     "settled (range)", "CPU ceiling/s", "goal met", "verified"], rows)
-    notes = (f"N={count} per run, rebrand with no `concurrency` in its config (auto), default "
-             "rate_limit 1,380. R is enforced by the sandbox over a 1 s window. Sandbox "
+    notes = (f"N = the larger of {count} and {GRID_SECONDS} s of work at the Space's R per run, "
+             "rebrand with no `concurrency` in its config (auto), default rate_limit 1,380. "
+             "updates/s (run) is the run's summary: updated over the run's own duration, "
+             "from its first listing request to its last outcome; updates/s (wall) also "
+             "counts the interpreter's start and exit (about 0.5 s). The goals are judged "
+             "on the run's rate. R is enforced by the sandbox over a 1 s window. Sandbox "
              "ceiling: the updates/s the sandbox could serve, its rate over the share of the "
              "run it was busy (on a CPU or waiting for one, from /proc/PID/schedstat). A "
              "cell whose sandbox was busy 90 % of the time or more, or whose ceiling is "
@@ -261,7 +286,10 @@ def grid(runner: Runner, count: int) -> tuple[str, list[str]]:
 
 
 def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
-    contestants = [Contestant("floor", 64), Contestant("rebrand"), Contestant("rebrand", 64)]
+    # rebrand at its default rate_limit (1,380/s: what it sends a real Space), and with
+    # it lifted, as the floor has none: the speed comparison is only fair there.
+    contestants = [Contestant("floor", 64), Contestant("rebrand"), Contestant("rebrand", 64),
+                   Contestant("rebrand", None, UNPACED), Contestant("rebrand", 64, UNPACED)]
     results = [runner.run(Space(), count, who) for who in contestants]
     base = results[0]
     base_cpu = base.per_update(base.cpu_s) or 1.0
@@ -269,29 +297,34 @@ def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
     failures: list[str] = []
     for who, result in zip(contestants, results, strict=True):
         cpu = result.per_update(result.cpu_s)
-        label = who.name + (f" C={who.concurrency}" if who.concurrency else " auto")
+        label = who.name + (f" C={who.concurrency}" if who.concurrency else " auto") + (
+            ", unpaced" if who.rate_limit == UNPACED else "")
         rows.append([label, result.updated, result.rate,
                      "-" if cpu is None else f"{cpu * 1000:.3f}",
                      "-" if cpu is None else f"{cpu / base_cpu:.2f}",
                      f"{result.rate / base.rate:.2f}" if base.rate else "-", result.max_rss_mb,
                      _settled(result), _verified(result)])
         failures += result.problems[:3]
-    auto = results[1]
+    auto, unpaced = results[1], results[3]
     cpu_ratio = (auto.per_update(auto.cpu_s) or 0) / base_cpu
-    if cpu_ratio > 1.3 or auto.rate < 0.8 * base.rate:
-        failures.append(f"floor: rebrand auto at {cpu_ratio:.2f} x the floor's CPU, "
-                        f"{auto.rate / base.rate:.0%} of its updates/s")
+    if cpu_ratio > 1.3:
+        failures.append(f"floor: rebrand auto at {cpu_ratio:.2f} x the floor's CPU per update")
+    if unpaced.rate < 0.8 * base.rate:
+        failures.append(f"floor: rebrand auto, unpaced, at {unpaced.rate / base.rate:.0%} of "
+                        "the floor's updates/s")
     table = _table(["contestant", "updated", "updates/s", "CPU ms/update", "CPU x floor",
                     "updates/s x floor", "peak RSS MB", "concurrency", "verified"], rows)
     return (f"L=0, N={count}, no Space rate limit; rebrand at its default rate_limit "
-            f"(1,380/s).\n\n{table}\n"), failures
+            "(1,380/s), and unpaced (rate_limit 1,000,000). CPU per update is judged at the "
+            "default, updates/s unpaced.\n\n"
+            f"{table}\n"), failures
 
 
 def paced(runner: Runner, count: int) -> tuple[str, list[str]]:
     rows = []
     failures: list[str] = []
     per: dict[str, float] = {}
-    for label, rate in (("unpaced", 1_000_000.0), ("1,380/s (default)", None),
+    for label, rate in (("unpaced", UNPACED), ("1,380/s (default)", None),
                         ("200/s", 200.0)):
         result = runner.run(Space(), count, Contestant("rebrand", 64, rate))
         cpu = result.per_update(result.cpu_s) or 0.0

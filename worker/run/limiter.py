@@ -50,6 +50,10 @@ class Adaptation:
     # The admitted rate is measured over this trailing span, always divided by all of it:
     # a first burst that fills a Space's window in 0.1 s must not read as 2,000/s.
     measure_window_s: float = 1.0
+    # Where the Space's taken rate is measured, the cubic's plateau is set this far below
+    # it: at the very limit a sliding window refuses every send that comes early, so a
+    # plateau at it kept ~1 % of PUTs refused between congestion events.
+    took_margin: float = 0.97
     # Waits end on a shared tick about this many slots long (see `wake_time`), within
     # these bounds: at 200 PUT/s, 8 slots are 40 ms.
     tick_slots: float = 16.0
@@ -183,7 +187,9 @@ class RateLimiter:
             # refusals of the PUTs that would go meanwhile.
             self._next_slot = max(self._next_slot, now + retry_after_s)
         self._throttled_at = now
-        self._last_max = min(self.rate, self._admitted(now))
+        admitted = self._admitted(now)
+        self._last_max = min(self.rate, admitted * (self.adapt.took_margin
+                                                    if self._told_took else 1.0))
         self.rate = max(self.adapt.min_rate, self._last_max * self.adapt.beta)
         self.decreases += 1
 
