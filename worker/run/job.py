@@ -105,9 +105,9 @@ async def restore_job(
 
     def source(_client: SpaceClient, rep: Reporter) -> Source:
         async def fill(send: ObjectSendStream[Conference]) -> None:
-            for conference in journal.pre_images():
+            for serial, conference in enumerate(journal.pre_images(), 1):
                 rep.listed_one()
-                await hand_over(send, conference)
+                await hand_over(send, conference, serial)
 
         return fill
 

@@ -33,6 +33,8 @@ from worker.space import resolve_link
 
 # A coroutine that fills the stream and returns when it has nothing more.
 Source = Callable[[ObjectSendStream[Conference]], Awaitable[None]]
+# Conferences handed over between two scheduling points (see hand_over).
+HAND_OVER_RUN = 256
 
 
 async def produce(
@@ -99,7 +101,7 @@ async def produce(
                 if select is not None and not select(conference):
                     reporter.record(Outcome(Kind.EXCLUDED, cid, str(conference.get("name"))))
                     continue
-                await hand_over(send, conference)
+                await hand_over(send, conference, new)
                 del conference
             if next_link is None:
                 return
@@ -116,12 +118,16 @@ async def produce(
             url = next_url
 
 
-async def hand_over(send: ObjectSendStream[Conference], conference: Conference) -> None:
-    """`send.send(conference)`, without its scheduling point when the stream has room.
-    anyio's send asks which event loop runs on every item (a checkpoint); for 10,000
-    conferences that was 6 % of the run's CPU. A full stream still waits, and a page
-    fetch still yields, so consumers and cancellation are served as before."""
-    if isinstance(send, MemoryObjectSendStream):
+async def hand_over(send: ObjectSendStream[Conference], conference: Conference,
+                    serial: int) -> None:
+    """`send.send(conference)`, without its scheduling point when the stream has room,
+    but for every HAND_OVER_RUN-th conference (`serial` counts them). anyio's send asks
+    which event loop runs on every item (a checkpoint); for 10,000 conferences that was
+    6 % of the run's CPU. The regular checkpoint lets consumers run before the stream
+    fills: a plan's consumers do no I/O, and a producer running ahead to a full stream
+    kept 512 more conferences alive (a million-conference plan peaked 5.5 MB higher). A
+    full stream still waits, so cancellation is served as before."""
+    if serial % HAND_OVER_RUN and isinstance(send, MemoryObjectSendStream):
         try:
             send.send_nowait(conference)
         except anyio.WouldBlock:
