@@ -1,11 +1,14 @@
 """Client-side write pacing shared by every consumer, adapting to 429s.
 
 Each PUT takes the next free slot on a timeline spaced 1/rate apart, so consumers woken
-together (after a shared Retry-After, say) still leave one at a time. On a 429 the rate
-drops multiplicatively from the rate the Space was actually admitting (PUTs sent in the
-last second, less those refused); it then climbs back towards the configured limit along
-a cubic curve, fast while far below the admitted rate and slowly near it, in the spirit
-of the AWS SDKs' adaptive retry mode.
+together (after a shared Retry-After, say) still go in order; a writer wakes on the first
+shared tick at or after its slot, so the writers of one tick share a wake-up. On
+congestion (see `congested`) the rate drops multiplicatively from the rate the Space was
+actually admitting (the PUTs it took over the last second, a margin below; sends less
+refusals where it is not told); it then climbs back towards the configured limit along a
+cubic curve, fast while far below the admitted rate and slowly near it, in the spirit of
+the AWS SDKs' adaptive retry mode. The first congestion of a run waits out the Space's
+Retry-After before the next slot.
 """
 
 from __future__ import annotations
