@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import anyio
@@ -40,6 +41,54 @@ async def test_concurrent_pre_images_are_all_on_disk_when_their_writers_resume(
     writer.close()
     assert seen_on_disk == [True] * 40
     assert read_journal(path).count == 40
+
+
+async def test_writers_staged_before_a_sync_share_it_and_a_later_one_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    # The sync is observed: it blocks until released, so the test decides what is
+    # staged while it runs.
+    calls: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def datasync(fd: int) -> None:
+        calls.append(fd)
+        started.set()
+        release.wait(5)
+
+    writer = JournalWriter(tmp_path / "j.jsonl", _header(), datasync=datasync)
+    seqs = [writer.stage({"id": f"id-{i}"}) for i in range(10)]
+    done: list[int] = []
+
+    async def durable(seq: int) -> None:
+        await writer.durable(seq)
+        done.append(seq)
+
+    async with anyio.create_task_group() as tg:
+        for seq in seqs:
+            tg.start_soon(durable, seq)
+        assert await anyio.to_thread.run_sync(started.wait, 5)
+        # Staged while the first sync runs: that sync does not cover it.
+        late = writer.stage({"id": "late"})
+        tg.start_soon(durable, late)
+        await anyio.sleep(0.05)
+        assert done == []  # nobody resumes before the sync has returned
+        release.set()
+    writer.close()
+    # Ten writers, one sync; the late one, a second.
+    assert len(calls) == 2
+    assert sorted(done) == [*seqs, late]
+    assert writer.syncs == 2
+
+
+async def test_a_writer_already_covered_returns_without_a_sync(tmp_path: Path) -> None:
+    calls: list[int] = []
+    writer = JournalWriter(tmp_path / "j.jsonl", _header(), datasync=calls.append)
+    first, second = writer.stage({"id": "a"}), writer.stage({"id": "b"})
+    await writer.durable(second)
+    await writer.durable(first)
+    writer.close()
+    assert len(calls) == 1
 
 
 async def test_a_torn_last_line_is_tolerated_but_a_torn_middle_line_is_not(
