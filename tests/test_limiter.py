@@ -164,12 +164,17 @@ async def test_a_limiter_told_what_the_space_took_cuts_from_that() -> None:
     assert limiter.decreases == 1
 
 
+async def send_and_take(limiter: RateLimiter, n: int) -> None:
+    """`n` PUTs sent, each taken by the Space."""
+    for _ in range(n):
+        await limiter.acquire()
+        limiter.took()
+
+
 @pytest.mark.anyio
 async def test_refusals_between_answers_the_space_took_are_not_a_run() -> None:
     limiter, t = make(limit=1380.0)
-    for _ in range(400):
-        await limiter.acquire()
-        limiter.took()
+    await send_and_take(limiter, 400)
     t.now += 0.5
     for _ in range(6):  # 1.5 % stray 429s, each after a PUT that was taken
         limiter.throttled()
@@ -183,9 +188,7 @@ async def test_refusals_between_answers_the_space_took_are_not_a_run() -> None:
 @pytest.mark.anyio
 async def test_the_first_congestion_waits_out_the_retry_after_and_later_ones_do_not() -> None:
     limiter, t = make(limit=1380.0)
-    for _ in range(300):
-        await limiter.acquire()
-        limiter.took()
+    await send_and_take(limiter, 300)
     for _ in range(ADAPT.congestion_run):
         limiter.throttled(1.0)
     # The Space's window is full for the second it said: no slot before it frees.

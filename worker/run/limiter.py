@@ -58,7 +58,7 @@ class Adaptation:
     # plateau at it kept ~1 % of PUTs refused between congestion events.
     took_margin: float = 0.97
     # Waits end on a shared tick about this many slots long (see `wake_time`), within
-    # these bounds: at 200 PUT/s, 8 slots are 40 ms.
+    # these bounds: at 200 PUT/s, 16 slots are 80 ms.
     tick_slots: float = 16.0
     tick_min_s: float = 0.001
     tick_max_s: float = 0.1
@@ -98,6 +98,12 @@ def congested(sent: int, refused: int, adapt: Adaptation, run: int = 0) -> bool:
     if run >= adapt.congestion_run:
         return True
     return refused >= adapt.congestion_min and refused >= adapt.congestion_fraction * sent
+
+
+def _forget_before(times: deque[float], horizon: float) -> None:
+    """Drop the times at or before `horizon` from the front of a time-ordered deque."""
+    while times and times[0] <= horizon:
+        times.popleft()
 
 
 @dataclass(eq=False, slots=True)
@@ -155,9 +161,7 @@ class RateLimiter:
         self.acquired += 1
         sent = self._sent
         sent.append(slot)
-        horizon = now - self.adapt.measure_window_s
-        while sent[0] <= horizon:
-            sent.popleft()
+        _forget_before(sent, now - self.adapt.measure_window_s)
         return slot
 
     def took(self) -> None:
@@ -169,9 +173,7 @@ class RateLimiter:
         self._refused_run = 0
         took = self._took
         took.append(now)
-        horizon = now - self.adapt.measure_window_s
-        while took[0] <= horizon:
-            took.popleft()
+        _forget_before(took, now - self.adapt.measure_window_s)
 
     def throttled(self, retry_after_s: float | None = None) -> None:
         """The Space answered 429 (saying when to come back, or not): slow down, once
@@ -206,8 +208,7 @@ class RateLimiter:
     def _forget(self, now: float) -> None:
         horizon = now - self.adapt.measure_window_s
         for times in (self._sent, self._refused, self._took):
-            while times and times[0] <= horizon:
-                times.popleft()
+            _forget_before(times, horizon)
 
     def _admitted(self, now: float) -> float:
         self._forget(now)
