@@ -9,10 +9,11 @@ and only then imports the rest.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -36,12 +37,29 @@ def interrupt(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+def load_cli() -> Callable[[Sequence[str] | None], int]:
+    """Import the command line with the cyclic garbage collector held off, then freeze
+    what was imported out of its reach.
+
+    The import leaves ~95,000 objects the collector tracks, nearly all of them alive until
+    exit. Collections during it walked them again and again (~35 ms of CPU), and the
+    collections at exit once more (~40 ms): ~13 % of the CPU of a 100-conference run."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from worker.cli.main import main as run_cli
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+    return run_cli
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:
-        from worker.cli.main import main as run_cli
-
+        run_cli = load_cli()
         code = run_cli(argv)
     except (Interrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
