@@ -14,11 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-
-from coloraide import Color
+from typing import TYPE_CHECKING
 
 from worker.errors import ConfigError
 from worker.theme import Mode, Role
+
+if TYPE_CHECKING:
+    from coloraide import Color
 
 
 class Level(Enum):
@@ -114,11 +116,18 @@ class Finding:
                 "minimum": self.minimum, "ok": self.ok}
 
 
+def _color(hex_color: str) -> Color:
+    # coloraide costs ~70 ms to import: loaded when a color is first checked, not before.
+    from coloraide import Color
+
+    return Color(hex_color)
+
+
 @lru_cache(maxsize=65_536)
 def contrast_ratio(color: str, background: str) -> float:
     """WCAG 2.1 contrast ratio (1..21) of two `#RRGGBB` colors. Cached: a Space has few
     distinct colors, and a plan checks the same pairs for thousands of conferences."""
-    return float(Color(color).contrast(background, method="wcag21"))
+    return float(_color(color).contrast(background, method="wcag21"))
 
 
 # Each (mode, rule) with the two fields it reads, worked out once: a plan checks the
@@ -212,13 +221,13 @@ DISTINCT_DELTA_E = 10.0
 def simulate(color: str, deficiency: Deficiency) -> str:
     """`color` as a person with full `deficiency` sees it (Brettel 1997, which models all
     three dichromacies; Viénot's shortcut does not fit tritanopia), as `#RRGGBB`."""
-    seen = Color(color).filter(deficiency.value, method="brettel", out_space="srgb")
+    seen = _color(color).filter(deficiency.value, method="brettel", out_space="srgb")
     return str(seen.fit("srgb").to_string(hex=True, upper=True))
 
 
 def delta_e(a: str, b: str) -> float:
     """CIEDE2000 difference of two `#RRGGBB` colors."""
-    return float(Color(a).delta_e(b, method="2000"))
+    return float(_color(a).delta_e(b, method="2000"))
 
 
 @dataclass(frozen=True, slots=True)

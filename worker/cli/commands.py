@@ -23,7 +23,6 @@ from worker.cli import confirm, loop
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy
 from worker.cli.human import Ending, Verbosity, changes_by_field
-from worker.cli.metrics import export_metrics
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import with_signals
 from worker.cli.tables import error_markdown, plan_markdown, plan_table
@@ -41,7 +40,6 @@ from worker.errors import ConfigError, ExitCode
 from worker.fleet import is_fleet, parse_fleet, plan_runs
 from worker.openapi import conference_shape, spec_version
 from worker.palettes import PlanAudit
-from worker.preview import Group, render_preview
 from worker.retention import Retention
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
@@ -148,6 +146,8 @@ def _report_audit(audit: PlanAudit, log_format: str, *, done: bool) -> None:
 
 
 def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str) -> None:
+    from worker.preview import Group, render_preview  # only for --preview: start-up cost
+
     groups = [Group(g.count, g.examples, dict(g.before), dict(g.after))
               for g in audit.groups()]
     page = render_preview([(rule.name, rule.theme) for rule in rules.rules], audit.level,
@@ -183,6 +183,12 @@ def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace) -> str:
 
 
 def _export_metrics(result: JobResult, ns: argparse.Namespace, shard: Shard | None) -> bool:
+    """The metrics asked for, if any; True when every export asked for was made."""
+    if ns.metrics_file is None and ns.pushgateway is None:
+        return True
+    # prometheus_client costs ~10 ms of start-up: only a run that exports loads it.
+    from worker.cli.metrics import export_metrics
+
     code = int(result.exit_code)
     return export_metrics(
         result.summary, exit_code=code,
@@ -355,6 +361,8 @@ def preview_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     level, rules = settings.accessibility, settings.themes
     if rules is None:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
+    from worker.preview import render_preview  # only this command and --preview: start-up cost
+
     ns.out.write_text(render_preview([(rule.name, rule.theme) for rule in rules.rules], level),
                       encoding="utf-8")
     failing = [(f"rule {rule.name!r}: " if rules.named else "") + f.line()

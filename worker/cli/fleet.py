@@ -18,7 +18,6 @@ import structlog
 
 from worker.cli import loop
 from worker.cli.gate import check_theme
-from worker.cli.metrics import Run, export_runs
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
@@ -165,13 +164,16 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     if cause is not None:
         print(f"rebrand: target {cause} decided the exit code {code} "
               f"(it exited {codes[cause]})", file=sys.stderr)
-    export_runs([Run({"target": r.name}, r.result.summary, codes[r.name],
-                     codes[r.name] == ExitCode.OK
-                     or (dry_run and codes[r.name] == ExitCode.CHANGES_PENDING))
-                 for r in results],
-                path=getattr(ns, "metrics_file", None),
-                pushgateway=getattr(ns, "pushgateway", None),
-                grouping_key={"command": ns.command})
+    path, pushgateway = getattr(ns, "metrics_file", None), getattr(ns, "pushgateway", None)
+    if path is not None or pushgateway is not None:
+        # prometheus_client costs ~10 ms of start-up: only a run that exports loads it.
+        from worker.cli.metrics import Run, export_runs
+
+        export_runs([Run({"target": r.name}, r.result.summary, codes[r.name],
+                         codes[r.name] == ExitCode.OK
+                         or (dry_run and codes[r.name] == ExitCode.CHANGES_PENDING))
+                     for r in results],
+                    path=path, pushgateway=pushgateway, grouping_key={"command": ns.command})
     return code
 
 
