@@ -1,12 +1,14 @@
-"""What every start of `rebrand` pays for: a module that only some commands need is loaded
-by them, not on import, and the collector does not walk the imported modules again and
-again. Each check runs in a child process, whose modules this test run has not loaded."""
+"""What every start and end of `rebrand` pays for: a module that only some commands need is
+loaded by them, not on import, the collector does not walk the imported modules again and
+again, and the interpreter is not torn down at the end. Each check runs in a child process,
+whose modules this test run has not loaded."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 # Loaded only on the paths that need them; the reason each would cost every start.
 ONLY_WHEN_NEEDED = (
@@ -45,3 +47,28 @@ def test_the_console_script_loads_the_cli_with_the_collector_on_and_the_imports_
              "main = load_cli(); print(gc.isenabled(), gc.get_freeze_count() > 10_000, "
              "main.__module__)")
     assert _child(probe).split() == ["True", "True", "worker.cli.main"]
+
+
+def test_the_console_script_exits_with_its_code_running_exit_handlers_but_no_teardown(
+    tmp_path: Path,
+) -> None:
+    """A finished command leaves at once: the exit handlers run (logging's flushes), the
+    output is all there, and the modules are not torn down one by one."""
+    probe = f"""
+import atexit
+from worker.cli.entry import main
+
+class Module:
+    def __del__(self):
+        print("torn down", flush=True)
+
+kept = Module()  # finalized only by the interpreter's teardown
+atexit.register(print, "exit handlers ran")
+code = main(["validate", "--config", {str(tmp_path / "missing.yaml")!r}])
+print("returned", code)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == ["exit handlers ran"]
+    assert "missing.yaml" in done.stderr
