@@ -44,7 +44,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
         raise ConfigError("a fleet run at a terminal changes several Spaces: run "
                           "`rebrand plan` first to see what would change, then `run --yes`")
     secrets = tuple(s for run in runs for s in run.credentials.secrets)
-    fmt = configure_logging(ns.log_format, secrets=secrets)
+    fmt = configure_logging(ns.log_format, secrets=secrets, batched=True)
     stop = Stop()
     keep = dry_run and (fmt == "console" or ns.summary_md is not None)
     results = loop.run(with_signals, lambda: run_fleet(
@@ -70,7 +70,7 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
                 f"{run.name}; restore one run at a time, the newest first")
         chosen[run.name] = (journal, run)
     secrets = tuple(s for run in runs for s in run.credentials.secrets)
-    fmt = configure_logging(ns.log_format, secrets=secrets)
+    fmt = configure_logging(ns.log_format, secrets=secrets, batched=True)
     stop = Stop()
     restores = [replace(run, settings=replace(run.settings, theme=None, rules=None,
                                               target_select=None))

@@ -84,5 +84,5 @@ def open_screen(ns: argparse.Namespace, env: Mapping[str, str], *,
                              no_color=getattr(ns, "no_color", False))
     level = verbosity(ns)
     fmt = configure_logging(ns.log_format, secrets=secrets,
-                            console=HumanRenderer(palette, level))
+                            console=HumanRenderer(palette, level), batched=True)
     return Screen(fmt, palette, level, ns.log_format, secrets)

@@ -27,6 +27,7 @@ from worker.outcome import Kind, Outcome
 from worker.retry import RetryPolicy, Sleep, parse_retry_after, with_retries
 from worker.run.api import Conference, SpaceClient
 from worker.run.limiter import RateLimiter
+from worker.run.logs import bound
 from worker.run.report import Reporter
 from worker.run.stopping import Stop, StopReason
 
@@ -334,7 +335,7 @@ async def consume(
             context = {"conference_id": conference["id"]}
             if rule is not None:
                 context["rule"] = rule
-            with structlog.contextvars.bound_contextvars(**context):
+            with bound(**context):
                 outcome = await updater.update(conference)
                 if rule is not None:
                     outcome = replace(outcome, rule=rule)

@@ -3,7 +3,7 @@
 Each target runs as a single-Space job with its own Space, credentials, rate limiter,
 journal and reporter, and its own stop: one target's failure budget or refused token
 stops that target alone. A signal stops every target. Every line logged while a target
-runs carries `target` (structlog's contextvars, bound in that target's task).
+runs carries `target` (worker.run.logs.bound, in that target's task).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 import anyio
-import structlog
 
 from worker.fleet import TargetRun
 from worker.outcome import Summary
 from worker.retry import Sleep
 from worker.run.job import JobResult, run_job
+from worker.run.logs import bound
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
 
@@ -62,7 +62,7 @@ async def run_fleet(
                 # The deadline is the fleet's: a target that waited for a slot has less.
                 left = settings.deadline_s - (clock() - started)
                 settings = replace(settings, deadline_s=max(left, 0.001))
-            with structlog.contextvars.bound_contextvars(target=run.name):
+            with bound(target=run.name):
                 result = await (job or default_job)(replace(run, settings=settings),
                                                     reporter, own)
         results[run.name] = TargetResult(run.name, result, reporter)

@@ -1,0 +1,162 @@
+"""The log lines' plumbing: bound fields, the timestamp, and when lines reach the stream."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+import structlog
+
+from worker.run.logs import bound, configure_logging
+
+
+class _Raw(io.RawIOBase):
+    """A file that records each write that reaches it (a pipe or a file, or a terminal)."""
+
+    def __init__(self, tty: bool = False) -> None:
+        self.writes: list[bytes] = []
+        self.tty = tty
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, data: Any) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in b"".join(self.writes).splitlines()]
+
+
+def _stream(raw: _Raw) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")
+
+
+@pytest.fixture
+def restore_logging() -> Any:
+    yield
+    configure_logging("json")
+
+
+def test_bound_fields_ride_on_each_line_inside_the_block_only(restore_logging: None) -> None:
+    raw = _Raw()
+    configure_logging("json", stream=_stream(raw))
+    log = structlog.get_logger("rebrand")
+    with bound(target="eu"):
+        with bound(conference_id="c1"):
+            log.info("inner")
+            log.info("named", conference_id="given")
+        log.info("outer")
+    log.info("after")
+    lines = {line["event"]: line for line in raw.lines()}
+    assert (lines["inner"]["target"], lines["inner"]["conference_id"]) == ("eu", "c1")
+    assert lines["named"]["conference_id"] == "given"  # the line's own value wins
+    assert lines["outer"]["target"] == "eu" and "conference_id" not in lines["outer"]
+    assert "target" not in lines["after"]
+
+
+def test_bound_fields_stay_in_their_own_task(restore_logging: None) -> None:
+    raw = _Raw()
+    configure_logging("json", stream=_stream(raw))
+    log = structlog.get_logger("rebrand")
+
+    async def one(cid: str, wait: float) -> None:
+        with bound(conference_id=cid):
+            await anyio.sleep(wait)
+            log.info("done", task=cid)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, "a", 0.02)
+            tg.start_soon(one, "b", 0.0)
+
+    anyio.run(both)
+    assert {line["task"]: line["conference_id"] for line in raw.lines()} == {"a": "a", "b": "b"}
+
+
+@pytest.mark.parametrize("nanoseconds", [1_764_867_607_000_000_000, 1_764_867_607_123_456_789])
+def test_the_timestamp_is_iso_utc_as_datetime_writes_it(
+        restore_logging: None, monkeypatch: pytest.MonkeyPatch, nanoseconds: int) -> None:
+    raw = _Raw()
+    configure_logging("json", stream=_stream(raw))
+    monkeypatch.setattr(time, "time_ns", lambda: nanoseconds)
+    structlog.get_logger("rebrand").info("stamped")
+    moment = datetime.fromtimestamp(nanoseconds // 1000 / 1e6, UTC)
+    expected = moment.isoformat().replace("+00:00", "Z")
+    assert raw.lines()[0]["timestamp"] == expected
+    # A later second is formatted afresh, not taken from the last line's.
+    monkeypatch.setattr(time, "time_ns", lambda: nanoseconds + 61_000_000_000)
+    structlog.get_logger("rebrand").info("later")
+    assert raw.lines()[1]["timestamp"][:19] == (
+        datetime.fromtimestamp(nanoseconds // 1_000_000_000 + 61, UTC).isoformat()[:19])
+
+
+def test_batched_lines_of_one_loop_turn_reach_a_pipe_in_one_write_when_it_ends(
+        restore_logging: None) -> None:
+    raw = _Raw()
+    configure_logging("json", stream=_stream(raw), batched=True)
+    log = structlog.get_logger("rebrand")
+    seen: list[int] = []
+
+    async def job() -> None:
+        for n in range(3):
+            log.info("line", n=n)
+        seen.append(len(raw.writes))  # still in the turn that logged them
+        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
+        seen.append(len(raw.writes))
+
+    anyio.run(job)
+    assert seen == [0, 1]
+    assert [line["n"] for line in raw.lines()] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("tty", "batched", "in_loop"), [
+    (True, True, True), (False, True, False), (False, False, True)])
+def test_lines_go_out_at_once_to_a_terminal_outside_a_loop_and_unbatched(
+        restore_logging: None, tty: bool, batched: bool, in_loop: bool) -> None:
+    raw = _Raw(tty=tty)
+    configure_logging("json", stream=_stream(raw), batched=batched)
+    log = structlog.get_logger("rebrand")
+    counts: list[int] = []
+
+    def two() -> None:
+        log.info("one")
+        counts.append(len(raw.writes))
+        log.info("two")
+        counts.append(len(raw.writes))
+
+    async def in_a_loop() -> None:
+        two()
+
+    if in_loop:
+        anyio.run(in_a_loop)
+    else:
+        two()
+    assert counts == [1, 2]
+
+
+def test_text_printed_between_lines_keeps_its_place(restore_logging: None) -> None:
+    raw = _Raw()
+    stream = _stream(raw)
+    configure_logging("json", stream=stream, batched=True)
+    log = structlog.get_logger("rebrand")
+
+    async def mixed() -> None:
+        log.info("first")
+        print("between", file=stream)
+        log.info("second")
+
+    anyio.run(mixed)
+    stream.flush()
+    assert b"".join(raw.writes).decode().splitlines()[1] == "between"
+    assert [line["event"] for line in (orjson.loads(text) for text in
+            b"".join(raw.writes).splitlines() if text.startswith(b"{"))] == ["first", "second"]
