@@ -85,6 +85,27 @@ def test_each_constraint_is_named_with_what_to_do(conference: dict[str, Any],
     assert "Nothing was sent" in problems[0] and "does not truncate or guess" in problems[0]
 
 
+def test_a_value_judged_before_is_judged_again_by_its_type() -> None:
+    """Verdicts are remembered per value: True must not answer for 1, nor "#0A84FF" for
+    the same text with a newline, whichever the run met first."""
+    for judged_first, then in ((True, 1), (False, 0), (1, True), ("#0A84FF", "#0A84FF\n")):
+        field = "light_primary" if isinstance(judged_first, str) else "enable_chat"
+        first = body_problems({**GOOD, field: judged_first}, GOOD)
+        second = body_problems({**GOOD, field: then}, GOOD)
+        assert (first == ()) != (second == ()), (judged_first, then)
+
+
+def test_the_remembered_verdicts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker import constraints
+
+    monkeypatch.setattr(constraints, "_memo", {})
+    for n in range(3 * constraints._MEMO_LIMIT):
+        assert body_problems({**GOOD, "light_primary": f"#{n:06X}"}, GOOD) == ()
+    assert len(constraints._memo) <= constraints._MEMO_LIMIT
+    # A bad value seen after the memo started afresh is still refused.
+    assert body_problems({**GOOD, "light_primary": "#12345"}, GOOD)
+
+
 async def test_a_conference_the_api_would_refuse_is_failed_without_a_request(
     sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

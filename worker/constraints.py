@@ -107,6 +107,30 @@ def _problem(value: Any, rule: Constraint) -> str | None:
     return None
 
 
+# Verdicts on values from small sets (enums, booleans, colors: the same few values on every
+# conference), kept so each is judged once per run rather than once per conference. Bounded:
+# a Space with more distinct values than this starts the memo afresh.
+_MEMO_LIMIT = 4096
+# The key holds the type: 1 == True, and 1 is not a boolean to the API.
+_memo: dict[tuple[str, type, Any], str | None] = {}
+
+
+def _memoised_problem(name: str, value: Any, rule: Constraint) -> str | None:
+    if rule.choices is None and rule.pattern is None and rule.kind is not bool:
+        return _problem(value, rule)  # free text: a length, or a date, different each time
+    key = (name, value.__class__, value)
+    try:
+        return _memo[key]
+    except KeyError:
+        pass
+    except TypeError:
+        return _problem(value, rule)  # unhashable: a list or an object where text belongs
+    if len(_memo) >= _MEMO_LIMIT:
+        _memo.clear()
+    verdict = _memo[key] = _problem(value, rule)
+    return verdict
+
+
 def body_problems(body: Mapping[str, Any], conference: Mapping[str, Any]) -> tuple[str, ...]:
     """Why the API would refuse `body` (built from `conference`), one message per field,
     each saying what to do; empty when it would take it."""
@@ -114,11 +138,12 @@ def body_problems(body: Mapping[str, Any], conference: Mapping[str, Any]) -> tup
     out = [f"{name}: missing, and PUT requires it; the conference has no {name} and no "
            f"name to show instead: give it a display name. {_NOTHING_SENT}"
            for name in rules.required if name not in body]
+    constraints = rules.constraints
     for name, value in body.items():
-        rule = rules.constraints.get(name)
+        rule = constraints.get(name)
         if rule is None:
             continue
-        problem = _problem(value, rule)
+        problem = _memoised_problem(name, value, rule)
         if problem is None:
             continue
         if name == "display_name" and conference.get("display_name") is None:

@@ -67,10 +67,12 @@ def look(conference: Mapping[str, Any]) -> tuple[tuple[str, str | None], ...]:
 def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, ...]:
     """Each theme color that differs (case-insensitively) from the conference's."""
     out = []
-    for name, value in theme.colors:
+    for (name, value), (_, folded) in zip(theme.colors, theme.folded, strict=True):
         old = conference.get(name)
-        if not isinstance(old, str) or old.upper() != value.upper():
-            out.append(Change(name, old if isinstance(old, str) else None, value))
+        if not isinstance(old, str):
+            out.append(Change(name, None, value))
+        elif old != folded and old.upper() != folded:
+            out.append(Change(name, old, value))
     return tuple(out)
 
 

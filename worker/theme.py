@@ -5,6 +5,7 @@ A theme may name only some colors; the rest of a conference's colors are left as
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +57,12 @@ class Theme:
     """The colors to apply, as (field, "#RRGGBB") pairs in COLOR_FIELDS order."""
 
     colors: tuple[tuple[str, str], ...]
+    # The same pairs with the colors upper-cased, for comparing (once, not per conference).
+    folded: tuple[tuple[str, str], ...] = dataclasses.field(init=False, repr=False,
+                                                           compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folded", tuple((f, v.upper()) for f, v in self.colors))
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.colors)
@@ -108,8 +115,8 @@ def parse_theme(raw: object) -> Theme:
 def wears_theme(conference: Mapping[str, Any], theme: Theme) -> bool:
     """Does the conference already show every color of the theme? Case-insensitive,
     since `#0a84ff` and `#0A84FF` are the same color to the API."""
-    for field, value in theme.colors:
-        current = conference.get(field)
-        if not isinstance(current, str) or current.upper() != value.upper():
+    for name, folded in theme.folded:
+        current = conference.get(name)
+        if not isinstance(current, str) or (current != folded and current.upper() != folded):
             return False
     return True
