@@ -24,3 +24,15 @@ def test_ids_from_every_merged_batch_are_still_recognised() -> None:
     assert all(seen.add(cid) for cid in ids)
     assert not any(seen.add(cid) for cid in ids[::97])
     assert len(seen) == 20_000
+
+
+def test_a_merge_keeps_every_id_in_order_whatever_falls_between() -> None:
+    """Recent ids landing before, between and after the merged ones, and beside each other:
+    the merged array stays sorted and whole, so bisection finds every one."""
+    ids = [str(uuid.UUID(int=i, version=4)) for i in range(5_000)]
+    seen = SeenIds(batch=333)
+    for cid in ids:
+        seen.add(cid)
+    held = seen._merged  # what bisection searches: it must be sorted, with nothing lost
+    assert list(held) == sorted(held) and len(set(held)) == len(held)
+    assert len(seen) == 5_000 and not any(seen.add(cid) for cid in ids)
