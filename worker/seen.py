@@ -39,16 +39,22 @@ class SeenIds:
         return True
 
     def _merge(self) -> None:
-        # The recent keys go in between runs of the old array, each run copied whole in C:
-        # a merge costs a bisection and a copy per recent key, not a Python step per key
-        # already held (heapq.merge's: 15 s of a plan over 1,000,000 ids). Never a list
-        # of Python ints either, only the new array beside the old.
-        old, merged, start = self._merged, array("q"), 0
-        for key in sorted(self._recent):
-            end = bisect_left(old, key, start)
-            merged.extend(old[start:end])
-            merged.append(key)
-            start = end
-        merged.extend(old[start:])
+        # The recent keys go in between runs of the old array, each run copied whole in C
+        # through memoryviews: a merge costs a bisection per recent key, not a Python step
+        # per key already held (heapq.merge's: 8 of the 10 s that 1,000,000 ids took). The new
+        # array is allocated once at its final size beside the old, and nothing else: no
+        # list of Python ints, no temporary slices to fragment the heap.
+        old, recent = self._merged, sorted(self._recent)
+        merged = array("q", bytes(8 * (len(old) + len(recent))))
+        with memoryview(old) as source, memoryview(merged) as target:
+            start = placed = 0
+            for key in recent:
+                end = bisect_left(old, key, start)
+                target[placed:placed + end - start] = source[start:end]
+                placed += end - start
+                target[placed] = key
+                placed += 1
+                start = end
+            target[placed:] = source[start:]
         self._merged = merged
         self._recent = set()
