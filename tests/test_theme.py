@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import BRAND
+from worker.decide import color_changes
 from worker.errors import ConfigError
 from worker.theme import COLOR_FIELDS, Theme, is_color, parse_theme, wears_theme
 
@@ -92,3 +93,17 @@ def test_wears_theme_looks_only_at_the_theme_colors() -> None:
     theme = parse_theme({"light": {"primary": "#0A84FF"}})
     assert wears_theme({"light_primary": "#0a84ff", "dark_primary": None}, theme)
     assert not wears_theme({"dark_primary": "#0A84FF"}, theme)
+
+
+@given(st.dictionaries(st.sampled_from(COLOR_FIELDS), hex_color, min_size=1),
+       st.dictionaries(st.sampled_from(COLOR_FIELDS),
+                       hex_color | hex_color.map(str.lower) | st.none() | st.just(7)))
+def test_a_conference_wears_the_theme_exactly_when_no_color_would_change(
+    colors: dict[str, str], conference: dict[str, object]
+) -> None:
+    """The run decides `unchanged` from color_changes alone: it must agree with
+    wears_theme on every conference, whatever case, nulls or junk it holds."""
+    theme = Theme(tuple(colors.items()))
+    for seen in (conference, {**conference, **colors},
+                 {**conference, **{f: v.lower() for f, v in colors.items()}}):
+        assert (color_changes(seen, theme) == ()) == wears_theme(seen, theme)

@@ -105,10 +105,11 @@ class Retheme:
         if rule is None:
             return Skip(Kind.EXCLUDED)
         theme = rule.theme
-        if wears_theme(fresh, theme):
+        changes = color_changes(fresh, theme)  # none: it wears the theme already
+        if not changes:
             return Skip(Kind.UNCHANGED)
         return Write(build_put_body(fresh, theme), tuple(name for name, _ in theme.colors),
-                     color_changes(fresh, theme), look(fresh))
+                     changes, look(fresh))
 
 
 def same_writable_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
