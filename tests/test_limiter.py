@@ -16,6 +16,7 @@ from worker.run.limiter import (
     admitted_rate,
     congested,
     cubic_rate,
+    filled_at_once,
     wake_time,
 )
 
@@ -200,6 +201,27 @@ async def test_the_first_congestion_waits_out_the_retry_after_and_later_ones_do_
         limiter.throttled(1.0)
     assert limiter.decreases == 2
     assert limiter.reserve() < t.now + 0.1  # a later one only slows the pace
+
+
+@pytest.mark.anyio
+async def test_a_window_filled_over_a_longer_climb_is_not_waited_out() -> None:
+    """The Space first took a PUT 1.5 s before it refused: what it took first frees as the
+    refusals come, so the pace only drops, with no second-long pause."""
+    limiter, t = make(limit=1380.0)
+    await send_and_take(limiter, 50)
+    t.now += 1.5
+    await send_and_take(limiter, 250)
+    for _ in range(ADAPT.congestion_run):
+        limiter.throttled(1.0)
+    assert limiter.decreases == 1
+    # Only the slots already handed out (0.2 s of them) come first, not the Retry-After.
+    assert limiter.reserve() < t.now + 0.5
+
+
+def test_filled_at_once_is_within_one_measurement_window_of_the_first_put_taken() -> None:
+    assert filled_at_once(None, 100.0, ADAPT)
+    assert filled_at_once(99.5, 100.0, ADAPT)
+    assert not filled_at_once(100.0 - ADAPT.measure_window_s, 100.0, ADAPT)
 
 
 @pytest.mark.anyio

@@ -8,7 +8,8 @@ actually admitting (the PUTs it took over the last second, a margin below; sends
 refusals where it is not told); it then climbs back towards the configured limit along a
 cubic curve, fast while far below the admitted rate and slowly near it, in the spirit of
 the AWS SDKs' adaptive retry mode. The first congestion of a run waits out the Space's
-Retry-After before the next slot.
+Retry-After before the next slot when it came within a window of the first PUT taken
+(see `filled_at_once`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ def congested(sent: int, refused: int, adapt: Adaptation, run: int = 0) -> bool:
     return refused >= adapt.congestion_min and refused >= adapt.congestion_fraction * sent
 
 
+def filled_at_once(first_took_at: float | None, now: float, adapt: Adaptation) -> bool:
+    """Did the Space refuse within one measurement window of the first PUT it took (pure)?
+    Then all it took is still counted against it, none frees before the first is a window
+    old, and sending before its Retry-After only collects refusals. A window filled over a
+    longer climb (at a 150 ms round trip, auto takes 1.5 s to reach 256 in flight) frees
+    as it filled: waiting a whole Retry-After there idles the Space for a second."""
+    return first_took_at is None or now - first_took_at < adapt.measure_window_s
+
+
 def _forget_before(times: deque[float], horizon: float) -> None:
     """Drop the times at or before `horizon` from the front of a time-ordered deque."""
     while times and times[0] <= horizon:
@@ -128,6 +138,7 @@ class RateLimiter:
     # Times of recent PUTs the Space took (see `took`), and refusals since the last one.
     _took: deque[float] = field(default_factory=deque, init=False)
     _told_took: bool = field(default=False, init=False)
+    _first_took_at: float | None = field(default=None, init=False)
     _refused_run: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +181,8 @@ class RateLimiter:
         PUTs still in flight, whose refusals have not come back yet."""
         now = self.clock()
         self._told_took = True
+        if self._first_took_at is None:
+            self._first_took_at = now
         self._refused_run = 0
         took = self._took
         took.append(now)
@@ -185,7 +198,8 @@ class RateLimiter:
             return
         if not self._congested(now):
             return
-        if self._last_max is None and retry_after_s:
+        if (self._last_max is None and retry_after_s
+                and filled_at_once(self._first_took_at, now, self.adapt)):
             # The first congestion is the overshoot of a start at the configured limit:
             # the Space's window is full, and it refuses every PUT until it frees, which
             # is what its Retry-After says. Waiting that out once, here, spares the
