@@ -17,6 +17,7 @@ from worker.concurrency import (
     Tuning,
     next_state,
     pace_cap,
+    pace_need,
     throttled_state,
 )
 
@@ -63,6 +64,27 @@ def test_round_trips_alone_never_take_it_below_where_it_started() -> None:
 def test_within_tolerance_the_limit_grows_by_the_headroom() -> None:
     state = next_state(steady(40.0), Round(1.05 * L, 0.1, 40, 1.0), None, TUNING)
     assert state.limit == pytest.approx(40 + TUNING.headroom)
+
+
+def test_below_what_the_pace_can_use_a_flat_space_is_filled_a_quarter_a_round() -> None:
+    """150 ms round trips at 1,380 PUT/s: 0.3 s x 1,380 = 414 conferences keep the pace
+    busy. While the RTT shows no queue, each round adds a quarter, not the headroom's 3."""
+    state = next_state(steady(130.0, min_rtt=0.15), Round(0.155, 0.3, 130, 1.0), 1380.0,
+                       TUNING)
+    assert state.limit == pytest.approx(130 * TUNING.below_pace_growth)
+    # At what the pace can use, or with a queue showing, the headroom is all it adds.
+    state = next_state(steady(420.0, min_rtt=0.15), Round(0.155, 0.3, 420, 1.0), 1380.0,
+                       TUNING)
+    assert state.limit == pytest.approx(420 + TUNING.headroom)
+    queued = next_state(steady(130.0, min_rtt=0.15), Round(0.2, 0.4, 130, 1.0), 1380.0,
+                        TUNING)
+    assert queued.limit < 130
+
+
+def test_pace_need_is_the_pace_times_the_hold_time() -> None:
+    assert pace_need(1380.0, 0.3) == pytest.approx(414.0)
+    assert pace_need(1380.0, 0.3, batch=16.0) == pytest.approx(430.0)
+    assert pace_need(None, 0.3) == 0.0
 
 
 def test_a_few_milliseconds_of_growth_near_zero_latency_are_not_a_queue() -> None:

@@ -57,6 +57,10 @@ class Tuning:
     startup_tolerance: float = 0.05
     # Conferences allowed to queue beyond the gradient's target (Gradient2's queueSize 4).
     headroom: float = 3.0
+    # Growth per round, in steady state, while the RTT shows no queue and fewer are in
+    # flight than the write pace can use (see `pace_need`): +3 a round took 30 s to go
+    # from 130 to the 430 that 1,380/s needs at a 150 ms round trip.
+    below_pace_growth: float = 1.25
     # Work in flight beyond pace x hold time: a margin so pacing slots never go unused
     # when hold times vary, and the read-to-write wait it adds stays under half a hold time.
     pace_gain: float = 1.5
@@ -97,6 +101,15 @@ def pace_cap(pace: float | None, hold_s: float, tuning: Tuning, batch: float = 0
     return tuning.pace_gain * pace * hold_s + batch + tuning.headroom
 
 
+def pace_need(pace: float | None, hold_s: float, batch: float = 0.0) -> float:
+    """The conferences the write pace keeps busy with none to spare (Little's law, plus
+    the slots one tick releases together): below it, pacing slots go unused (pure). Zero
+    when nothing paces the writes."""
+    if pace is None or not math.isfinite(pace):
+        return 0.0
+    return pace * hold_s + batch
+
+
 def _clamp(limit: float, tuning: Tuning) -> float:
     return min(float(tuning.maximum), max(1.0, limit))
 
@@ -131,6 +144,11 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
         # on a busy client its own scheduling inflates them, and fewer conferences in
         # flight then only cost more CPU per update. A slower pace (429s) still may.
         limit = max(state.limit * gradient + tuning.headroom, float(tuning.initial))
+        if gradient >= 1.0 and state.limit < pace_need(pace, measured.hold_s, batch):
+            # No queue at the Space, and write slots going unused: the headroom's +3 is
+            # a probe for a knee, far too slow to fill a pace hundreds of conferences
+            # deep (the cap below still bounds it).
+            limit = max(limit, state.limit * tuning.below_pace_growth)
         if app_limited:
             limit = min(limit, state.limit)
     if limit > cap:
