@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,8 @@ class _Raw(io.RawIOBase):
 
 
 def _stream(raw: _Raw) -> io.TextIOWrapper:
-    return io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")
+    # As stdout is in the image (PYTHONUNBUFFERED=1): every write reaches the file at once.
+    return io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -144,19 +146,37 @@ def test_lines_go_out_at_once_to_a_terminal_outside_a_loop_and_unbatched(
     assert counts == [1, 2]
 
 
-def test_text_printed_between_lines_keeps_its_place(restore_logging: None) -> None:
+def test_a_turn_that_logs_without_end_writes_its_lines_as_it_goes(
+        restore_logging: None) -> None:
     raw = _Raw()
-    stream = _stream(raw)
-    configure_logging("json", stream=stream, batched=True)
+    configure_logging("json", stream=_stream(raw), batched=True)
     log = structlog.get_logger("rebrand")
 
-    async def mixed() -> None:
-        log.info("first")
-        print("between", file=stream)
-        log.info("second")
+    async def long_turn() -> None:
+        for n in range(1000):
+            log.info("line", n=n)
+        assert 0 < len(raw.writes) <= 1000 // 256  # written in bounded batches meanwhile
 
-    anyio.run(mixed)
-    stream.flush()
-    assert b"".join(raw.writes).decode().splitlines()[1] == "between"
-    assert [line["event"] for line in (orjson.loads(text) for text in
-            b"".join(raw.writes).splitlines() if text.startswith(b"{"))] == ["first", "second"]
+    anyio.run(long_turn)
+    assert [line["n"] for line in raw.lines()] == list(range(1000))
+
+
+def test_a_second_signal_writes_the_held_lines_before_it_exits(
+        restore_logging: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.cli import signals
+    from worker.run.stopping import Stop
+
+    raw = _Raw()
+    configure_logging("json", stream=_stream(raw), batched=True)
+    exits: list[int] = []
+    monkeypatch.setattr(signals.os, "_exit", exits.append)
+
+    async def job() -> None:
+        structlog.get_logger("rebrand").info("conference.updated", conference_id="c1")
+        stop = Stop()
+        signals._on_signal(signal.SIGTERM, stop)
+        signals._on_signal(signal.SIGTERM, stop)  # the second: out at once
+        assert exits and [line["event"] for line in raw.lines()] == [
+            "conference.updated", "run.stopping", "run.killed"]
+
+    anyio.run(job)

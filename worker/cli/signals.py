@@ -25,6 +25,7 @@ import structlog
 
 from worker.cli.entry import SIGNALS, Interrupted, interrupt
 from worker.errors import single_error
+from worker.run.logs import flush_held
 from worker.run.stopping import Stop, StopReason
 
 T = TypeVar("T")
@@ -72,6 +73,7 @@ def _on_signal(signum: int, stop: Stop) -> None:
         log.warning("run.stopping", reason=reason.value)
         return
     log.error("run.killed", reason="second signal: exiting at once")
+    flush_held()
     sys.stdout.flush()
     os._exit(reason.exit_code)
 

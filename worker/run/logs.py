@@ -4,6 +4,7 @@ and a last processor that scrubs secrets from every rendered line whatever path 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import re
 import sys
 import time
@@ -155,43 +156,69 @@ class _UtcStamp:
         return event
 
 
-class _TurnBuffer:
-    """Lines logged in one event-loop turn, held in their stream's buffer and flushed in
-    one write when the turn ends. A line per conference was a system call per
-    conference: about a sixth of a plan's CPU. A line is held no longer than the turn
-    that logged it (the loop runs its callbacks before it closes), outside a running
-    loop not at all, and the exits that skip the interpreter's teardown flush stdout
-    first (worker.cli.entry, worker.cli.signals), so a stop or a crash report loses no
-    line; only a SIGKILL within those microseconds can, as it could always land between
-    a conference's write and its line."""
+# A turn that logs more lines than this without yielding writes them out as it goes.
+_MAX_HELD = 256
 
-    __slots__ = ("_loop", "_stream")
+
+class _TurnBuffer:
+    """Lines logged in one event-loop turn, written to their stream in one write when the
+    turn ends. A line per conference was a system call per conference (stdout is
+    unbuffered in the image, PYTHONUNBUFFERED). A line is held
+    no longer than the turn that logged it (the loop runs its callbacks before it
+    closes), outside a running loop not at all; the one exit that skips the loop's end,
+    a second signal, writes them first (worker.cli.signals), and so does the process's
+    exit (atexit). Only a SIGKILL within those microseconds can lose one, as it could
+    always land between a conference's write and its line. Nothing else writes to stdout
+    while a job's loop runs."""
+
+    __slots__ = ("_lines", "_stream")
 
     def __init__(self) -> None:
-        self._stream: TextIO | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stream: TextIO | None = None  # whose lines are held, until the turn ends
+        self._lines: list[str] = []
 
-    def hold(self, stream: TextIO) -> None:
-        """`stream` has a new line: flush it now, or when this turn ends."""
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if self._stream is not None and (self._stream is not stream or self._loop is not loop):
-            self.flush()  # another stream or another loop: what is held goes out first
-        if loop is None:
+    def hold(self, stream: TextIO, line: str) -> None:
+        """Write `line` to `stream` when this turn ends, or now outside a loop."""
+        # Only a line for another stream looks for the loop: asking for it is a getpid
+        # system call in CPython, once per line otherwise.
+        if self._stream is not stream and not self._start(stream):
+            stream.write(line)
             stream.flush()
-        elif self._stream is None:
-            self._stream, self._loop = stream, loop
-            loop.call_soon(self.flush)
+            return
+        self._lines.append(line)
+        if len(self._lines) >= _MAX_HELD:
+            self._write()
+
+    def _start(self, stream: TextIO) -> bool:
+        """Hold `stream`'s lines until this loop turn ends; False outside a running loop."""
+        self.flush()  # another stream's lines go out first
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._stream = stream
+        loop.call_soon(self.flush)
+        return True
+
+    def _write(self) -> None:
+        lines, self._lines = self._lines, []
+        if self._stream is not None and lines:
+            self._stream.write("".join(lines))
+            self._stream.flush()
 
     def flush(self) -> None:
-        stream, self._stream, self._loop = self._stream, None, None
-        if stream is not None:
-            stream.flush()
+        try:
+            self._write()
+        finally:
+            self._stream = None
 
 
 _TURN = _TurnBuffer()
+
+
+def flush_held() -> None:
+    """Write the lines held for this loop turn now (before exiting without the loop)."""
+    _TURN.flush()
 
 
 class _LineWriter:
@@ -209,9 +236,8 @@ class _LineWriter:
     def msg(self, message: str | bytes) -> None:
         out = self._stream or sys.stdout
         if self._batched and not self._is_terminal(out):
-            # As text, so anything printed between two lines keeps its place.
-            out.write((message.decode() if isinstance(message, bytes) else message) + "\n")
-            _TURN.hold(out)
+            _TURN.hold(out, (message.decode() if isinstance(message, bytes) else message)
+                       + "\n")
             return
         _TURN.flush()
         if isinstance(message, bytes):
@@ -257,6 +283,9 @@ def configure_logging(
         if chosen == "json"
         else console or structlog.dev.ConsoleRenderer(colors=False)
     )
+    if batched:
+        atexit.unregister(flush_held)  # once, however often logging is configured
+        atexit.register(flush_held)
     structlog.configure(
         processors=[*shared, redacting(renderer, secrets)],
         logger_factory=lambda *_args: _LineWriter(stream, batched=batched),
