@@ -163,13 +163,13 @@ _MAX_HELD = 256
 class _TurnBuffer:
     """Lines logged in one event-loop turn, written to their stream in one write when the
     turn ends. A line per conference was a system call per conference (stdout is
-    unbuffered in the image, PYTHONUNBUFFERED). A line is held
-    no longer than the turn that logged it (the loop runs its callbacks before it
-    closes), outside a running loop not at all; the one exit that skips the loop's end,
-    a second signal, writes them first (worker.cli.signals), and so does the process's
-    exit (atexit). Only a SIGKILL within those microseconds can lose one, as it could
-    always land between a conference's write and its line. Nothing else writes to stdout
-    while a job's loop runs."""
+    unbuffered in the image, PYTHONUNBUFFERED). A line is held no longer than the turn
+    that logged it (the loop runs its callbacks before it closes), outside a running loop
+    not at all; the one exit that skips the loop's end, a second signal, writes them
+    first (worker.cli.signals), and so does the process's exit (atexit). Only a SIGKILL
+    within those microseconds can lose one, as it could always land between a
+    conference's write and its line. Nothing else writes to stdout while a job's loop
+    runs."""
 
     __slots__ = ("_lines", "_stream")
 
