@@ -45,7 +45,7 @@ class SeenIds:
         # array is allocated once at its final size beside the old, and nothing else: no
         # list of Python ints, no temporary slices to fragment the heap.
         old, recent = self._merged, sorted(self._recent)
-        merged = array("q", bytes(8 * (len(old) + len(recent))))
+        merged = array("q", (0,)) * (len(old) + len(recent))  # no temporary beside it
         with memoryview(old) as source, memoryview(merged) as target:
             start = placed = 0
             for key in recent:
