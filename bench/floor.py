@@ -1,8 +1,9 @@
 """The floor: the least a client can do for the same result, as a yardstick for rebrand.
 
 A bare aiohttp loop: list every conference (following `links.next`), then C tasks each
-take one, GET it, PUT every writable field with the theme's colors, and print one JSON
-line. No journal, no rate limiter, no retries, no checks beyond the status. Run:
+take one, GET it, PUT every writable field with the theme's colors unless it wears them
+already (as rebrand does: the same requests), and print one JSON line. No journal, no
+rate limiter, no retries, no checks beyond the status. Run:
 `python bench/floor.py '<theme colors as JSON>' C` with SIGNALWIRE_SPACE (a URL),
 SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN set. Its last line is the count.
 """
@@ -29,7 +30,7 @@ async def main(theme: dict[str, str], concurrency: int) -> int:
     headers = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode(),
                "Content-Type": "application/json", "Accept": "application/json"}
     connector = aiohttp.TCPConnector(limit=concurrency + 1)
-    counts = {"updated": 0, "failed": 0}
+    counts = {"updated": 0, "unchanged": 0, "failed": 0}
     out = sys.stdout.buffer
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         queue: asyncio.Queue[str] = asyncio.Queue()
@@ -49,6 +50,8 @@ async def main(theme: dict[str, str], concurrency: int) -> int:
                 if answer.status != 200:
                     return "failed"
                 fresh = orjson.loads(await answer.read())
+            if all(str(fresh.get(f)).upper() == v.upper() for f, v in theme.items()):
+                return "unchanged"
             body = {f: fresh[f] for f in WRITABLE_FIELDS if fresh.get(f) is not None}
             body.setdefault("display_name", fresh["name"])
             body.update(theme)
