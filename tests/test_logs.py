@@ -180,3 +180,25 @@ def test_a_second_signal_writes_the_held_lines_before_it_exits(
             "conference.updated", "run.stopping", "run.killed"]
 
     anyio.run(job)
+
+
+def test_a_write_that_fails_at_a_turns_end_is_raised_to_the_next_lines_caller(
+        restore_logging: None) -> None:
+    """A closed pipe: the next log call fails as an unheld write would have, not the
+    event loop's callback (which would only print and go on)."""
+
+    class _Closed(_Raw):
+        def write(self, data: Any) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    configure_logging("json", stream=_stream(_Closed()), batched=True)
+    log = structlog.get_logger("rebrand")
+
+    async def job() -> None:
+        log.info("first")
+        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
+        with pytest.raises(BrokenPipeError):
+            log.info("second")
+
+    anyio.run(job)

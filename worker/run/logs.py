@@ -171,14 +171,20 @@ class _TurnBuffer:
     conference's write and its line. Nothing else writes to stdout while a job's loop
     runs."""
 
-    __slots__ = ("_lines", "_stream")
+    __slots__ = ("_failure", "_lines", "_stream")
 
     def __init__(self) -> None:
         self._stream: TextIO | None = None  # whose lines are held, until the turn ends
         self._lines: list[str] = []
+        # A write at a turn's end that failed (a closed pipe): raised to the next line's
+        # caller, as an unheld write would have been, rather than into the event loop.
+        self._failure: OSError | ValueError | None = None
 
     def hold(self, stream: TextIO, line: str) -> None:
         """Write `line` to `stream` when this turn ends, or now outside a loop."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         # Only a line for another stream looks for the loop: asking for it is a getpid
         # system call in CPython, once per line otherwise.
         if self._stream is not stream and not self._start(stream):
@@ -209,6 +215,8 @@ class _TurnBuffer:
     def flush(self) -> None:
         try:
             self._write()
+        except (OSError, ValueError) as exc:
+            self._failure = exc
         finally:
             self._stream = None
 
