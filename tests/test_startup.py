@@ -6,6 +6,7 @@ whose modules this test run has not loaded."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,10 @@ atexit.register(print, "exit handlers ran")
 code = main(["validate", "--config", {str(tmp_path / "missing.yaml")!r}])
 print("returned", code)
 """
+    # Buffered stdout, as without PYTHONUNBUFFERED: what the handlers write must still come.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=60, check=False, env=env)
     assert done.returncode == 2
     assert done.stdout.splitlines() == ["exit handlers ran"]
     assert "missing.yaml" in done.stderr

@@ -76,12 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    if threading.active_count() == 1 and _flushed():
-        # The exit handlers still run (logging's, and any a host process installed): only
+    if threading.active_count() == 1:
+        # The exit handlers still run (logging's, the held log lines', and any a host
+        # process installed), before the streams are flushed, since they may write: only
         # the teardown is skipped. A thread still running is waited for as usual, and a
-        # stream that cannot be flushed is left for the interpreter's exit to report.
+        # stream that cannot be flushed is left for the interpreter's exit to report (the
+        # handlers have run and are not run twice).
         atexit._run_exitfuncs()
-        os._exit(code)
+        if _flushed():
+            os._exit(code)
     return code
 
 
