@@ -16,6 +16,7 @@ from worker.run.limiter import (
     admitted_rate,
     congested,
     cubic_rate,
+    decrease_factor,
     filled_at_once,
     wake_time,
 )
@@ -294,6 +295,54 @@ async def test_a_slower_rate_spaces_the_next_slots_further_apart() -> None:
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert gaps == pytest.approx([1 / limiter.rate] * 3)
     assert limiter.rate == pytest.approx(95 * ADAPT.beta)  # 100 sent, 5 refused
+
+
+@pytest.mark.parametrize(
+    ("sent", "refused", "plateau_known", "expected"),
+    [(1300, 8, True, ADAPT.marginal_beta),   # a run of refusals near a known plateau
+     (1300, 65, True, ADAPT.beta),           # 5 % refused: well above the Space
+     (1300, 8, False, ADAPT.beta),           # the first congestion: the start overshoot
+     (0, 4, True, ADAPT.beta)],
+)
+def test_a_marginal_congestion_near_a_known_plateau_is_cut_less(
+    sent: int, refused: int, plateau_known: bool, expected: float
+) -> None:
+    assert decrease_factor(sent, refused, ADAPT, plateau_known=plateau_known) == expected
+
+
+def test_a_milder_cut_climbs_back_to_the_plateau_sooner() -> None:
+    mild = ADAPT.marginal_beta
+    k_mild = ((1300.0 * (1 - mild)) / ADAPT.scale) ** (1 / 3)
+    assert cubic_rate(0.0, 1300.0, ADAPT, mild) == pytest.approx(1300.0 * mild)
+    assert cubic_rate(k_mild, 1300.0, ADAPT, mild) == pytest.approx(1300.0)
+    assert k_mild < k_of(1300.0)
+
+
+async def congest_by_a_run(limiter: RateLimiter, t: FakeTime, taken: int) -> None:
+    """A second of `taken` PUTs the Space took, then a run of refusals: congestion with
+    a refused share far below `congestion_fraction`."""
+    await send_and_take(limiter, taken)
+    t.now += 1.0 - 1e-6
+    for _ in range(ADAPT.congestion_run):
+        limiter.throttled()
+    t.now += 1e-6
+
+
+@pytest.mark.anyio
+async def test_the_second_run_of_refusals_cuts_by_the_marginal_beta_and_recovers_by_it() -> None:
+    limiter, t = make(limit=1380.0)
+    await congest_by_a_run(limiter, t, 1000)
+    plateau = 1000 * ADAPT.took_margin
+    assert limiter.rate == pytest.approx(plateau * ADAPT.beta)  # the first: a full cut
+    t.now += 60.0  # long enough to be back at the limit
+    await congest_by_a_run(limiter, t, 1300)
+    plateau = 1300 * ADAPT.took_margin
+    assert limiter.decreases == 2
+    assert limiter.rate == pytest.approx(plateau * ADAPT.marginal_beta)
+    # Back at the plateau after the milder cut's K, well before the full cut's.
+    t.now += ((plateau * (1 - ADAPT.marginal_beta)) / ADAPT.scale) ** (1 / 3)
+    await limiter.acquire()
+    assert limiter.rate == pytest.approx(plateau)
 
 
 def test_effective_rate_counts_acquisitions_over_the_elapsed_time() -> None:
