@@ -29,9 +29,15 @@ def steady(limit: float, min_rtt: float = L) -> ControlState:
     return ControlState(limit, Phase.STEADY, min_rtt, probed_at=0.0)
 
 
-def test_the_first_round_is_the_no_load_rtt() -> None:
+def test_the_first_round_is_the_no_load_rtt_and_startup_s_first_doubling() -> None:
     state = next_state(ControlState(16.0), Round(0.05, 0.1, 16, 1.0), None, TUNING)
-    assert (state.limit, state.min_rtt_s, state.phase) == (16.0, 0.05, Phase.STARTUP)
+    assert (state.limit, state.min_rtt_s, state.phase) == (32.0, 0.05, Phase.STARTUP)
+    # A producer that could not fill the first round's slots gives no reason to grow.
+    idle = next_state(ControlState(16.0), Round(0.05, 0.1, 7, 1.0), None, TUNING)
+    assert (idle.limit, idle.min_rtt_s, idle.phase) == (16.0, 0.05, Phase.STARTUP)
+    # Nor past what the write pace can use: 20 PUT/s at 0.1 s hold is worth 1.5 x 2 + 3.
+    paced = next_state(ControlState(16.0), Round(0.05, 0.1, 16, 1.0), 20.0, TUNING)
+    assert (paced.limit, paced.phase) == (6.0, Phase.STEADY)
 
 
 def test_startup_doubles_while_the_rtt_stays_flat() -> None:
@@ -123,6 +129,22 @@ def test_a_probe_pins_the_limit_low_then_resumes_with_a_fresh_no_load_rtt() -> N
     assert (probe.phase, probe.limit, probe.resume) == (Phase.PROBE, 20.0, 80.0)
     after = next_state(probe, Round(0.05, 0.1, 20, TUNING.probe_every_s + 2), None, TUNING)
     assert (after.phase, after.limit, after.min_rtt_s) == (Phase.STEADY, 80.0, 0.05)
+
+
+def test_no_probe_while_the_round_trips_show_the_no_load_rtt_still_holds() -> None:
+    # At 150 ms with 512 in flight a probe round costs ~1,000 conferences' worth; round
+    # trips within tolerance of the no-load RTT say a probe would only confirm it.
+    state = steady(512.0, min_rtt=0.15)
+    later = TUNING.probe_every_s + 1
+    kept = next_state(state, Round(0.16, 0.33, 512, later), None, TUNING)
+    assert (kept.phase, kept.limit, kept.probed_at) == (Phase.STEADY, 512.0, later)
+    # The next probe falls due a whole period later, not at the next round.
+    again = next_state(kept, Round(0.16, 0.33, 512, later + 1), None, TUNING)
+    assert again.phase is Phase.STEADY
+    # Round trips above it may be a queue, or a Space whose baseline moved: re-measure.
+    probe = next_state(kept, Round(0.2, 0.4, 512, later + TUNING.probe_every_s), None,
+                       TUNING)
+    assert (probe.phase, probe.limit, probe.resume) == (Phase.PROBE, 128.0, 512.0)
 
 
 @given(st.lists(st.tuples(st.floats(0.001, 5.0), st.integers(0, 2000),

@@ -118,17 +118,30 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
                tuning: Tuning, batch: float = 0.0) -> ControlState:
     """The limit for the next round, from the last round's RTT and hold time (pure)."""
     cap = pace_cap(pace, measured.hold_s, tuning, batch)
-    if state.phase is Phase.PROBE or state.min_rtt_s is None:
-        # A probe round (or the very first round, at the initial limit) is the no-load
-        # RTT: Envoy's minRTT window.
-        limit = state.resume if state.phase is Phase.PROBE else state.limit
-        phase = Phase.STEADY if state.phase is Phase.PROBE else Phase.STARTUP
-        return ControlState(_clamp(min(limit, cap), tuning), phase, measured.rtt_s,
-                            measured.now, 0.0)
+    if state.phase is Phase.PROBE:
+        # A probe round is the no-load RTT: Envoy's minRTT window.
+        return ControlState(_clamp(min(state.resume, cap), tuning), Phase.STEADY,
+                            measured.rtt_s, measured.now, 0.0)
+    if state.min_rtt_s is None:
+        # The very first round, at the initial limit, is the no-load RTT too; and the
+        # first step of startup, as every later flat round is (a queue at the initial
+        # limit shows in the next round, against this one).
+        app_limited = measured.busiest * 2 < state.limit
+        limit = state.limit if app_limited else state.limit * 2
+        phase = Phase.STARTUP
+        if limit > cap:
+            limit, phase = cap, Phase.STEADY
+        return ControlState(_clamp(limit, tuning), phase, measured.rtt_s, measured.now, 0.0)
     min_rtt = min(state.min_rtt_s, measured.rtt_s)
+    expected = (1 + tuning.tolerance) * min_rtt + tuning.tolerance_s
     if measured.now - state.probed_at >= tuning.probe_every_s and state.limit > 4:
-        return ControlState(_clamp(state.limit * tuning.probe_share, tuning), Phase.PROBE,
-                            min_rtt, state.probed_at, resume=state.limit)
+        if measured.rtt_s > expected:
+            return ControlState(_clamp(state.limit * tuning.probe_share, tuning),
+                                Phase.PROBE, min_rtt, state.probed_at, resume=state.limit)
+        # Round trips at the no-load RTT say it still holds (one that fell is taken by
+        # the min above): a probe could only confirm it, at a quarter of the limit for a
+        # round (at 150 ms and 512 in flight, ~1,000 conferences' worth every 30 s).
+        state = replace(state, probed_at=measured.now)
     # Vegas's rule against growth nobody uses: a producer that cannot fill the slots
     # says nothing about the Space.
     app_limited = measured.busiest * 2 < state.limit
@@ -138,7 +151,6 @@ def next_state(state: ControlState, measured: Round, pace: float | None,
         limit = state.limit if app_limited else state.limit * 2
     else:
         phase = Phase.STEADY
-        expected = (1 + tuning.tolerance) * min_rtt + tuning.tolerance_s
         gradient = min(1.0, max(0.5, expected / measured.rtt_s))
         # Round trips alone never take it below where it started (the old fixed default):
         # on a busy client its own scheduling inflates them, and fewer conferences in
