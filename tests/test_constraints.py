@@ -98,10 +98,12 @@ def test_a_value_judged_before_is_judged_again_by_its_type() -> None:
 def test_the_remembered_verdicts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     from worker import constraints
 
-    monkeypatch.setattr(constraints, "_memo", {})
+    monkeypatch.setattr(constraints, "_memo", constraints._Verdicts())
     for n in range(3 * constraints._MEMO_LIMIT):
         assert body_problems({**GOOD, "light_primary": f"#{n:06X}"}, GOOD) == ()
-    assert len(constraints._memo) <= constraints._MEMO_LIMIT
+        kept = sum(len(verdicts) for verdicts in constraints._memo.by_field.values())
+        assert kept <= constraints._MEMO_LIMIT
+    assert kept > 0  # it remembers
     # A bad value seen after the memo started afresh is still refused.
     assert body_problems({**GOOD, "light_primary": "#12345"}, GOOD)
 

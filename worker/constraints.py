@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -107,27 +107,43 @@ def _problem(value: Any, rule: Constraint) -> str | None:
     return None
 
 
-# Verdicts on values from small sets (enums, booleans, colors: the same few values on every
-# conference), kept so each is judged once per run rather than once per conference. Bounded:
-# a Space with more distinct values than this starts the memo afresh.
+# Verdicts on values from small sets (enums, colors: the same few values on every
+# conference), kept so each is judged once per run rather than once per conference: per
+# field, the text values judged so far. Bounded: a Space with more distinct values than
+# this starts the memo afresh. Only text is kept (1 == True, and 1 is not text).
 _MEMO_LIMIT = 4096
-# The key holds the type: 1 == True, and 1 is not a boolean to the API.
-_memo: dict[tuple[str, type, Any], str | None] = {}
+_UNSEEN = "unseen"
+_NO_VERDICTS: dict[str, str | None] = {}
+
+
+@dataclass(eq=False, slots=True)
+class _Verdicts:
+    by_field: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    size: int = 0
+
+
+_memo = _Verdicts()
 
 
 def _memoised_problem(name: str, value: Any, rule: Constraint) -> str | None:
-    if rule.choices is None and rule.pattern is None and rule.kind is not bool:
-        return _problem(value, rule)  # free text: a length, or a date, different each time
-    key = (name, value.__class__, value)
-    try:
-        return _memo[key]
-    except KeyError:
-        pass
-    except TypeError:
-        return _problem(value, rule)  # unhashable: a list or an object where text belongs
-    if len(_memo) >= _MEMO_LIMIT:
-        _memo.clear()
-    verdict = _memo[key] = _problem(value, rule)
+    if rule.kind is bool:
+        return None if value.__class__ is bool else _problem(value, rule)
+    if (rule.choices is None and rule.pattern is None) or value.__class__ is not str:
+        # Free text (a length, or a date, different each time), or not text at all.
+        return _problem(value, rule)
+    memo = _memo
+    seen = memo.by_field.get(name)
+    if seen is None:
+        seen = memo.by_field[name] = {}
+    verdict = seen.get(value, _UNSEEN)
+    if verdict is not _UNSEEN:
+        return verdict
+    if memo.size >= _MEMO_LIMIT:
+        memo.by_field.clear()
+        memo.size = 0
+        seen = memo.by_field[name] = {}
+    verdict = seen[value] = _problem(value, rule)
+    memo.size += 1
     return verdict
 
 
@@ -139,9 +155,17 @@ def body_problems(body: Mapping[str, Any], conference: Mapping[str, Any]) -> tup
            f"name to show instead: give it a display name. {_NOTHING_SENT}"
            for name in rules.required if name not in body]
     constraints = rules.constraints
+    memo = _memo.by_field
     for name, value in body.items():
         rule = constraints.get(name)
         if rule is None:
+            continue
+        # The common verdicts inline (a run checks ~20 fields per conference): a boolean
+        # where one belongs, and text already judged fine for this field.
+        if value.__class__ is bool:
+            if rule.kind is bool:
+                continue
+        elif value.__class__ is str and memo.get(name, _NO_VERDICTS).get(value, _UNSEEN) is None:
             continue
         problem = _memoised_problem(name, value, rule)
         if problem is None:
