@@ -12,8 +12,17 @@ import anyio
 import orjson
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
-from worker.run.logs import bound, configure_logging
+from worker.run.logs import (
+    REDACTED,
+    bound,
+    configure_logging,
+    redacting,
+    secret_cores,
+    secret_forms,
+)
 
 
 class _Raw(io.RawIOBase):
@@ -202,3 +211,36 @@ def test_a_write_that_fails_at_a_turns_end_is_raised_to_the_next_lines_caller(
             log.info("second")
 
     anyio.run(job)
+
+
+@given(st.text(min_size=1, max_size=24))
+def test_every_form_of_a_secret_holds_its_core(secret: str) -> None:
+    """The renderer skips a line with no secret's core: sound only if no form can be
+    there without its core."""
+    cores = secret_cores([secret])
+    if cores is None:  # no letter or digit: the forms themselves are searched
+        return
+    for form in secret_forms([secret]):
+        assert any(core in form for core in cores), (secret, form)
+
+
+@pytest.mark.parametrize("secret", ["PT0a/b+c=d==", "tok\"en\u00e9/=", "%2F-_~", "/+=!"])
+def test_the_renderer_scrubs_a_line_as_a_search_for_every_form_does(secret: str) -> None:
+    """Looking for the cores first changes no line: each comes out as replacing every
+    form of every secret, longest first, would leave it."""
+    secrets = ["proj-1234", secret]
+    every = secret_forms(secrets)
+    for as_bytes in (True, False):
+        def render(_logger: Any, _method: str, event: Any, as_bytes: bool = as_bytes) -> Any:
+            line = orjson.dumps(event)
+            return line if as_bytes else line.decode()
+
+        redact = redacting(render, secrets)
+        for form in every:
+            for event in ({"event": "x", "said": f"<{form}>"}, {"event": form},
+                          {"event": "conference.updated", "name": "room-1"}):
+                expected = orjson.dumps(event).decode()
+                for each in every:
+                    expected = expected.replace(each, REDACTED)
+                line = redact(None, "info", dict(event))
+                assert (line.decode() if as_bytes else line) == expected, (form, event)
