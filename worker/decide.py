@@ -57,11 +57,9 @@ LOOK_FIELDS: tuple[str, ...] = (*COLOR_FIELDS, "layout")
 
 def look(conference: Mapping[str, Any]) -> tuple[tuple[str, str | None], ...]:
     """The conference's colors and layout, as (field, value) pairs; None when unset."""
-    out = []
-    for name in LOOK_FIELDS:
-        value = conference.get(name)
-        out.append((name, value if isinstance(value, str) else None))
-    return tuple(out)
+    get = conference.get
+    return tuple([(name, value if isinstance(value := get(name), str) else None)
+                  for name in LOOK_FIELDS])
 
 
 def color_changes(conference: Mapping[str, Any], theme: Theme) -> tuple[Change, ...]:

@@ -20,6 +20,11 @@ class Kind(Enum):
     # Its PUT was sent, but the run ended before the answer came: it may have landed.
     UNKNOWN = "unknown"
 
+    # Enum's own hash is a Python call (hash of the name); the reporter hashes a kind
+    # several times per conference (counts, the sets of kinds). Members are singletons
+    # compared by identity, so identity's hash, in C, is as good.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
