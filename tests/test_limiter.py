@@ -350,3 +350,64 @@ def test_effective_rate_counts_acquisitions_over_the_elapsed_time() -> None:
     limiter.acquired = 50
     t.now += 2.0
     assert math.isclose(limiter.effective_rate(), 25.0)
+
+
+@pytest.mark.anyio
+async def test_a_cut_voids_the_slots_handed_out_for_later_and_their_writers_take_new_ones() -> None:
+    """Writers queued for slots at the old pace would send into the window that is
+    refusing: at the cut their slots are taken back, and each takes a new one at the new
+    pace when it wakes, in the order they were queued."""
+    limiter, t = make(limit=1380.0)
+    await send_and_take(limiter, 300)
+    t.now += 0.3  # all 300 went out
+    queued = [limiter.reserve() for _ in range(100)]  # 1/1,380 s apart, from now
+    before = limiter.acquired
+
+    async def sleep(seconds: float) -> None:
+        t.now += seconds
+
+    limiter.sleep = sleep
+    await limiter.wait_until(queued[0])  # due now: sent
+    t.now += 0.01
+    for _ in range(ADAPT.congestion_run):  # the Space refuses a run of PUTs: a cut
+        limiter.throttled()
+    cut_at = t.now
+    assert limiter.decreases == 1
+    # The slots after the cut are void: not sent, and not counted as sent.
+    voided = sum(1 for slot in queued if slot > cut_at)
+    assert voided == 86
+    assert limiter.acquired == before - voided
+    sent_at = []
+    for slot in queued[50:54]:  # writers that slept through the cut wake in turn
+        await limiter.wait_until(slot)
+        sent_at.append(t.now)
+    assert limiter.acquired == before - voided + 4
+    # They went one interval of the new pace apart, from the cut: not 1/1,380 s apart.
+    interval = 1 / limiter.rate
+    assert interval > 4 / 1380
+    assert all(at >= cut_at + k * interval - 1e-9 for k, at in enumerate(sent_at))
+
+
+@pytest.mark.anyio
+async def test_a_slot_that_came_before_the_cut_is_kept() -> None:
+    """A writer whose slot was due before the cut, still waking on its tick, sends on it:
+    it takes no second slot."""
+    limiter, t = make(limit=1380.0)
+    await send_and_take(limiter, 300)
+    t.now += 0.3
+    slot = limiter.reserve() + 1 / 1380
+    limiter.reserve()
+    t.now = slot - 1e-4  # its tick is still to come
+
+    async def sleep(seconds: float) -> None:
+        t.now = slot + 1e-4  # the cut comes after the slot, before the tick
+        for _ in range(ADAPT.congestion_run):
+            limiter.throttled()
+        t.now = slot + seconds
+
+    limiter.sleep = sleep
+    acquired = limiter.acquired
+    await limiter.wait_until(slot)
+    assert limiter.decreases == 1
+    assert limiter.acquired == acquired
+    assert t.now > slot  # it slept once, to its tick, and went

@@ -156,6 +156,8 @@ class RateLimiter:
     # The cut of the last decrease (see `decrease_factor`), for the climb back.
     _beta: float = field(init=False)
     _throttled_at: float = field(default=-1e18, init=False)
+    # Slots a cut took back whose writers have not woken yet (see `_void_future_slots`).
+    _voided: set[float] = field(default_factory=set, init=False)
     _started: float = field(init=False)
     # Slot times of recent sends and times of recent 429s, for the admitted rate.
     _sent: deque[float] = field(default_factory=deque, init=False)
@@ -176,10 +178,20 @@ class RateLimiter:
         await self.wait_until(self.reserve())
 
     async def wait_until(self, slot: float) -> None:
-        """Sleep until a reserved slot's tick (at once if the slot has passed)."""
-        now = self.clock()
-        if slot > now:
+        """Sleep until a reserved slot's tick (at once if the slot has passed). A slot
+        that a congestion cut took back (see `_void_future_slots`) is replaced by a new
+        one at the new pace, and waited for in turn."""
+        voided = self._voided
+        while True:
+            if slot in voided:
+                voided.discard(slot)
+                slot = self.reserve()
+            now = self.clock()
+            if slot <= now:
+                return
             await self.sleep(wake_time(slot, self.rate, self.adapt) - now)
+            if slot not in voided:
+                return
 
     @property
     def batch(self) -> float:
@@ -229,6 +241,7 @@ class RateLimiter:
         run = self._refused_run if self._told_took else 0
         if not congested(sent, refused, self.adapt, run):
             return
+        self._void_future_slots(now)
         if (self._last_max is None and retry_after_s
                 and filled_at_once(self._first_took_at, now, self.adapt)):
             # The first congestion is the overshoot of a start at the configured limit:
@@ -244,6 +257,20 @@ class RateLimiter:
         self._beta = decrease_factor(sent, refused, self.adapt, plateau_known=known)
         self.rate = max(self.adapt.min_rate, self._last_max * self._beta)
         self.decreases += 1
+
+    def _void_future_slots(self, now: float) -> None:
+        """At a congestion cut, take back the slots handed out for later than `now`: they
+        were spaced at the old pace, and sent as they stand they go into the window that
+        is refusing now. At 50 ms and R = 300 (bench, 5 runs each), a first cut with up
+        to 256 writers queued at 1,380/s was followed by 230 to 250 refusals in 3 runs of
+        5, 5 to 124 in the others; with the slots taken back, 16 to 155 in all 5, and
+        the run's refusals fell from 2.8 to 2.0 % on average. Their writers take new
+        slots when they wake (`wait_until`), behind those taken since."""
+        sent = self._sent
+        while sent and sent[-1] > now:
+            self._voided.add(sent.pop())
+            self.acquired -= 1
+        self._next_slot = now
 
     def _forget(self, now: float) -> None:
         horizon = now - self.adapt.measure_window_s
