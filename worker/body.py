@@ -41,7 +41,8 @@ _COLORS = frozenset(COLOR_FIELDS)
 def writable_state(conference: Mapping[str, Any]) -> dict[str, Any]:
     """Every non-null writable field of a conference, with `display_name` falling back to
     `name` (the API shows a null display name as the name, and requires one on PUT)."""
-    body = {f: conference[f] for f in WRITABLE_FIELDS if conference.get(f) is not None}
+    get = conference.get
+    body = {f: value for f in WRITABLE_FIELDS if (value := get(f)) is not None}
     if "display_name" not in body and isinstance(conference.get("name"), str):
         body["display_name"] = conference["name"]
     return body

@@ -133,11 +133,13 @@ class ConferenceUpdater:
         halt, allowed = self._beyond_spec(given, cid, name, 0)
         if halt is not None:
             return halt
+        if self.dry_run and self.strategy.plans_from_listing:
+            # The decision itself finds a conference that wears its theme, or that no
+            # rule matches: `quick` would only make it twice.
+            return self._plan_from_listing(given, cid, name, allowed)
         quick = self.strategy.quick(given)
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
-        if self.dry_run and self.strategy.plans_from_listing:
-            return self._plan_from_listing(given, cid, name, allowed)
         started = time.monotonic()
         trace = _Trace()
         controller = self.controller
