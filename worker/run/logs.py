@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterable, MutableMapping
 from contextvars import ContextVar, Token
-from typing import Any, Literal, TextIO
+from typing import Any, AnyStr, Literal, TextIO
 from urllib.parse import quote
 
 import orjson
@@ -65,6 +65,19 @@ def secret_cores(secrets: Iterable[str]) -> tuple[str, ...] | None:
     return tuple(cores)
 
 
+def _scrubbed(line: AnyStr, cores: tuple[AnyStr, ...], forms: tuple[AnyStr, ...],
+              redacted: AnyStr) -> AnyStr:
+    """`line` with every form replaced, longest first; searched for the forms only when
+    it holds a core."""
+    for core in cores:
+        if core in line:
+            for form in forms:
+                if form in line:
+                    line = line.replace(form, redacted)
+            break
+    return line
+
+
 def redacting(renderer: structlog.types.Processor,
               secrets: Iterable[str]) -> structlog.types.Processor:
     """The renderer, then every secret scrubbed from the finished line. Scrubbing the
@@ -83,19 +96,9 @@ def redacting(renderer: structlog.types.Processor,
     def render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         line = renderer(logger, method, event)
         if isinstance(line, bytes):
-            for core in byte_cores:
-                if core in line:
-                    for form in byte_forms:
-                        if form in line:
-                            line = line.replace(form, redacted)
-                    break
-        elif isinstance(line, str):
-            for text_core in text_cores:
-                if text_core in line:
-                    for text in text_forms:
-                        if text in line:
-                            line = line.replace(text, REDACTED)
-                    break
+            return _scrubbed(line, byte_cores, byte_forms, redacted)
+        if isinstance(line, str):
+            return _scrubbed(line, text_cores, text_forms, REDACTED)
         return line
 
     return render
