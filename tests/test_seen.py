@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 
 from hypothesis import given
@@ -36,3 +37,22 @@ def test_a_merge_keeps_every_id_in_order_whatever_falls_between() -> None:
     held = seen._merged  # what bisection searches: it must be sorted, with nothing lost
     assert list(held) == sorted(held) and len(set(held)) == len(held)
     assert len(seen) == 5_000 and not any(seen.add(cid) for cid in ids)
+
+
+def test_a_merge_grows_the_held_ids_in_place_not_beside_them() -> None:
+    """A million-conference plan's peak memory: a merge must not hold the ids twice.
+    tracemalloc counts a realloc once, at its new size; a second array beside the
+    first would show as a peak as large as the ids held."""
+    seen = SeenIds(batch=4096)
+    for i in range(200 * 4096 - 1):
+        seen.add(f"conference-{i}")
+    held_bytes = len(seen._merged) * seen._merged.itemsize
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        seen.add("the id that starts a merge")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(seen._merged) == 200 * 4096
+    assert peak - before < held_bytes / 4, (peak - before, held_bytes)
