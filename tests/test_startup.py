@@ -75,3 +75,18 @@ print("returned", code)
     assert done.returncode == 2
     assert done.stdout.splitlines() == ["exit handlers ran"]
     assert "missing.yaml" in done.stderr
+
+
+def test_a_whole_list_page_parsed_at_once_starts_no_collection() -> None:
+    """The collector's young threshold, once the command line is loaded, is above what
+    parsing one full list page (1,000 conferences) allocates: a page is freed by
+    reference counting as its conferences are done, not walked again and again."""
+    probe = ("import gc, orjson; from worker.cli.entry import load_cli; "
+             "from worker.sandbox.data import seed_conferences; "
+             "page = orjson.dumps({'data': list(seed_conferences(1000, 7, 0.1).values()), "
+             "'links': {}}); load_cli(); gc.collect(); before = gc.get_count()[0]; "
+             "parsed = orjson.loads(page); "
+             "print(gc.get_count()[0] - before, gc.get_threshold()[0])")
+    allocated, threshold = (int(word) for word in _child(probe).split())
+    assert allocated > 1000  # the probe measures what it means to
+    assert threshold > 2 * allocated
