@@ -11,9 +11,12 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -104,6 +107,9 @@ async def chromium_page(executable: str, width: int = 1200,
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own process group: the renderer and helper processes it forks are
+            # stopped with it (see _stop), before the profile directory is removed.
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -138,12 +144,42 @@ async def chromium_page(executable: str, width: int = 1200,
                 finally:
                     reader.cancel()
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and every process of its group. Its helpers outlive the browser
+    process by a moment and still write to the profile: removing the directory then
+    failed with `Directory not empty` (seen once in CI)."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if not _alive_in_group(process.pid):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"chromium's helpers (process group {process.pid}) did not exit")
+
+
+def _alive_in_group(group: int) -> bool:
+    """Does a process of `group` still run? A killed one whose parent is gone waits as
+    a zombie until init reaps it, which a container's init may never do: a zombie
+    writes nothing, so it does not count."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 async def _reply(ws: aiohttp.ClientWebSocketResponse, ident: int) -> dict[str, Any]:
