@@ -106,9 +106,21 @@ class Pid1:
         while self.unshare.poll() is None and time.monotonic() - sent < 10:
             self._read(0.01)
         took = time.monotonic() - sent
-        code = self.unshare.wait(timeout=10)
+        if self.unshare.poll() is None:  # what it did with the signal, for the failure
+            raise AssertionError(
+                f"still running {took:.0f} s after {signal.Signals(signum).name}: "
+                f"{self._signal_state()}; the terminal showed:\n{self.text}")
+        code = self.unshare.wait()
         self._drain()
         return code, took
+
+    def _signal_state(self) -> str:
+        try:
+            status = _status(self.pid)
+        except FileNotFoundError:
+            return "PID 1 is gone"
+        return ", ".join(f"{key} {status.get(key)}"
+                         for key in ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))
 
     def _drain(self) -> None:
         """Whatever the process wrote before it ended, still in the terminal's buffer."""

@@ -24,7 +24,7 @@ from worker.cli.gate import check_theme
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy
 from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.screen import Screen, open_screen
-from worker.cli.signals import with_signals
+from worker.cli.signals import end_if_signalled, with_signals
 from worker.cli.tables import error_markdown, plan_markdown, plan_table
 from worker.config import (
     DEFAULTS,
@@ -207,6 +207,7 @@ def _ask_first(settings: Settings, credentials: Credentials,
         settings, credentials, stop=stop), stop)
     if plan.exit_code not in (ExitCode.OK, ExitCode.CHANGES_PENDING):
         return int(plan.exit_code), None
+    end_if_signalled(stop)
     count = plan.summary.planned
     if confirm.needs_consent(count, settings.confirm_above):
         # A few lines, one per color, whatever the count: `plan` lists each conference.

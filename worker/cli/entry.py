@@ -9,12 +9,14 @@ and only then imports the rest. At the end it leaves without tearing the interpr
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import gc
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
@@ -34,9 +36,36 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+# After a signal outside a job, how long the unwinding to `main` (which then exits at
+# once) may take before the process ends without it. The Interrupted raised for the
+# signal can be swallowed on its way: raised inside a `__del__`, a weakref or exit
+# callback, or a library's bare `except:`, Python prints it and goes on. A SIGTERM must
+# not be lost so.
+UNWIND_S = 0.5
+# Taken by whichever ends the process for a signal first: `main`, or the fallback.
+_ending = _thread.allocate_lock()
+_fallback_armed = _thread.allocate_lock()
+
+
 def interrupt(signum: int, _frame: FrameType | None) -> None:
-    """The handler outside a job: unwind to `main`, which exits 128 + signum."""
+    """The handler outside a job: unwind to `main`, which exits 128 + signum; should the
+    unwinding not get there, the fallback ends the process anyway."""
+    if _fallback_armed.acquire(blocking=False):
+        # A bare thread: `threading` takes locks the interrupted code may hold.
+        _thread.start_new_thread(_end_unless_unwound, (signum,))
     raise Interrupted(signum)
+
+
+def _end_unless_unwound(signum: int) -> None:
+    time.sleep(UNWIND_S)
+    if _ending.acquire(blocking=False):
+        # os.write: the main thread may hold sys.stderr's lock.
+        os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
+        os._exit(128 + signum)
+
+
+def _interrupted_by(signum: int) -> str:
+    return f"rebrand: interrupted by {signal.Signals(signum).name}"
 
 
 # Objects allocated (less those freed) before the collector looks at the young ones.
@@ -76,8 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = run_cli(argv)
     except (Interrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        _ending.acquire()  # else the fallback is ending the process as we speak
         # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
-        print(f"\nrebrand: interrupted by {stopped}", file=sys.stderr)
+        print(f"\n{_interrupted_by(stopped.signum)}", file=sys.stderr)
         code = stopped.exit_code
     # Everything of ours is written and closed by now (journal, report, metrics, the
     # summary line). Tearing the interpreter down (aiohttp, uvloop, every module) takes

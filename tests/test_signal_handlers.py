@@ -1,0 +1,164 @@
+"""The handlers behind worker.cli.signals and worker.cli.entry, in this process and in a
+child: a signal is never met by the default disposition (which PID 1 drops), one taken as
+a plan finishes starts no run, and a signal outside a job ends the process even if the
+exception raised for it is swallowed on its way to `main`.
+
+The signals sent here to this very process only go where a handler of ours (or a
+recording one) is sure to be: each test checks that before it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.support import SANDBOX_CREDENTIALS, sandbox_in_thread, settings_for
+from worker.cli import commands, confirm, entry, loop
+from worker.cli.entry import SIGNALS, Interrupted, interrupt
+from worker.cli.signals import with_signals
+from worker.run.job import JobResult
+from worker.run.report import Reporter
+from worker.run.stopping import Stop
+
+
+@pytest.fixture
+def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`main`'s handlers for the test, this process's own back afterwards; should one be
+    called here, its fallback waits an hour rather than end pytest."""
+    monkeypatch.setattr(entry, "UNWIND_S", 3600.0)
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    for signum in SIGNALS:
+        signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+async def _nothing() -> str:
+    return "done"
+
+
+def test_a_signal_after_the_watcher_stopped_is_honoured_as_the_loop_closes(
+        handlers: None) -> None:
+    """The watcher has stopped, the loop still runs: the disposition is still ours (an
+    event loop's removed handler would leave the default, which drops SIGTERM as PID 1),
+    and the signal ends the process once the loop is closed."""
+    seen: list[Any] = []
+
+    async def job_then_more() -> None:
+        assert await with_signals(_nothing, Stop()) == "done"
+        seen.append(signal.getsignal(signal.SIGTERM))
+        if callable(seen[-1]):  # the default would end this test run: not sent then
+            os.kill(os.getpid(), signal.SIGTERM)
+            await anyio.sleep(0.05)  # the handler runs; nobody listens any more
+
+    with pytest.raises(Interrupted) as raised:
+        loop.run(job_then_more)
+    assert seen[0] not in (signal.SIG_DFL, signal.SIG_IGN)
+    assert raised.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is interrupt
+
+
+def test_a_signal_while_a_job_runs_becomes_its_stop_request(handlers: None) -> None:
+    stop = Stop()
+
+    async def job() -> str:
+        os.kill(os.getpid(), signal.SIGINT)
+        with anyio.fail_after(5):
+            await stop.event.wait()
+        return "stopped"
+
+    assert loop.run(with_signals, job, stop) == "stopped"
+    assert stop.reason is not None and stop.reason.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is interrupt
+
+
+def test_a_signal_taken_as_the_plan_finishes_starts_no_run(
+        handlers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's own result is in before the signal is: the question and the run must
+    not come after it all the same."""
+    real = confirm.plan_quietly
+
+    async def plan_then_signalled(*args: Any, **kwargs: Any) -> tuple[JobResult, Reporter]:
+        planned = await real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await anyio.sleep(0.1)  # the watcher takes it: a stop request, the plan done
+        return planned
+
+    monkeypatch.setattr(confirm, "plan_quietly", plan_then_signalled)
+    with sandbox_in_thread(count=5) as sb:
+        settings = settings_for(sb.url, confirm_above=1_000)
+        with pytest.raises(Interrupted) as raised:
+            commands._ask_first(settings, SANDBOX_CREDENTIALS, screen=None)  # type: ignore[arg-type]
+        assert sb.space.list_count == 1
+        assert sb.space.put_count == 0
+    assert raised.value.signum == signal.SIGTERM
+
+
+FALLBACK_PROBE = """
+import sys, time
+from worker.cli import entry
+
+def swallowing(argv):
+    # A library's bare `except:` (or a __del__) between the handler and `main`.
+    print("ready", flush=True)
+    while True:
+        try:
+            time.sleep(10)
+        except BaseException:
+            pass
+
+entry.load_cli = lambda: swallowing
+raise SystemExit(entry.main([]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_outside_a_job_ends_the_process_though_its_exception_is_swallowed(
+        signum: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", FALLBACK_PROBE], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        os.kill(proc.pid, signum)
+        sent = time.monotonic()
+        code = proc.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert code == 128 + signum
+    assert entry.UNWIND_S <= took < entry.UNWIND_S + 1.0
+    assert err.strip() == f"rebrand: interrupted by {signal.Signals(signum).name}"
+
+
+def test_a_signal_outside_a_job_that_unwinds_leaves_at_once_and_says_so_once() -> None:
+    """The usual way: `main` catches it and exits; the fallback never speaks."""
+    probe = FALLBACK_PROBE.replace("        except BaseException:\n            pass\n",
+                                   "        finally:\n            pass\n")
+    proc = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        os.kill(proc.pid, signal.SIGTERM)
+        sent = time.monotonic()
+        code = proc.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert code == 143
+    assert took < entry.UNWIND_S
+    assert err.strip() == "rebrand: interrupted by SIGTERM"
