@@ -56,7 +56,7 @@ def secret_cores(secrets: Iterable[str]) -> tuple[str, ...] | None:
     None when a secret has no such run (then only the forms themselves can be searched)."""
     cores = []
     for secret in secrets:
-        if not secret.rstrip("="):
+        if not secret:  # no forms at all
             continue
         runs = _ALNUM_RUN.findall(secret)
         if not runs:
