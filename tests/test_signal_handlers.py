@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -105,39 +106,45 @@ def test_a_signal_taken_as_the_plan_finishes_starts_no_run(
     assert raised.value.signum == signal.SIGTERM
 
 
-FALLBACK_PROBE = """
-import sys, time
-from worker.cli import entry
+def _signal_probe(body: str, *signums: int) -> tuple[int, float, str, str]:
+    """`entry.main` in a child, its command line replaced by `body`, which prints a line
+    each time the next signal may come: the exit code, the seconds from the first signal
+    to the exit, stdout and stderr."""
+    script = ("import sys, threading, time\nfrom worker.cli import entry\n\n"
+              f"def command(argv):\n{textwrap.indent(textwrap.dedent(body), '    ')}\n"
+              "entry.load_cli = lambda: command\nraise SystemExit(entry.main([]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    sent = 0.0
+    try:
+        assert proc.stdout is not None
+        for signum in signums:
+            assert proc.stdout.readline() == "ready\n"
+            os.kill(proc.pid, signum)
+            sent = sent or time.monotonic()
+        code = proc.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        out, err = proc.communicate()
+    return code, took, out, err
 
-def swallowing(argv):
-    # A library's bare `except:` (or a __del__) between the handler and `main`.
-    print("ready", flush=True)
-    while True:
-        try:
-            time.sleep(10)
-        except BaseException:
-            pass
 
-entry.load_cli = lambda: swallowing
-raise SystemExit(entry.main([]))
+# Each body prints "ready" where the signal is to land: inside its `try`.
+SWALLOWED = """
+while True:
+    try:
+        print("ready", flush=True)
+        time.sleep(10)
+    except BaseException:  # a library's bare `except:` (or a __del__) on the way
+        pass
 """
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_outside_a_job_ends_the_process_though_its_exception_is_swallowed(
         signum: int) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", FALLBACK_PROBE], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n"
-        os.kill(proc.pid, signum)
-        sent = time.monotonic()
-        code = proc.wait(timeout=10)
-        took = time.monotonic() - sent
-    finally:
-        proc.kill()
-        _, err = proc.communicate()
+    code, took, _, err = _signal_probe(SWALLOWED, signum)
     assert code == 128 + signum
     assert entry.UNWIND_S <= took < entry.UNWIND_S + 1.0
     assert err.strip() == f"rebrand: interrupted by {signal.Signals(signum).name}"
@@ -145,20 +152,90 @@ def test_a_signal_outside_a_job_ends_the_process_though_its_exception_is_swallow
 
 def test_a_signal_outside_a_job_that_unwinds_leaves_at_once_and_says_so_once() -> None:
     """The usual way: `main` catches it and exits; the fallback never speaks."""
-    probe = FALLBACK_PROBE.replace("        except BaseException:\n            pass\n",
-                                   "        finally:\n            pass\n")
-    proc = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    code, took, _, err = _signal_probe('print("ready", flush=True)\ntime.sleep(10)\n',
+                                       signal.SIGTERM)
+    assert code == 143
+    assert took < entry.UNWIND_S
+    assert err.strip() == "rebrand: interrupted by SIGTERM"
+
+
+def test_an_error_the_signal_caused_ends_as_the_signal_with_no_traceback() -> None:
+    """Python 3.11 turns an exception raised in `__set_name__` (a dataclass's field, as
+    the command line is imported) into a RuntimeError caused by it."""
+    body = """
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n"
-        os.kill(proc.pid, signal.SIGTERM)
-        sent = time.monotonic()
-        code = proc.wait(timeout=10)
-        took = time.monotonic() - sent
-    finally:
-        proc.kill()
-        _, err = proc.communicate()
+        print("ready", flush=True)
+        time.sleep(10)
+    except BaseException as exc:
+        raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+    """
+    code, took, _, err = _signal_probe(body, signal.SIGTERM)
+    assert code == 143
+    assert took < entry.UNWIND_S
+    assert err.strip() == "rebrand: interrupted by SIGTERM"
+
+
+def test_a_swallowed_signal_still_keeps_the_next_job_from_starting() -> None:
+    body = """
+    import anyio
+    from worker.cli import loop
+    try:
+        print("ready", flush=True)
+        time.sleep(10)
+    except BaseException:
+        pass
+    loop.run(anyio.sleep, 10)
+    print("the job ran", flush=True)
+    """
+    code, took, out, err = _signal_probe(body, signal.SIGTERM)
+    assert code == 143
+    assert took < entry.UNWIND_S
+    assert "the job ran" not in out
+    assert err.strip() == "rebrand: interrupted by SIGTERM"
+
+
+def test_a_command_that_finishes_after_a_swallowed_signal_exits_as_the_signal() -> None:
+    body = """
+    try:
+        print("ready", flush=True)
+        time.sleep(10)
+    except BaseException:
+        pass
+    return 0
+    """
+    code, took, _, err = _signal_probe(body, signal.SIGINT)
+    assert code == 130
+    assert took < entry.UNWIND_S
+    assert err.strip() == "rebrand: interrupted by SIGINT"
+
+
+def test_a_second_signal_while_the_first_unwinds_exits_at_once() -> None:
+    body = """
+    while True:
+        try:
+            print("ready", flush=True)
+            time.sleep(10)
+        except BaseException:
+            pass
+    """
+    code, took, _, err = _signal_probe(body, signal.SIGTERM, signal.SIGINT)
+    assert code == 130  # the second's, at once: not the fallback's 143 after UNWIND_S
+    assert took < entry.UNWIND_S
+    assert err.strip() == "rebrand: interrupted by SIGINT"
+
+
+def test_a_signal_while_the_exit_waits_for_a_thread_ends_it_with_no_traceback() -> None:
+    """The command is over and returned 0; a thread it left running holds up the
+    interpreter's exit (a host's, say)."""
+    body = """
+    def straggler():
+        time.sleep(0.3)  # main has returned by now
+        print("ready", flush=True)
+        time.sleep(10)
+    threading.Thread(target=straggler).start()
+    return 0
+    """
+    code, took, _, err = _signal_probe(body, signal.SIGTERM)
     assert code == 143
     assert took < entry.UNWIND_S
     assert err.strip() == "rebrand: interrupted by SIGTERM"

@@ -30,7 +30,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
-from worker.cli.entry import SIGNALS, Interrupted, interrupt
+from worker.cli.entry import SIGNALS, Interrupted, check_interrupted, interrupt
 from worker.errors import single_error
 from worker.run.logs import flush_held
 from worker.run.stopping import Stop, StopReason
@@ -66,6 +66,7 @@ def remembered() -> Iterator[None]:
     if not _in_main_thread():  # signal handlers belong to the main thread
         yield
         return
+    check_interrupted()  # a signal taken before, its exception swallowed: no job now
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     _pending.clear()
     for signum in SIGNALS:
