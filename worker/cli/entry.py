@@ -90,9 +90,14 @@ def _stopped_by(exc: BaseException) -> Interrupted | None:
 def _end_unless_unwound(signum: int) -> None:
     time.sleep(UNWIND_S)
     if _ending.acquire(blocking=False):
-        # os.write: the main thread may hold sys.stderr's lock.
-        os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
-        os._exit(128 + signum)
+        _end_now(signum)
+
+
+def _end_now(signum: int) -> None:
+    """Say why and leave, `_ending` held. os.write: the main thread may hold the lock of
+    sys.stderr (the fallback runs beside it) or be in the middle of a write to it."""
+    os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
+    os._exit(128 + signum)
 
 
 def _interrupted_by(signum: int) -> str:
@@ -179,8 +184,8 @@ def _exit_at_once(signum: int, _frame: FrameType | None) -> None:
     with suppress(Exception):
         sys.stdout.flush()
     if _ending.acquire(blocking=False):
-        os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
-    os._exit(128 + signum)
+        _end_now(signum)
+    os._exit(128 + signum)  # `main` has said it already
 
 
 def _flushed() -> bool:
