@@ -217,3 +217,24 @@ def test_a_signal_while_the_exit_waits_for_a_thread_ends_it_with_no_traceback() 
     return 0
     """
     _ended_at_once_by(_signal_probe(body, signal.SIGTERM), signal.SIGTERM)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads Linux's /proc")
+def test_the_fallback_thread_never_takes_a_signal_meant_for_the_main_thread() -> None:
+    """The kernel gives a process's signal to any thread that does not block it, and only
+    the main thread's handler runs at once: the fallback, asleep, must block both."""
+    body = SWALLOW_ONCE + """
+import os
+for task in os.listdir("/proc/self/task"):
+    if int(task) != os.getpid():
+        with open(f"/proc/self/task/{task}/status") as status:
+            masks = dict(line.split(":\\t") for line in status.read().splitlines())
+        print("blocked", masks["SigBlk"], flush=True)
+return 0
+"""
+    code, _, out, _ = _signal_probe(body, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM
+    blocked = [int(line.split()[1], 16) for line in out.splitlines() if line.startswith("blocked")]
+    assert len(blocked) == 1  # the fallback's thread, still asleep
+    for signum in SIGNALS:
+        assert blocked[0] & (1 << (signum - 1)), signal.Signals(signum).name
