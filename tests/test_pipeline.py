@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tests.support import (
     BRAND,
+    PATIENT_RETRY,
     SANDBOX_CREDENTIALS,
     SandboxFactory,
     json_events,
@@ -77,7 +78,7 @@ async def test_a_run_under_every_fault_still_themes_everything_and_exits_0(
     async with sandbox_factory(count=60, latency_s=0.002, faults=faults, put_rate_limit=8,
                                rate_window_s=0.5) as sb:
         before = sb.space.seed_snapshot()
-        result = await run(sb.url, tmp_path, page_size=20)
+        result = await run(sb.url, tmp_path, page_size=20, retry=PATIENT_RETRY)
         after = sb.space.conferences
         statuses = Counter(sb.space.status_counts)
         dropped = sb.space.dropped_count

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import (
+    PATIENT_RETRY,
     SANDBOX_CREDENTIALS,
     SandboxFactory,
     json_events,
@@ -258,7 +259,8 @@ async def test_every_line_logged_while_a_conference_is_in_hand_names_it(
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     faults = FaultConfig(error_503=0.3, get_500=0.3)
     async with sandbox_factory(count=30, seed=3, faults=faults) as sb:
-        result = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path, retry=PATIENT_RETRY),
+                               SANDBOX_CREDENTIALS)
     assert result.exit_code == ExitCode.OK
     events = json_events(capsys.readouterr().out)
     retrying_lines = [e for e in events if e["event"] == "request.retrying"]
