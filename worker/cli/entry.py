@@ -70,7 +70,8 @@ def _start_deaf(target: Callable[[int], None], signum: int) -> None:
     the sleeping fallback waited for it (a 143 after UNWIND_S, not the 130 asked for; 48
     of 300 under load). A new thread starts with its creator's mask, hence the block
     around the start. A bare thread: `threading` takes locks the interrupted code may hold.
-    (Windows has no signal masks, and runs its handlers' wake-up apart from any thread.)"""
+    Windows has no signal masks; there Python wakes the main thread's sleep for a SIGINT
+    itself, from whichever thread the console's handler runs in."""
     if not hasattr(signal, "pthread_sigmask"):
         _thread.start_new_thread(target, (signum,))
         return
