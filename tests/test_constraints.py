@@ -85,6 +85,30 @@ def test_each_constraint_is_named_with_what_to_do(conference: dict[str, Any],
     assert "Nothing was sent" in problems[0] and "does not truncate or guess" in problems[0]
 
 
+@pytest.mark.parametrize("value", [
+    "2022-01-01T00:00:00", "2022-01-01 00:00:00Z", "20220101T000000Z", "2022-W01-1",
+    "2022-01-01T00:00Z", "2022-01-01T00:00:00,5Z", "2022-01-01T00", "20220101",
+    "2022-02-30T00:00:00Z", "2022-01-01T24:00:00Z", "2022-01-01T00:00:00+0100",
+    "\u0662\u0660\u0662\u0662-01-01T00:00:00Z", "2022-01-01T00:00:00Z\n",
+])
+def test_a_time_that_is_not_rfc_3339_is_refused(value: str) -> None:
+    """Python's fromisoformat takes all of these; the spec's `format: date-time` (RFC 3339)
+    takes none."""
+    state = {**GOOD, "name": "room", "join_until": value}
+    problems = body_problems(writable_state(state), state)
+    assert len(problems) == 1 and "is not an RFC 3339 date-time" in problems[0], problems
+
+
+@pytest.mark.parametrize("value", [
+    "2022-01-01T23:59:60Z", "2022-01-01t00:00:00z", "2022-01-01T00:00:00.123456789+05:30",
+    "2024-02-29T00:00:00-00:00", "2022-01-01",
+])
+def test_every_form_rfc_3339_allows_is_taken(value: str) -> None:
+    """A leap second is the spec's own example; a bare date its description converts."""
+    state = {**GOOD, "name": "room", "join_until": value}
+    assert body_problems(writable_state(state), state) == ()
+
+
 def test_a_value_judged_before_is_judged_again_by_its_type() -> None:
     """Verdicts are remembered per value: True must not answer for 1, nor "#0A84FF" for
     the same text with a newline, whichever the run met first."""

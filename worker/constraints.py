@@ -15,7 +15,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from worker.openapi import schemas
@@ -79,13 +79,24 @@ def _shown(value: Any) -> str:
         if isinstance(value, str) else text[:60] + "..."
 
 
+# RFC 3339's `date-time` (section 5.6), which JSON Schema's `format: date-time` names:
+# `T` and `Z` in either case, a fraction of any length, a numeric offset with a colon, and
+# a leap second (the spec's own example is `23:59:60Z`). ASCII digits only. Python's
+# `fromisoformat` also takes a space for the `T`, no offset, `,5` fractions, `20220101`
+# and ISO week dates, all of which the API may refuse.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))?\Z")
+
+
 def _is_date_time(text: str) -> bool:
-    # The spec's own description: RFC 3339, or a bare date it converts to midnight UTC.
+    """RFC 3339, or the bare date the spec's description says it converts to midnight."""
+    match = _RFC3339.match(text)
+    if match is None:
+        return False
     try:
-        if len(text) == 10:
-            date.fromisoformat(text)
-        else:
-            datetime.fromisoformat(text.upper())
+        date(int(match[1]), int(match[2]), int(match[3]))  # a day the month has
     except ValueError:
         return False
     return True
