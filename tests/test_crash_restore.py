@@ -85,6 +85,19 @@ def test_a_theme_color_that_was_null_before_is_cleared_though_nothing_else_diffe
     assert strategy.decide(PRE, cleared) == Skip(Kind.UNCHANGED)
 
 
+@pytest.mark.parametrize("ours", ["2026-11-30T00:00:00.000001+00:00",
+                                  "2026-11-30t01:00:00.000001+01:00"])
+def test_our_updated_at_written_in_another_form_is_still_ours(ours: str) -> None:
+    """A Space may write `updated_at` one way in a PUT's answer (what the journal keeps)
+    and another in a GET's: the same instant is our write, not someone else's."""
+    landed = replace(PRE, build_put_body(PRE, THEME), LATER, reset="nulls")
+    decision = Restore({PRE["id"]: ours}, force=False, theme=THEME).decide(PRE, landed)
+    assert isinstance(decision, Write), decision
+    later = Restore({PRE["id"]: "2026-11-30T00:00:00.000002Z"}, force=False, theme=THEME)
+    conflict = later.decide(PRE, landed)
+    assert isinstance(conflict, Skip) and conflict.kind is Kind.CONFLICT
+
+
 def _journal_summary(path: Path) -> tuple[int, int]:
     lines = path.read_bytes().splitlines()
     return (sum(b'"pre_image"' in line for line in lines),

@@ -76,6 +76,19 @@ def _instant(text: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def same_time(a: object, b: object) -> bool:
+    """Do two timestamps from the API name the same instant? Equal values do; so do
+    `2026-12-06T00:00:01Z` and `2026-12-06T00:00:01.000+00:00`, which one Space may write
+    in its PUT's answer and the other in its GET's. Values that are not times must be
+    equal."""
+    if a == b:
+        return True
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    left = _instant(a)
+    return left is not None and left == _instant(b)
+
+
 def describe_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any],
                         fields: tuple[str, ...]) -> str:
     """What differs, field by field: `light_primary: sent "#0A84FF", the answer has

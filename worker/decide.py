@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from worker.body import WRITABLE_FIELDS, build_put_body, echo_mismatches, writable_state
+from worker.body import (
+    WRITABLE_FIELDS,
+    build_put_body,
+    echo_mismatches,
+    same_time,
+    writable_state,
+)
 from worker.outcome import Change, Kind
 from worker.rules import Rules
 from worker.theme import COLOR_FIELDS, Theme, wears_theme
@@ -181,10 +187,11 @@ class Restore:
     def _edited_since_us(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
         ours = self._written_at.get(str(pre.get("id")))
         if ours is not None:
-            return fresh.get("updated_at") != ours
+            return not same_time(fresh.get("updated_at"), ours)
         # The crash came between the pre-image and our PUT's answer: the PUT may or may
         # not have landed. Unchanged since the pre-image means nothing landed at all.
-        if pre.get("updated_at") is not None and fresh.get("updated_at") == pre["updated_at"]:
+        if pre.get("updated_at") is not None and same_time(fresh.get("updated_at"),
+                                                            pre["updated_at"]):
             return False
         theme = self._theme_for(pre)
         if theme is None:
