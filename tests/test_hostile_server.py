@@ -130,6 +130,40 @@ async def test_a_next_back_to_an_earlier_page_fails_the_listing(tmp_path: Path) 
     assert len([s for s in seen if s.startswith(f"GET {LIST}?")]) == 2
 
 
+@pytest.mark.parametrize("bad", [1, True, {"href": "/api/video/conferences?page=2"},
+                                 ["/api/video/conferences?page=2"]])
+async def test_a_next_that_is_not_a_string_fails_the_listing_rather_than_ending_it(
+    tmp_path: Path, bad: object
+) -> None:
+    seen: list[str] = []
+
+    def pages(number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {"next": bad}, "data": [conference(c) for c in ids(2)]}
+
+    async with serve_app(space_app(pages, seen)) as url:
+        result = await run(url, tmp_path)
+    assert result.exit_code == ExitCode.ABORTED
+    assert f"links.next is {json.dumps(bad, separators=(',', ':'))}, not a link" in str(
+        result.error)
+    assert len([s for s in seen if s.startswith(f"GET {LIST}?")]) == 1
+
+
+@pytest.mark.parametrize("last", [None, ""])
+async def test_a_null_or_empty_next_is_the_last_page(tmp_path: Path, last: object) -> None:
+    seen: list[str] = []
+
+    def pages(number: int, _request: web.Request) -> dict[str, Any]:
+        if number == 0:
+            return {"links": {"next": f"{LIST}?page_token=2"},
+                    "data": [conference(c) for c in ids(2)]}
+        return {"links": {"next": last}, "data": [conference(c) for c in ids(2, start=5)]}
+
+    async with serve_app(space_app(pages, seen)) as url:
+        result = await run(url, tmp_path)
+    assert result.exit_code == ExitCode.OK
+    assert result.summary.listed == 4 and result.summary.updated == 4
+
+
 async def test_a_listing_past_the_page_limit_fails(tmp_path: Path) -> None:
     seen: list[str] = []
 

@@ -126,7 +126,15 @@ class SpaceClient:
                 raise ApiError(200, (f"list answer's data[{index}] is not a conference with "
                                      "a string id",))
         next_link = links.get("next")
-        return Page(data, next_link if isinstance(next_link, str) and next_link else None)
+        if next_link is not None and not isinstance(next_link, str):
+            # Read as "no next page", it would end the listing early and the run exit 0
+            # with part of the Space untouched.
+            raise ApiError(200, (f"list answer's links.next is "
+                                 f"{_shown(orjson.dumps(next_link).decode(), quoted=False)}, "
+                                 "not a link (the spec's type for it is a string); the "
+                                 "listing cannot go on",))
+        # A null or empty `next` is the last page's, as many APIs write it.
+        return Page(data, next_link or None)
 
     async def get(self, conference_id: str) -> dict[str, Any]:
         return await self._request("GET", self._conference_url(conference_id), None)
