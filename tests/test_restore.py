@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.support import (
@@ -109,3 +110,34 @@ async def test_restore_dry_run_sends_no_write(
         assert dry.summary.planned == run.summary.updated
         assert dry.exit_code == 10
         assert not (tmp_path / "r").exists()
+
+
+async def test_a_hand_edited_pre_image_without_a_required_property_is_failed_not_put(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A PUT built from a pre-image that lacks `description` would leave it out, and a
+    # full replacement resets what it leaves out: the restore would lose it.
+    async with sandbox_factory(count=10) as sb:
+        run = await _themed(sb.url, tmp_path)
+        assert run.journal is not None and run.summary.updated > 0
+        lines = run.journal.read_bytes().splitlines(keepends=True)
+        edited = next(i for i, line in enumerate(lines) if b'"pre_image"' in line)
+        record = orjson.loads(lines[edited])
+        victim = record["conference"]["id"]
+        del record["conference"]["description"]
+        lines[edited] = orjson.dumps(record) + b"\n"
+        run.journal.write_bytes(b"".join(lines))
+        themed = dict(sb.space.conferences[victim])
+        seen = len(sb.space.requests)
+        capsys.readouterr()
+
+        result = await restore_job(restore_settings(sb.url, backup_dir=tmp_path / "r"),
+                                   SANDBOX_CREDENTIALS, read_journal(run.journal))
+        events = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert result.summary.failed == 1
+        assert result.summary.updated == run.summary.updated - 1
+        assert ("PUT", f"/api/video/conferences/{victim}") not in sb.space.requests[seen:]
+        assert sb.space.conferences[victim] == themed
+        failed = next(e for e in events if e.get("conference_id") == victim)
+        assert failed["event"] == "conference.failed"
+        assert "the journal's pre-image lacks required properties: description" in str(failed)

@@ -44,19 +44,20 @@ class AnswerRules:
             return _NONE
         return frozenset(conference.keys() - self.known)
 
-    def problems(self, answer: Mapping[str, Any], conference_id: str) -> tuple[str, ...]:
-        """Why an answer for `conference_id` cannot be used as that conference's state;
-        empty when it can."""
+    def problems(self, answer: Mapping[str, Any], conference_id: str,
+                 what: str = "the answer") -> tuple[str, ...]:
+        """Why `answer` (`what` says where it came from) cannot be used as the state of
+        conference `conference_id`; empty when it can."""
         found = answer.get("id")
         if found != conference_id:
             said = ("has no id" if found is None
                     else f"is for {_short(found) if isinstance(found, str) else repr(found)}")
-            return (f"id mismatch: asked for {conference_id}, the answer {said}",)
+            return (f"id mismatch: asked for {conference_id}, {what} {said}",)
         if self.required <= answer.keys():
             return ()
         # All named: they come from the spec, so the list is short and safe to show.
         missing = sorted(self.required - answer.keys())
-        return (f"the answer lacks required properties: {', '.join(missing)}",)
+        return (f"{what} lacks required properties: {', '.join(missing)}",)
 
 
 def allowed_fields(flags: Iterable[str] | None, env_text: str | None) -> frozenset[str]:

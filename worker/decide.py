@@ -47,6 +47,10 @@ class Strategy(Protocol):
 
     # True when a plan can be decided from the listing alone, without a fresh GET.
     plans_from_listing: bool
+    # What `given` is, when the PUT body is built from it rather than from the fresh
+    # read: it must then be a whole conference, as an answer must. None when `given`
+    # only decides whether to read (and which rule applies).
+    body_source: str | None
 
     def quick(self, given: Mapping[str, Any], /) -> Skip | None: ...
 
@@ -85,6 +89,7 @@ class Retheme:
     writable field as it is now. A conference no rule matches is excluded."""
 
     plans_from_listing = True
+    body_source: str | None = None  # the body is built from the fresh read
 
     def __init__(self, themes: Theme | Rules) -> None:
         self.rules = Rules.single(themes) if isinstance(themes, Theme) else themes
@@ -134,6 +139,9 @@ class Restore:
 
     # The journal's copy is the old state: only a fresh read shows what would change.
     plans_from_listing = False
+    # A journal is a file that may have been edited: a pre-image without a property the
+    # API always sends would restore it by leaving it out, which resets it.
+    body_source: str | None = "the journal's pre-image"
 
     def __init__(self, written_at: Mapping[str, str | None], *, force: bool,
                  theme: Theme | None,

@@ -137,6 +137,10 @@ class ConferenceUpdater:
             # The decision itself finds a conference that wears its theme, or that no
             # rule matches: `quick` would only make it twice.
             return self._plan_from_listing(given, cid, name, allowed)
+        if self.strategy.body_source is not None:
+            unusable = self.rules.problems(given, cid, self.strategy.body_source)
+            if unusable:
+                return Outcome(Kind.FAILED, cid, name, errors=unusable, allowed=allowed)
         quick = self.strategy.quick(given)
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
@@ -213,6 +217,12 @@ class ConferenceUpdater:
     def _plan_from_listing(self, given: Mapping[str, Any], cid: str, name: str,
                            allowed: tuple[str, ...]) -> Outcome:
         # A plan sends no write, so the listing is as fresh as it needs to be: no GET.
+        # The row stands in for the GET's answer, and is checked as that would be: a
+        # plan must not promise what the run would refuse.
+        unusable = self.rules.problems(given, cid, "the listing's row")
+        if unusable:
+            return Outcome(Kind.FAILED, cid, name, status=200, errors=unusable,
+                           allowed=allowed)
         planned = self.strategy.decide(given, given)
         if isinstance(planned, Skip):
             return Outcome(planned.kind, cid, name, errors=planned.errors, allowed=allowed)
