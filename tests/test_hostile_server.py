@@ -18,6 +18,7 @@ from aiohttp import web
 from tests.support import SANDBOX_CREDENTIALS, json_events, serve_app, settings_for
 from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.errors import ExitCode, ListingError, UnreachableError
+from worker.run.api import SNIPPET_CHARS
 from worker.run.job import JobResult, run_job
 from worker.run.report import Reporter
 from worker.sandbox.data import seed_conferences
@@ -353,8 +354,26 @@ async def test_no_form_of_the_credential_reaches_anything_written(tmp_path: Path
     del other
 
 
+def _unicode_escaped(text: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
+# How an echo of the credential may be written in a 200 answer. Each must be caught
+# however it is written: the decoded value is what would be journalled and PUT back.
+_ANSWER_ECHOES: dict[str, Any] = {
+    "header as sent": lambda header: header,
+    "token \\u-escaped": lambda _header: _unicode_escaped(SANDBOX_CREDENTIALS.api_token),
+    "header \\u-escaped": _unicode_escaped,
+    "token percent-encoded byte by byte": lambda _header: "".join(
+        f"%{b:02X}" for b in SANDBOX_CREDENTIALS.api_token.encode()),
+    "header value percent-encoded byte by byte, lower case": lambda header: "".join(
+        f"%{b:02x}" for b in header.split(" ", 1)[1].encode()),
+}
+
+
+@pytest.mark.parametrize("form", list(_ANSWER_ECHOES))
 async def test_a_get_that_echoes_the_credential_is_neither_used_nor_journalled(
-    tmp_path: Path
+    tmp_path: Path, form: str
 ) -> None:
     cid = ids(1)[0]
     seen: list[str] = []
@@ -363,8 +382,11 @@ async def test_a_get_that_echoes_the_credential_is_neither_used_nor_journalled(
         return {"links": {}, "data": [conference(cid)]}
 
     async def get(request: web.Request) -> web.Response:
-        return web.json_response({**conference(cid),
-                                  "description": request.headers["Authorization"]})
+        echo = _ANSWER_ECHOES[form](request.headers["Authorization"])
+        # Written by hand: json.dumps would undo the \\u escapes this form is about.
+        body = json.dumps({**conference(cid), "description": "@"}).replace(
+            '"@"', '"' + echo + '"')
+        return web.Response(text=body, content_type="application/json")
 
     async with serve_app(space_app(pages, seen, get=get)) as url:
         result = await run(url, tmp_path)
@@ -374,3 +396,39 @@ async def test_a_get_that_echoes_the_credential_is_neither_used_nor_journalled(
     assert not any(s.startswith("PUT") for s in seen)
     journal = next(tmp_path.glob("*.jsonl")).read_text()
     assert SANDBOX_CREDENTIALS.authorization().split()[1].rstrip("=") not in journal
+
+
+@pytest.mark.parametrize("status", [400, 401])
+async def test_an_error_answer_never_shows_part_or_an_encoding_of_the_token(
+    tmp_path: Path, status: int
+) -> None:
+    # A token \\u-escaped across the snippet's cut, and one percent-encoded byte by byte:
+    # the first must be hidden before the cut, the second decoded to be found at all.
+    cid = ids(1)[0]
+    token = "Zq7sEcretVALUE93xk"  # a test credential, found by its pieces
+    encoded = "".join(f"%{b:02X}" for b in token.encode())
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": [conference(cid)]}
+
+    async def get(_request: web.Request) -> web.Response:
+        # Decoded, the snippet is {"odd":"xxx...<token>",...}: the cut falls mid-token.
+        filler = "x" * (SNIPPET_CHARS - len('{"odd":"') - len(token) // 2)
+        body = ('{"odd": "' + filler + _unicode_escaped(token) + '", "also": "'
+                + encoded + '"}')
+        return web.Response(text=body, status=status, content_type="application/json")
+
+    async def put(_request: web.Request) -> web.Response:
+        return web.json_response({"error": f"bad credential {encoded}"}, status=status)
+
+    async with serve_app(space_app(pages, [], get=get, put=put)) as url:
+        config = write_config(tmp_path, url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "b",
+                            "--report", tmp_path / "report.json",
+                            env=sandbox_env(SIGNALWIRE_API_TOKEN=token))
+    assert ran.code == (ExitCode.AUTH if status == 401 else ExitCode.FAILURES), ran.err
+    everything = "\n".join([ran.out, ran.err, (tmp_path / "report.json").read_text()])
+    assert "xxxx" in everything  # the snippet is there, so the check below means something
+    assert encoded not in everything and encoded.lower() not in everything
+    for piece in (token[:6], token[-6:]):
+        assert piece not in everything, piece

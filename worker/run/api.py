@@ -10,10 +10,10 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote_to_bytes, urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -39,6 +39,8 @@ SNIPPET_CHARS = 200
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A conference as the API gives it: the JSON object, untyped past its keys.
 Conference = dict[str, Any]
+# Three or more percent-encoded bytes in a row: where a secret encoded byte by byte hides.
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -91,12 +93,14 @@ class SpaceClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # An error answer may quote what we sent; its text goes into events and reports.
         self._text_forms = secret_forms(secrets)
-        self._secret_forms = tuple(f.encode() for f in self._text_forms)
         self.max_body_bytes = max_body_bytes
-        # What a successful answer is searched for: each secret as JSON would carry it.
+        # What a successful answer is searched for: each secret as JSON would carry it,
+        # and, in the answer decoded and written again, as its values would (no escapes).
         self._answer_needles = tuple({
             form.encode() for secret in secrets if secret
             for form in (secret.rstrip("="), secret.rstrip("=").replace("/", "\\/"))})
+        self._value_needles = tuple({
+            orjson.dumps(secret.rstrip("="))[1:-1] for secret in secrets if secret})
 
     @property
     def space(self) -> Space:
@@ -172,22 +176,37 @@ class SpaceClient:
             raise RetryableApiError(None, (_transport_message(exc),)) from exc
         except TimeoutError as exc:
             raise RetryableApiError(None, ("request timed out",)) from exc
-        if status != 200:
-            for form in self._secret_forms:
-                raw = raw.replace(form, REDACTED.encode())
-        elif any(needle in raw for needle in self._answer_needles):
+        payload = _interpret(status, raw, retry_after, project_id=self._project_id,
+                             host=self._space.host, clean=self._clean)
+        if self._carries_secret(raw, payload):
             # Its data would go into the journal and back into a PUT: use none of it.
             raise ApiError(status, (
                 f"the answer to {method} {request_path(url)} carries this run's credentials "
                 "(a server echoing our request?); nothing from it was used or written",))
-        try:
-            return _interpret(status, raw, retry_after, project_id=self._project_id,
-                              host=self._space.host)
-        except ApiError as exc:
-            # The server's words, decoded: an echo hidden by JSON escapes shows now.
-            exc.errors = tuple(scrub(e, self._text_forms) for e in exc.errors)
-            exc.args = (scrub(str(exc), self._text_forms),)
-            raise
+        return payload
+
+    def _carries_secret(self, raw: bytes, payload: Any) -> bool:
+        """Whether a successful answer holds a secret, however its JSON wrote it."""
+        if any(needle in raw for needle in self._answer_needles):
+            return True
+        if b"\\" not in raw and b"%" not in raw:
+            return False  # nothing escaped or encoded: the search above saw it all
+        # `\u0050\u0054...` and `%50%54...` hide a secret from a search of the bytes;
+        # the values, as they would be journalled and sent back, do not.
+        values = orjson.dumps(payload)
+        decoded = unquote_to_bytes(values) if b"%" in values else values
+        return any(needle in values or needle in decoded for needle in self._value_needles)
+
+    def _clean(self, text: str) -> str:
+        """A server's words with every form of a secret hidden, as they are decoded."""
+        text = scrub(text, self._text_forms)
+        if "%" in text:
+            # A secret percent-encoded byte by byte has no form `secret_forms` can list.
+            text = _PERCENT_RUN.sub(
+                lambda run: REDACTED if any(
+                    needle in unquote_to_bytes(run.group()) for needle in self._value_needles)
+                else run.group(), text)
+        return text
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The body, refused past `max_body_bytes` (counted after decompression, which
@@ -232,11 +251,12 @@ def _shown(text: str, *, quoted: bool = True, limit: int = 120) -> str:
     return repr(shown) if quoted else shown
 
 
-def snippet(raw: bytes, payload: Any) -> str:
-    """A short, printable excerpt of an error answer in a shape we do not know."""
+def snippet(raw: bytes, payload: Any, clean: Callable[[str], str] = str) -> str:
+    """A short, printable excerpt of an error answer in a shape we do not know, `clean`ed
+    whole before it is cut (cut first, half a secret would show)."""
     text = (orjson.dumps(payload).decode() if payload is not None
             else raw.decode("utf-8", errors="replace"))
-    text = " ".join(text.split())
+    text = clean(" ".join(text.split()))
     return "answer: " + _shown(text, quoted=False, limit=SNIPPET_CHARS)
 
 
@@ -266,7 +286,9 @@ def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
 
 
 def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: str = "",
-               host: str = "") -> dict[str, Any]:
+               host: str = "", clean: Callable[[str], str] = str) -> dict[str, Any]:
+    """A 200's JSON object, or the error its status and body mean, with the server's
+    words `clean`ed (decoded, so an echo hidden by JSON escapes shows to `clean`)."""
     try:
         payload: Any = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
@@ -275,9 +297,9 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
         if not isinstance(payload, dict):
             raise ApiError(status, ("answer was not a JSON object",))
         return payload
-    messages = error_messages(payload)
+    messages = tuple(clean(message) for message in error_messages(payload))
     if not messages and raw.strip():
-        messages = (snippet(raw, payload),)
+        messages = (snippet(raw, payload, clean),)
     if status in (401, 403):
         raise AuthError(status, messages, project_id=project_id, host=host)
     if status == 404:
