@@ -98,6 +98,26 @@ def test_our_updated_at_written_in_another_form_is_still_ours(ours: str) -> None
     assert isinstance(conflict, Skip) and conflict.kind is Kind.CONFLICT
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_restores_unanswered_put_is_known_by_the_body_its_journal_kept(mode: str) -> None:
+    """A restore's journal has no theme: the body of each PUT whose answer never came is
+    kept beside its pre-image, and is how a restore of that restore knows its write."""
+    themed = replace(PRE, build_put_body(PRE, THEME), LATER, reset=mode)
+    sent = {k: v for k, v in PRE.items() if k in build_put_body(PRE, THEME) and v is not None}
+    landed = replace(themed, sent, "2026-12-01T00:00:00Z", reset=mode)
+    kept = Restore({PRE["id"]: None}, force=False, theme=None, sent={PRE["id"]: sent})
+    decision = kept.decide(themed, landed)
+    assert isinstance(decision, Write), decision
+    # Without the body (an older journal) it cannot tell, and says so.
+    blind = Restore({PRE["id"]: None}, force=False, theme=None).decide(themed, landed)
+    assert isinstance(blind, Skip) and blind.kind is Kind.CONFLICT
+    # Someone else's edit on top is still theirs.
+    theirs = replace(landed, {**sent, "description": "moved"}, "2026-12-02T00:00:00Z",
+                     reset=mode)
+    conflict = kept.decide(themed, theirs)
+    assert isinstance(conflict, Skip) and conflict.kind is Kind.CONFLICT
+
+
 def _journal_summary(path: Path) -> tuple[int, int]:
     lines = path.read_bytes().splitlines()
     return (sum(b'"pre_image"' in line for line in lines),
@@ -152,3 +172,52 @@ def test_sigkill_between_a_landed_put_and_its_journal_record_then_restore_under_
         # On a Space that keeps omitted fields, a theme color that was null before cannot
         # be cleared by any PUT: only the fields a PUT can carry are judged there.
         assert not_back(before, sb.space.conferences, omitted_reset=mode != "keep") == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigkill_in_a_restore_then_restoring_that_restore_finds_no_false_conflict(
+    mode: str, tmp_path: Path
+) -> None:
+    """A run themes the Space; its restore is killed as the Space applies its 12th PUT;
+    undoing that restore must take that write as the restore's own and put the theme back."""
+    restore_pid: list[int] = []
+    applied = [0]
+
+    def kill_on_the_twelfth(_space: Any, _cid: str, _body: Any) -> None:
+        applied[0] += 1
+        if applied[0] == 12 and restore_pid:
+            os.kill(restore_pid[0], signal.SIGKILL)
+
+    with sandbox_in_thread(count=30, reset=mode, latency_s=0.005,
+                           on_theme_fraction=0.0) as sb:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
+        env.update(SANDBOX_ENV)
+        config = write_config(tmp_path, sb.url, concurrency=4)
+        command = [sys.executable, "-m", "worker"]
+        subprocess.run([*command, "run", "--config", str(config), "--log-format", "json",
+                        "--backup-dir", str(tmp_path / "run")], env=env, cwd=REPO,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
+                       timeout=60)
+        themed = {cid: dict(c) for cid, c in sb.space.conferences.items()}
+        (run_journal,) = (tmp_path / "run").glob("*.jsonl")
+        sb.space.before_put = kill_on_the_twelfth
+        with subprocess.Popen([*command, "restore", str(run_journal), "--space", sb.url,
+                               "--log-format", "json", "--backup-dir",
+                               str(tmp_path / "restore")], env=env, cwd=REPO,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as restore:
+            restore_pid.append(restore.pid)
+            assert restore.wait(timeout=60) == -signal.SIGKILL
+        sb.space.before_put = None
+        (journal,) = (tmp_path / "restore").glob("*.jsonl")
+        pre_images, written = _journal_summary(journal)
+        assert written < pre_images  # the 12th write landed unrecorded
+
+        undo = subprocess.run(
+            [*command, "restore", str(journal), "--space", sb.url, "--log-format", "json",
+             "--backup-dir", str(tmp_path / "undo")],
+            env=env, cwd=REPO, capture_output=True, check=False, timeout=60)
+        summary = orjson.loads(undo.stdout.splitlines()[-1])
+        assert (undo.returncode, summary["conflict"], summary["failed"]) == (0, 0, 0), \
+            undo.stdout.decode()[-3000:]
+        assert summary["updated"] >= 12
+        assert not_back(themed, sb.space.conferences, omitted_reset=mode != "keep") == []

@@ -51,6 +51,10 @@ class Strategy(Protocol):
     # read: it must then be a whole conference, as an answer must. None when `given`
     # only decides whether to read (and which rule applies).
     body_source: str | None
+    # True when the PUT body cannot be worked out again from the pre-image and the
+    # journal's header (a restore's comes from another journal): the journal then keeps
+    # it beside the pre-image, for a restore of this run to tell our write from others'.
+    journals_body: bool
 
     def quick(self, given: Mapping[str, Any], /) -> Skip | None: ...
 
@@ -90,6 +94,7 @@ class Retheme:
 
     plans_from_listing = True
     body_source: str | None = None  # the body is built from the fresh read
+    journals_body = False  # the pre-image and the header's theme give it again
 
     def __init__(self, themes: Theme | Rules) -> None:
         self.rules = Rules.single(themes) if isinstance(themes, Theme) else themes
@@ -142,11 +147,16 @@ class Restore:
     # A journal is a file that may have been edited: a pre-image without a property the
     # API always sends would restore it by leaving it out, which resets it.
     body_source: str | None = "the journal's pre-image"
+    journals_body = True
 
     def __init__(self, written_at: Mapping[str, str | None], *, force: bool,
                  theme: Theme | None,
-                 theme_of: Callable[[str], Theme | None] | None = None) -> None:
+                 theme_of: Callable[[str], Theme | None] | None = None,
+                 sent: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._written_at = written_at
+        # For a journal of a restore: the body each unanswered PUT carried (the journal
+        # keeps it, as no theme can give it again).
+        self._sent = sent or {}
         self._force = force
         self._theme = theme
         # A run with rules wrote each conference its own rule's theme (the journal says
@@ -201,11 +211,14 @@ class Restore:
         if pre.get("updated_at") is not None and same_time(fresh.get("updated_at"),
                                                             pre["updated_at"]):
             return False
-        theme = self._theme_for(pre)
-        if theme is None:
-            return True
         # Something landed. It was our PUT exactly when every field that PUT carried
         # reads as sent; the fields it left out may read anything (default, null, kept).
+        sent = self._sent.get(str(pre.get("id")))
+        if sent is not None:
+            return not shows_as_sent(sent, fresh)
+        theme = self._theme_for(pre)
+        if theme is None:
+            return True  # what our PUT carried is not known: only --force may go on
         return not shows_as_sent(build_put_body(pre, theme), fresh)
 
 

@@ -39,7 +39,8 @@ _UNKNOWN_KEPT = 10
 class Journal(Protocol):
     """Where pre-images go before a write (see worker.run.journal)."""
 
-    def stage(self, conference: Mapping[str, Any], rule: str | None) -> int: ...
+    def stage(self, conference: Mapping[str, Any], rule: str | None,
+              sent: Mapping[str, Any] | None = None) -> int: ...
 
     async def durable(self, seq: int) -> None: ...
 
@@ -201,7 +202,9 @@ class ConferenceUpdater:
                 return Outcome(Kind.PLANNED, cid, name, read.attempts, changes=decision.changes,
                                allowed=allowed, before=decision.before)
             self.writes_started = True
-            await self._ready_to_write(read.value, self.strategy.rule_of(given), trace)
+            await self._ready_to_write(
+                read.value, self.strategy.rule_of(given), trace,
+                decision.body if self.strategy.journals_body else None)
             remaining = self.policy.deadline_s - (time.monotonic() - started)
             written = await with_retries(lambda: self._put(cid, decision.body, trace),
                                          self.policy, sleep=sleep, rng=self.rng,
@@ -264,13 +267,13 @@ class ConferenceUpdater:
                        before=decision.before)
 
     async def _ready_to_write(self, fresh: Mapping[str, Any], rule: str | None,
-                              trace: _Trace) -> None:
+                              trace: _Trace, sent: Mapping[str, Any] | None) -> None:
         """Make the pre-image durable and reach the first PUT's pacing slot. The slot
         comes first: by then a sync asked for by a writer on an earlier tick has usually
         covered this pre-image already (a sync covers every record staged before it), so
         writers queued for slots share one sync and waiting costs one shared timer."""
         journal, limiter = self.journal, self.limiter
-        seq = journal.stage(fresh, rule) if journal is not None else None
+        seq = journal.stage(fresh, rule, sent) if journal is not None else None
         if limiter is not None:
             waited_from = time.monotonic()
             await limiter.wait_until(limiter.reserve())

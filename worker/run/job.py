@@ -101,7 +101,7 @@ async def restore_job(
     raw_theme: Any = journal.header.get("theme")
     strategy = Restore(journal.written_at, force=settings.force,
                        theme=parse_theme(raw_theme) if raw_theme else None,
-                       theme_of=_rule_themes(journal))
+                       theme_of=_rule_themes(journal), sent=journal.unanswered)
 
     def source(_client: SpaceClient, rep: Reporter) -> Source:
         async def fill(send: ObjectSendStream[Conference]) -> None:

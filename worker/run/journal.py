@@ -132,12 +132,18 @@ class JournalWriter:
     async def before_write(self, conference: Mapping[str, Any], rule: str | None = None) -> None:
         await self.durable(self.stage(conference, rule))
 
-    def stage(self, conference: Mapping[str, Any], rule: str | None = None) -> int:
+    def stage(self, conference: Mapping[str, Any], rule: str | None = None,
+              sent: Mapping[str, Any] | None = None) -> int:
         """Append a pre-image without waiting for the disk; `durable(seq)` must return
         before its PUT is sent."""
-        # The rule is kept so a restore knows which theme this run wrote here.
-        record = {"type": "pre_image", "conference": conference}
-        return self._append(record if rule is None else {**record, "rule": rule})
+        # The rule is kept so a restore knows which theme this run wrote here; the body,
+        # when no theme tells it (a restore's), so a restore of this run knows our write.
+        record: dict[str, Any] = {"type": "pre_image", "conference": conference}
+        if rule is not None:
+            record["rule"] = rule
+        if sent is not None:
+            record["sent"] = sent
+        return self._append(record)
 
     async def durable(self, seq: int) -> None:
         """Return once record `seq` is on disk: at once if a sync already covered it."""
@@ -211,6 +217,10 @@ class JournalContents:
     torn_line: int | None = None
     # A run with rules: conference id -> the rule that wrote it (its first pre-image's).
     rule_of: dict[str, str] = field(default_factory=dict)
+    # A restore's journal: conference id -> the body of its PUT, for the PUTs whose
+    # answer was never recorded (the others are told by their updated_at). So only the
+    # writes in flight at a crash are held, not the journal's bodies.
+    unanswered: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def torn_tail(self) -> bool:
@@ -274,6 +284,7 @@ def read_journal(path: Path) -> JournalContents:
     header: dict[str, Any] | None = None
     written_at: dict[str, str | None] = {}
     rule_of: dict[str, str] = {}
+    unanswered: dict[str, dict[str, Any]] = {}
     count = 0
     torn_line: int | None = None
     for number, record, last in _records(path):
@@ -296,16 +307,21 @@ def read_journal(path: Path) -> JournalContents:
                 rule = record.get("rule")
                 if isinstance(rule, str):
                     rule_of.setdefault(conference["id"], rule)
+                sent = record.get("sent")
+                if isinstance(sent, dict) and written_at[conference["id"]] is None:
+                    unanswered.setdefault(conference["id"], sent)
                 count += 1
         elif kind == "written" and isinstance(record.get("id"), str):
             value = record.get("updated_at")
             written_at[record["id"]] = value if isinstance(value, str) else None
+            if written_at[record["id"]] is not None:
+                unanswered.pop(record["id"], None)
     if header is None:
         raise ConfigError(f"journal {path}: no readable header line; this is not a whole "
                           "rebrand journal (or it is empty)")
     return JournalContents(path, header, written_at, count,
                            dropped=int(torn_line is not None), torn_line=torn_line,
-                           rule_of=rule_of)
+                           rule_of=rule_of, unanswered=unanswered)
 
 
 def pre_images(path: Path) -> Iterator[dict[str, Any]]:
