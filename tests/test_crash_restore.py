@@ -166,11 +166,21 @@ def test_sigkill_between_a_landed_put_and_its_journal_record_then_restore_under_
             [*command, "restore", str(journal), "--space", sb.url, "--log-format", "json",
              "--backup-dir", str(tmp_path / "restore")],
             env=env, cwd=REPO, capture_output=True, check=False, timeout=60)
-        summary = orjson.loads(restore.stdout.splitlines()[-1])
-        assert (restore.returncode, summary["conflict"], summary["failed"]) == (0, 0, 0), \
-            restore.stdout.decode()[-3000:]
+        events = [orjson.loads(line) for line in restore.stdout.splitlines()]
+        summary = events[-1]
         # On a Space that keeps omitted fields, a theme color that was null before cannot
-        # be cleared by any PUT: only the fields a PUT can carry are judged there.
+        # be cleared by any PUT: such a conference is failed, saying so, and exit 1 tells
+        # the operator that the restore is not whole. Every other field is back.
+        left = {cid for cid, now in sb.space.conferences.items()
+                if any(before[cid][name] is None and now[name] is not None
+                       for name, _ in THEME.colors)}
+        failed = {e["conference_id"]: e for e in events if e["event"] == "conference.failed"}
+        assert failed.keys() == left, restore.stdout.decode()[-3000:]
+        assert all("only the Space's dashboard can clear it" in e["errors"][0]
+                   for e in failed.values())
+        assert (restore.returncode, summary["conflict"]) == (1 if left else 0, 0)
+        if mode != "keep":
+            assert not left
         assert not_back(before, sb.space.conferences, omitted_reset=mode != "keep") == []
 
 

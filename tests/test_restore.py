@@ -17,6 +17,7 @@ from tests.support import (
 )
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import pre_images, read_journal
+from worker.theme import COLOR_FIELDS
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +142,29 @@ async def test_a_hand_edited_pre_image_without_a_required_property_is_failed_not
         failed = next(e for e in events if e.get("conference_id") == victim)
         assert failed["event"] == "conference.failed"
         assert "the journal's pre-image lacks required properties: description" in str(failed)
+
+
+@pytest.mark.parametrize("mode", ["keep", "defaults", "nulls"])
+async def test_a_null_theme_color_a_space_keeps_is_failed_with_why_and_never_a_conflict(
+    sandbox_factory: SandboxFactory, tmp_path: Path, mode: str
+) -> None:
+    # A PUT cannot send null: on a Space that keeps what a PUT leaves out, the theme's
+    # color stays where the room had none. Saying "updated" would call it undone, and
+    # the next restore took our own write for someone else's edit.
+    async with sandbox_factory(count=6, reset=mode, on_theme_fraction=0.0) as sb:
+        for conference in sb.space.conferences.values():
+            for color in COLOR_FIELDS:
+                conference[color] = conference[color] or "#101010"
+        victim = next(iter(sb.space.conferences))
+        sb.space.conferences[victim]["dark_primary"] = None
+        run = await _themed(sb.url, tmp_path)
+        assert run.journal is not None and sb.space.conferences[victim]["dark_primary"]
+        for attempt in ("first", "second"):
+            result = await restore_job(
+                restore_settings(sb.url, backup_dir=tmp_path / attempt),
+                SANDBOX_CREDENTIALS, read_journal(run.journal))
+            kept = sb.space.conferences[victim]["dark_primary"] is not None
+            assert kept == (mode == "keep") or mode == "defaults"
+            assert result.summary.conflict == 0, attempt
+            assert result.summary.failed == int(kept), attempt
+            assert result.exit_code == (1 if kept else 0), attempt

@@ -25,12 +25,19 @@ from worker.theme import COLOR_FIELDS, Theme, wears_theme
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """Send `body` as the PUT; the fields in `must_take` must come back as sent."""
+    """Send `body` as the PUT; the fields in `must_take` must come back as sent, and
+    none of `must_clear` (fields the body leaves out) may still read its value."""
 
     body: dict[str, Any]
     must_take: tuple[str, ...]
     changes: tuple[Change, ...]
     before: tuple[tuple[str, str | None], ...] = ()
+    must_clear: tuple[tuple[str, str], ...] = ()
+
+    def still_showing(self, answer: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The `must_clear` fields the answer still shows with the value to clear."""
+        return tuple((name, value) for name, value in self.must_clear
+                     if shows_as_sent({name: value}, answer))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +184,15 @@ class Restore:
     def decide(self, pre: Mapping[str, Any], fresh: Mapping[str, Any], /) -> Decision:
         """`pre` is the journal's pre-image: the state to put back."""
         body = writable_state(pre)
+        left = self._theme_left_behind(pre, fresh)
         # Both sides as a PUT would carry them: a null display_name reads as the name.
-        if shows_as_sent(body, writable_state(fresh)) and not self._theme_left_behind(pre,
-                                                                                      fresh):
+        carried_back = shows_as_sent(body, writable_state(fresh))
+        if carried_back and not left:
             return Skip(Kind.UNCHANGED)  # already back: restoring twice is harmless
-        if not self._force and self._edited_since_us(pre, fresh):
+        # Back but for theme colors a PUT can only clear by leaving them out (a restore
+        # on a Space that keeps omitted fields ends so): writing the body again changes
+        # nothing anyone else wrote, so it is not judged as an edit by someone else.
+        if not carried_back and not self._force and self._edited_since_us(pre, fresh):
             return Skip(Kind.CONFLICT, (
                 "edited by someone else since rebrand wrote it; "
                 "left alone (use --force to restore anyway)",
@@ -190,17 +201,19 @@ class Restore:
             Change(f, _text(fresh.get(f)), _text(body.get(f)) or "")
             for f in WRITABLE_FIELDS
             if f in body and echo_mismatches({f: body[f]}, fresh)
-        )
-        return Write(body, tuple(body), changes)
+        ) + tuple(Change(name, value, "") for name, value in left)
+        return Write(body, tuple(body), changes, must_clear=left)
 
-    def _theme_left_behind(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
-        """A theme color the pre-image had null still shows the theme's value: only a PUT
-        that leaves it out can clear it (on a Space that resets omitted fields)."""
+    def _theme_left_behind(self, pre: Mapping[str, Any],
+                           fresh: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The theme colors the pre-image had null that still show the theme's value:
+        only a PUT that leaves them out can clear them, and only on a Space that resets
+        what a PUT leaves out."""
         theme = self._theme_for(pre)
         if theme is None:
-            return False
-        return any(pre.get(name) is None and shows_as_sent({name: value}, fresh)
-                   for name, value in theme.colors)
+            return ()
+        return tuple((name, value) for name, value in theme.colors
+                     if pre.get(name) is None and shows_as_sent({name: value}, fresh))
 
     def _edited_since_us(self, pre: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
         ours = self._written_at.get(str(pre.get("id")))

@@ -73,6 +73,14 @@ class _Trace:
         self.waited = 0.0
 
 
+def _not_cleared(kept: tuple[tuple[str, str], ...]) -> str:
+    """Why a restore left a theme color showing: no PUT can say null."""
+    fields = ", ".join(f"{name} still reads {value}" for name, value in kept)
+    return (f"put back but for {fields}, the theme's: unset before the run, and a PUT "
+            "cannot send null; this Space keeps (or defaults to) that value for a field a "
+            "PUT leaves out, so only the Space's dashboard can clear it")
+
+
 @dataclass(eq=False, slots=True)
 class ConferenceUpdater:
     """Carries one conference through fresh GET, decision, journal, PUT and check. One
@@ -262,6 +270,11 @@ class ConferenceUpdater:
             return Outcome(Kind.FAILED, cid, name, attempts, status=200,
                            errors=(f"did not take: {detail}",), mismatched=mismatched,
                            updated_at=updated_at, allowed=allowed)
+        kept = decision.still_showing(answer)
+        if kept:
+            return Outcome(Kind.FAILED, cid, name, attempts, status=200,
+                           errors=(_not_cleared(kept),), updated_at=updated_at,
+                           allowed=allowed)
         return Outcome(Kind.UPDATED, cid, name, attempts, mismatched=mismatched,
                        changes=decision.changes, updated_at=updated_at, allowed=allowed,
                        before=decision.before)
