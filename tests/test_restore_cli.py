@@ -171,3 +171,23 @@ async def test_a_torn_journal_tail_is_read_and_counted(
     assert torn[0]["dropped_records"] == 1 and torn[0]["line"] == 22  # header, 10 pre-images, 10 written
     assert ran.summary()["journal_dropped"] == 1
     assert ran.summary()["updated"] == 10
+
+
+@pytest.mark.parametrize(("key", "value"), [("theme", {"light": {"primary": "blue"}}),
+                                            ("rules", {"sales": {"dark": []}})])
+async def test_a_journal_header_with_a_bad_theme_is_the_journals_fault_not_the_configs(
+    sandbox_factory: SandboxFactory, tmp_path: Path, key: str, value: object
+) -> None:
+    async with sandbox_factory(count=5) as sb:
+        journal = await _journal(sb.url, tmp_path)
+        lines = journal.read_bytes().splitlines()
+        header = orjson.loads(lines[0])
+        header[key] = value
+        journal.write_bytes(b"\n".join([orjson.dumps(header), *lines[1:]]) + b"\n")
+        seen = len(sb.space.requests)
+        ran = await rebrand("restore", journal, "--space", sb.url, "--backup-dir",
+                            tmp_path / "r", env=sandbox_env())
+        assert sb.space.requests[seen:] == []
+    assert ran.code == 2, ran.err
+    assert f"journal {journal}: the header's `{key}` is not a theme rebrand writes" in ran.err
+    assert "Traceback" not in ran.err

@@ -7,7 +7,8 @@ these; they do not own the event loop, so tests await them directly against a sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,9 +100,12 @@ async def restore_job(
     if journal.torn_line is not None:
         reporter.torn_journal(journal.path, journal.torn_line, journal.dropped)
     raw_theme: Any = journal.header.get("theme")
-    strategy = Restore(journal.written_at, force=settings.force,
-                       theme=parse_theme(raw_theme) if raw_theme else None,
-                       theme_of=_rule_themes(journal), sent=journal.unanswered)
+    with _header_part(journal, "theme"):
+        theme = parse_theme(raw_theme) if raw_theme else None
+    with _header_part(journal, "rules"):
+        theme_of = _rule_themes(journal)
+    strategy = Restore(journal.written_at, force=settings.force, theme=theme,
+                       theme_of=theme_of, sent=journal.unanswered)
 
     def source(_client: SpaceClient, rep: Reporter) -> Source:
         async def fill(send: ObjectSendStream[Conference]) -> None:
@@ -113,6 +117,18 @@ async def restore_job(
 
     job = _Job("restore", strategy, source, None)
     return await _execute(settings, credentials, job, reporter, stop or Stop(), sleep)
+
+
+@contextmanager
+def _header_part(journal: JournalContents, key: str) -> Iterator[None]:
+    """A theme in a journal's header is the journal's problem, not the config's: say so."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(
+            f"journal {journal.path}: the header's `{key}` is not a theme rebrand writes "
+            f"({exc}); the header was edited or damaged. Restore it from a copy of the "
+            "journal: a restore tells its own writes from others' by that theme") from exc
 
 
 def _rule_themes(journal: JournalContents) -> Callable[[str], Theme | None] | None:
