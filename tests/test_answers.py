@@ -105,7 +105,7 @@ def test_the_shape_is_read_from_the_spec_not_kept_by_hand() -> None:
 def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
                       put: Callable[[dict[str, Any]], Any] = lambda c: c,
                       puts: list[dict[str, Any]] | None = None,
-                      count: int = 1) -> web.Application:
+                      count: int = 1, put_status: int = 200) -> web.Application:
     """A Space of `count` conferences whose GET and PUT answers pass through `get` and
     `put` (given the stored or updated conference) on their way out."""
     ids = [f"0b6c2f5e-0000-4000-8000-{i:012d}" for i in range(1, count + 1)]
@@ -125,7 +125,9 @@ def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
         updated = {**store[request.match_info["id"]], **body,
                    "updated_at": "2026-11-30T00:00:00.000001Z"}
         store[updated["id"]] = updated
-        return web.json_response(put(dict(updated)))
+        if put_status == 204:
+            return web.Response(status=204)
+        return web.json_response(put(dict(updated)), status=put_status)
 
     app = web.Application()
     app.router.add_get("/api/video/conferences", listing)
@@ -182,6 +184,37 @@ async def test_a_get_answering_with_no_object_fails_it_and_sends_no_put(
     assert result.exit_code == ExitCode.FAILURES
     [failed] = failures(capsys)
     assert failed["errors"] == ["answer was not a JSON object"]
+
+
+async def test_a_get_answering_with_json_that_does_not_decode_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A lone surrogate escape (`"\\ud800"`) is not valid JSON text: saying "not a JSON
+    # object" would send the operator looking for the wrong shape.
+    puts: list[dict[str, Any]] = []
+    result = await run_against(
+        misbehaving_space(get=lambda c: {**c, "description": "\ud800"}, puts=puts), tmp_path)
+    assert puts == []
+    assert result.exit_code == ExitCode.FAILURES
+    [failed] = failures(capsys)
+    [error] = failed["errors"]
+    assert error.startswith("answer is not valid JSON (") and "surrogate" in error, error
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+async def test_a_put_answered_with_another_2xx_says_it_may_have_landed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int
+) -> None:
+    # Not the spec's answer, but a success: the write may well have landed. The message
+    # must say so, and what to do, rather than show the body or a bare status.
+    puts: list[dict[str, Any]] = []
+    result = await run_against(misbehaving_space(puts=puts, put_status=status), tmp_path)
+    assert len(puts) == 1
+    assert result.exit_code == ExitCode.FAILURES
+    [failed] = failures(capsys)
+    [error] = failed["errors"]
+    assert f"HTTP {status}" in error and "may have landed" in error, error
+    assert "rebrand restore" in error and "Weekly" not in error
 
 
 async def test_a_put_answering_with_another_conference_fails_it_and_journals_no_updated_at(

@@ -109,3 +109,14 @@ def test_a_link_to_another_loopback_port_is_refused() -> None:
         resolve_link(LOCAL, f"http://127.0.0.1:8080{LIST}", f"http://127.0.0.1:8081{LIST}")
     with pytest.raises(UnsafeLinkError):
         resolve_link(LOCAL, f"http://127.0.0.1:8080{LIST}", f"http://localhost:8080{LIST}")
+
+
+def test_a_link_refused_only_for_its_user_name_says_so() -> None:
+    # Same scheme, host and port as the Space: "not the configured Space" would show the
+    # same origin on both sides and leave the operator puzzled.
+    with pytest.raises(UnsafeLinkError) as caught:
+        resolve_link(SPACE, f"https://example.signalwire.com{LIST}",
+                     f"https://user:secret@example.signalwire.com{LIST}")
+    message = str(caught.value)
+    assert "user name or password" in message
+    assert "secret" not in message and "user:" not in message

@@ -147,12 +147,16 @@ def resolve_link(space: Space, current_url: str, link: str) -> str:
 
 
 def _describe(url: str) -> str:
-    """The link's origin only, so a hostile link cannot smuggle text into our logs."""
+    """The link's origin only, so a hostile link cannot smuggle text into our logs; and
+    whether it carries a user name or password (never which), as that alone may be why
+    a link to the Space's own origin is refused."""
     try:
         parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"[:200]
+        userinfo = "@" in parts.netloc
+        origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"[:200]
     except ValueError:
         return "an unparseable URL"
+    return f"{origin} with a user name or password in it" if userinfo else origin
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,11 +289,23 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
                host: str = "", clean: Callable[[str], str] = str) -> dict[str, Any]:
     """A 200's JSON object, or the error its status and body mean, with the server's
     words `clean`ed (decoded, so an echo hidden by JSON escapes shows to `clean`)."""
+    undecodable: str | None = None
     try:
         payload: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
         payload = None
+        undecodable = str(exc)  # where and why, never the text itself
+    if 200 < status < 300:
+        # A success the spec does not document for these calls: a PUT's write may have
+        # landed, but its answer is not the conference, so it cannot be checked or used.
+        raise ApiError(status, (
+            f"the Space answered HTTP {status}, not the 200 with the conference that the "
+            "spec documents: a write may have landed but cannot be checked from this "
+            "answer; a re-run reads each conference again, and `rebrand restore` undoes "
+            "the run",))
     if status == 200:
+        if undecodable is not None:
+            raise ApiError(status, (f"answer is not valid JSON ({undecodable})",))
         if not isinstance(payload, dict):
             raise ApiError(status, ("answer was not a JSON object",))
         return payload
