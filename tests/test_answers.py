@@ -105,7 +105,8 @@ def test_the_shape_is_read_from_the_spec_not_kept_by_hand() -> None:
 def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
                       put: Callable[[dict[str, Any]], Any] = lambda c: c,
                       puts: list[dict[str, Any]] | None = None,
-                      count: int = 1, put_status: int = 200) -> web.Application:
+                      count: int = 1, put_status: int = 200,
+                      row: Callable[[dict[str, Any]], Any] = lambda c: c) -> web.Application:
     """A Space of `count` conferences whose GET and PUT answers pass through `get` and
     `put` (given the stored or updated conference) on their way out."""
     ids = [f"0b6c2f5e-0000-4000-8000-{i:012d}" for i in range(1, count + 1)]
@@ -114,7 +115,7 @@ def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
 
     async def listing(request: web.Request) -> web.Response:
         return web.json_response({"links": {"self": str(request.url), "first": "x"},
-                                  "data": list(store.values())})
+                                  "data": [row(dict(c)) for c in store.values()]})
 
     async def one(request: web.Request) -> web.Response:
         return web.json_response(get(dict(store[request.match_info["id"]])))
@@ -136,9 +137,10 @@ def misbehaving_space(*, get: Callable[[dict[str, Any]], Any] = lambda c: c,
     return app
 
 
-async def run_against(app: web.Application, tmp_path: Path) -> Any:
+async def run_against(app: web.Application, tmp_path: Path, *, dry_run: bool = False) -> Any:
     async with serve_app(app) as url:
-        return await run_job(settings_for(url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
+        return await run_job(settings_for(url, backup_dir=tmp_path, dry_run=dry_run),
+                             SANDBOX_CREDENTIALS)
 
 
 def failures(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -280,3 +282,20 @@ async def test_a_listing_page_of_the_wrong_shape_stops_the_run_with_exit_4(
     assert result.exit_code == ExitCode.ABORTED
     assert named in str(result.error)
     assert puts == []
+
+
+async def test_a_plan_reads_a_listing_row_that_is_not_whole_and_plans_as_the_run_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rows without display_name (a Space that lists a slimmer shape than it answers a
+    # GET with): deciding from them would fail what the run, reading each, updates.
+    slim = misbehaving_space(count=3, row=lambda c: {k: v for k, v in c.items()
+                                                     if k != "display_name"})
+    plan = await run_against(slim, tmp_path, dry_run=True)
+    assert (plan.summary.planned, plan.summary.failed) == (3, 0)
+    assert plan.exit_code == ExitCode.CHANGES_PENDING
+    puts: list[dict[str, Any]] = []
+    run = await run_against(misbehaving_space(count=3, puts=puts, row=lambda c: {
+        k: v for k, v in c.items() if k != "display_name"}), tmp_path)
+    assert (run.summary.updated, len(puts)) == (3, 3)
+    assert failures(capsys) == []

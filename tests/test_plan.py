@@ -70,8 +70,9 @@ async def test_plan_prints_a_readable_table_on_a_console(
 async def test_a_listing_row_without_a_required_property_fails_in_plan_as_in_run(
     sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A plan decides from the listing's rows; a run would refuse a GET answer without
-    # `display_name` rather than PUT a body that resets it. The plan must say the same.
+    # A plan decides from the listing's rows; a run refuses a GET answer without
+    # `display_name` rather than PUT a body that resets it. A row that is not whole is
+    # read by the plan too, so the plan says the same.
     async with sandbox_factory(count=10, on_theme_fraction=0.0) as sb:
         victim = next(iter(sb.space.conferences))
         del sb.space.conferences[victim]["display_name"]
@@ -81,7 +82,8 @@ async def test_a_listing_row_without_a_required_property_fails_in_plan_as_in_run
         planned = {e["conference_id"]: e for e in map(orjson.loads, capsys.readouterr().out.splitlines())
                    if "conference_id" in e}
         assert planned[victim]["event"] == "conference.failed"
-        assert "the listing's row lacks required properties: display_name" in str(planned[victim])
+        assert "the answer lacks required properties: display_name" in str(planned[victim])
+        assert sb.space.put_count == 0
         assert plan.summary.failed == 1 and plan.summary.planned == 9
 
         run = await run_job(settings_for(sb.url, backup_dir=tmp_path), SANDBOX_CREDENTIALS)
