@@ -5,6 +5,7 @@ figures for time are printed by `python -m bench.bad_input`."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,56 @@ def test_an_output_that_is_a_device_is_refused_before_it_is_replaced(
     assert code == 2, err
     assert f"{flag} /dev/null: is not a regular file" in err
     assert Path("/dev/null").is_char_device()
+
+
+def _quick(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child that must end within seconds (a hang is the failure)."""
+    return subprocess.run([sys.executable, "-m", "worker", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=10, check=False)
+
+
+@pytest.mark.parametrize("given", ["--config", "SIGNALWIRE_API_TOKEN_FILE", "journal"])
+def test_a_named_pipe_given_as_an_input_is_exit_2_at_once(tmp_path: Path, given: str) -> None:
+    """open() on a FIFO waits for a writer: forever, when none comes."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD, encoding="utf-8")
+    if given == "--config":
+        done = _quick("validate", "--config", str(fifo), env=sandbox_env())
+    elif given == "journal":
+        done = _quick("restore", str(fifo), env=sandbox_env(SIGNALWIRE_SPACE="http://127.0.0.1:9"))
+    else:
+        env = clean_env(SIGNALWIRE_PROJECT_ID="p", SIGNALWIRE_API_TOKEN_FILE=str(fifo))
+        done = _quick("validate", "--config", str(config), env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"{fifo}: is not a regular file" in done.stderr or \
+        f"{fifo} is not a regular file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_inputs_behind_symlinks_are_read_as_kubernetes_mounts_them(tmp_path: Path) -> None:
+    """A Secret or ConfigMap volume is symlinks (`..data/` -> a timestamped folder)."""
+    data = tmp_path / "..2026_01_01"
+    data.mkdir()
+    (data / "token").write_text("PT" + "t" * 40 + "\n", encoding="utf-8")
+    (data / "config.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "..data").symlink_to(data.name)
+    for name in ("token", "config.yaml"):
+        (tmp_path / name).symlink_to(f"..data/{name}")
+    env = clean_env(SIGNALWIRE_PROJECT_ID="p", SIGNALWIRE_API_TOKEN_FILE=str(tmp_path / "token"))
+    done = _quick("validate", "--config", str(tmp_path / "config.yaml"), env=env)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("flag", ["--report", "--summary-md", "--metrics-file", "--out"])
+def test_an_output_that_is_a_named_pipe_is_exit_2_at_once(tmp_path: Path, flag: str) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    config = tmp_path / "config.yaml"
+    config.write_text(GOOD, encoding="utf-8")
+    command = "preview" if flag == "--out" else "plan"
+    done = _quick(command, "--config", str(config), flag, str(fifo), env=sandbox_env())
+    assert done.returncode == 2, done.stderr
+    assert f"{flag} {fifo}: is not a regular file" in done.stderr
+    assert "Traceback" not in done.stderr

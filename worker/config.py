@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import math
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import yaml
 
@@ -228,9 +230,33 @@ _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float",
                                  _UniqueKeyLoader.construct_yaml_float)
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
+def open_input(path: Path, what: str) -> BinaryIO:
+    """`path` opened to read; `what` names it in the error (`--config x.yaml:`).
+
+    A pipe is refused: open() on a named pipe waits for a writer, forever if none comes.
+    So the file is opened without waiting (O_NONBLOCK, which a regular file ignores) and
+    checked through the open descriptor, which no rename after a check can swap. A symlink
+    (a Kubernetes secret mount) is followed to its file; a device such as /dev/zero is
+    read as a file is, to the caller's bound."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _refuse_pipe(fd, what)
+        os.set_blocking(fd, True)  # reads of a device wait as they always did
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refuse_pipe(fd: int, what: str) -> None:
+    if stat.S_ISFIFO(os.fstat(fd).st_mode):
+        raise ConfigError(f"{what} is not a regular file (a pipe: reading it would wait for "
+                          "a writer); give the file itself")
+
+
+def _read_bounded(path: Path, limit: int, what: str) -> bytes:
     """The file's first `limit + 1` bytes: more than `limit` means it is too long."""
-    with path.open("rb") as handle:
+    with open_input(path, what) as handle:
         return handle.read(limit + 1)
 
 
@@ -244,7 +270,7 @@ def load_settings(path: Path, env: Mapping[str, str],
 def read_config(path: Path) -> object:
     """The config file's YAML, parsed and not yet checked (a fleet's or a single Space's)."""
     try:
-        data = _read_bounded(path, MAX_CONFIG_BYTES)
+        data = _read_bounded(path, MAX_CONFIG_BYTES, f"--config {path}:")
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"--config {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
                               "is this the config file?")
@@ -449,7 +475,7 @@ def _read_token_file(token_file: str) -> str:
     wrong path such as `/dev/zero` fails at once)."""
     what = f"SIGNALWIRE_API_TOKEN_FILE: {token_file}"
     try:
-        data = _read_bounded(Path(token_file), MAX_TOKEN_FILE_BYTES)
+        data = _read_bounded(Path(token_file), MAX_TOKEN_FILE_BYTES, what)
     except OSError as exc:
         raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} "
                           f"({exc.strerror})") from exc

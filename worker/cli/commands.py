@@ -88,7 +88,9 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 def write_error_summary(path: Path | None, exit_code: int, error: str) -> None:
     """--summary-md on an exit before any plan (bad input): the job still has a plan.md
     to show, with the error in it. Best effort: the error itself is on stderr."""
-    if path is None:
+    # Not into what check_output_path refuses: opening a named pipe to write waits for a
+    # reader, forever if none comes, and a device is no plan.md.
+    if path is None or (path.exists() and not path.is_file()):
         return
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)

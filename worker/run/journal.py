@@ -28,6 +28,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from worker.config import open_input
 from worker.errors import ConfigError, JournalError
 
 FORMAT_VERSION = 1
@@ -231,11 +232,12 @@ class JournalContents:
         return pre_images(self.path)
 
 
-def _open(path: Path) -> IO[bytes]:
-    """A journal compressed once closed (`compress`) reads the same, through gzip."""
+def _decompressed(path: Path, raw: IO[bytes]) -> IO[bytes]:
+    """A journal compressed once closed (`compress`) reads the same, through gzip. Closing
+    the GzipFile leaves `raw` open: its caller closes both."""
     if path.name.endswith(".gz"):
-        return cast("IO[bytes]", gzip.open(path, "rb"))
-    return path.open("rb")
+        return cast("IO[bytes]", gzip.GzipFile(fileobj=raw, mode="rb"))
+    return raw
 
 
 # A journal line holds one pre-image: one conference's answer (a few KB; the spec bounds
@@ -246,11 +248,12 @@ MAX_LINE_BYTES = 16 << 20
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
     """(line number, record or None if unreadable, is_last_line)."""
     try:
-        handle = _open(path)
+        # A pipe is refused: opening one would wait for a writer (see `open_input`).
+        raw = open_input(path, f"journal {path}:")
     except OSError as exc:
         raise ConfigError(f"journal {path}: cannot read it ({exc.strerror})") from exc
     try:
-        with handle:
+        with raw, _decompressed(path, raw) as handle:
             previous: bytes | None = None
             number = 0
             # Bounded reads: a longer line (`/dev/zero`, a binary file) is not a journal,
