@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -79,6 +79,16 @@ def check_output_path(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
 
 
+def write_output(path: Path, write: Callable[[], object]) -> str | None:
+    """Run `write`, which writes `path`: None when it did, else what went wrong, naming
+    the file. The OSError of a full disk names none: it comes from write(), not open()."""
+    try:
+        write()
+    except OSError as exc:
+        return f"could not write {path} ({exc.strerror or exc})"
+    return None
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for form in secret_forms(secrets):
         text = text.replace(form, REDACTED)
@@ -106,24 +116,24 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
               audit: PlanAudit | None = None) -> int:
     # Names and colors come from the Space, which may echo anything back.
     forms = secret_forms(secrets)
-    try:
-        if audit is not None:
-            _report_audit(audit, screen.fmt, done=ns.command == "run" and not ns.dry_run)
-        if getattr(ns, "report", None) is not None:
-            write_report(ns.report, result.summary, reporter.failures, result.journal,
-                         exit_code=int(result.exit_code), secrets=secrets)
-        if getattr(ns, "summary_md", None) is not None:
-            error = _scrub(str(result.error), secrets) if result.error else None
-            ns.summary_md.write_text(scrub(plan_markdown(reporter.planned, result.summary,
-                                                         exit_code=int(result.exit_code),
-                                                         error=error)
-                                           + _audit_markdown(audit, ns), forms),
-                                     encoding="utf-8")
-    except OSError as exc:
+    if audit is not None:
+        _report_audit(audit, screen.fmt, done=ns.command == "run" and not ns.dry_run)
+    failures: list[str | None] = []
+    if getattr(ns, "report", None) is not None:
+        failures.append(write_output(ns.report, lambda: write_report(
+            ns.report, result.summary, reporter.failures, result.journal,
+            exit_code=int(result.exit_code), secrets=secrets)))
+    if getattr(ns, "summary_md", None) is not None:
+        error = _scrub(str(result.error), secrets) if result.error else None
+        markdown = scrub(plan_markdown(reporter.planned, result.summary,
+                                       exit_code=int(result.exit_code), error=error)
+                         + _audit_markdown(audit, ns), forms)
+        failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
+            markdown, encoding="utf-8")))
+    for failure in filter(None, failures):
         # The run is over and what it did stands, but CI reads this file: a run whose
         # report is missing did not succeed (exit 4, unless it already failed harder).
-        print(f"rebrand: error: could not write {exc.filename or 'an output file'} "
-              f"({exc.strerror or exc}); the run's outcome is in the log above",
+        print(f"rebrand: error: {failure}; the run's outcome is in the log above",
               file=sys.stderr)
         code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
         result = replace(result, exit_code=code)
@@ -366,8 +376,12 @@ def preview_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise ConfigError("theme: missing; add a `theme:` with `light` and/or `dark` colors")
     from worker.preview import render_preview  # only this command and --preview: start-up cost
 
-    ns.out.write_text(render_preview([(rule.name, rule.theme) for rule in rules.rules], level),
-                      encoding="utf-8")
+    page = render_preview([(rule.name, rule.theme) for rule in rules.rules], level)
+    failure = write_output(ns.out, lambda: ns.out.write_text(page, encoding="utf-8"))
+    if failure is not None:
+        # The page is all this command makes: without it, it failed (as a lost --report).
+        print(f"rebrand: error: {failure}", file=sys.stderr)
+        return ExitCode.ABORTED
     failing = [(f"rule {rule.name!r}: " if rules.named else "") + f.line()
                for rule in rules.rules
                for f in check_palette(rule.theme.as_dict(), level) if not f.ok]

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from worker.cli import loop
+from worker.cli.commands import write_output
 from worker.cli.gate import check_theme
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
@@ -145,18 +146,18 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     structlog.get_logger("rebrand").info(
         "fleet.summary", exit_code=code, cause=cause, targets=per_target,
         totals=totals(results))
-    try:
-        if getattr(ns, "report", None) is not None:
-            write_document(ns.report, {
-                "exit_code": code, "cause": cause, "totals": totals(results),
-                "targets": {r.name: report_document(
-                    r.result.summary, r.reporter.failures, r.result.journal,
-                    exit_code=codes[r.name]) for r in results}}, secrets=secrets)
-        if getattr(ns, "summary_md", None) is not None:
-            ns.summary_md.write_text(_markdown(results, codes), encoding="utf-8")
-    except OSError as exc:
-        print(f"rebrand: error: could not write {exc.filename}: {exc.strerror}",
-              file=sys.stderr)
+    failures: list[str | None] = []
+    if getattr(ns, "report", None) is not None:
+        failures.append(write_output(ns.report, lambda: write_document(ns.report, {
+            "exit_code": code, "cause": cause, "totals": totals(results),
+            "targets": {r.name: report_document(
+                r.result.summary, r.reporter.failures, r.result.journal,
+                exit_code=codes[r.name]) for r in results}}, secrets=secrets)))
+    if getattr(ns, "summary_md", None) is not None:
+        failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
+            _markdown(results, codes), encoding="utf-8")))
+    for failure in filter(None, failures):
+        print(f"rebrand: error: {failure}", file=sys.stderr)
     if fmt == "console":
         for r in results:
             if r.reporter.planned:
