@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import signal
 import time
@@ -193,21 +194,22 @@ def test_a_second_signal_writes_the_held_lines_before_it_exits(
 
 def test_a_write_that_fails_at_a_turns_end_is_raised_to_the_next_lines_caller(
         restore_logging: None) -> None:
-    """A closed pipe: the next log call fails as an unheld write would have, not the
-    event loop's callback (which would only print and go on)."""
+    """A full disk under a redirect: the next log call fails as an unheld write would
+    have, not the event loop's callback (which would only print and go on). (A pipe whose
+    reader left ends only the writing: tests/test_output_failures.py.)"""
 
-    class _Closed(_Raw):
+    class _Full(_Raw):
         def write(self, data: Any) -> int:
-            raise BrokenPipeError(32, "Broken pipe")
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    configure_logging("json", stream=_stream(_Closed()), batched=True)
+    configure_logging("json", stream=_stream(_Full()), batched=True)
     log = structlog.get_logger("rebrand")
 
     async def job() -> None:
         log.info("first")
         await anyio.lowlevel.checkpoint()
         await anyio.lowlevel.checkpoint()
-        with pytest.raises(BrokenPipeError):
+        with pytest.raises(OSError, match="No space left"):
             log.info("second")
 
     anyio.run(job)

@@ -3,6 +3,8 @@ stands in the log, but CI reads that file, so a run that lost it does not exit 0
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +55,75 @@ def test_an_output_lost_mid_run_turns_success_into_exit_4_naming_it(
     assert "Traceback" not in captured.err
 
 
+COUNT = 300
+
+
+def _run_argv(config: Path, tmp_path: Path) -> list[str]:
+    return [sys.executable, "-m", "worker", "run", "--config", str(config),
+            "--backup-dir", str(tmp_path / "b"), "--report", str(tmp_path / "report.json")]
+
+
+def _written(tmp_path: Path) -> int:
+    [journal] = (tmp_path / "b").glob("*.jsonl")
+    return sum(1 for line in journal.read_bytes().splitlines()
+               if json.loads(line).get("type") == "written")
+
+
+def test_a_stdout_reader_that_goes_away_ends_only_the_writing_to_stdout(
+    tmp_path: Path,
+) -> None:
+    """`rebrand run | head -1`: the run goes on to its normal end (journal, report, exit
+    code), and one line on stderr says stdout closed and where the events are."""
+    with sandbox_in_thread(count=COUNT, on_theme_fraction=0.0, latency_s=0.01) as sandbox:
+        config = write_config(tmp_path, sandbox.url)
+        with subprocess.Popen(_run_argv(config, tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=sandbox_env(), cwd=REPO) as child:
+            assert child.stdout is not None and child.stderr is not None
+            assert child.stdout.readline()  # as `head -1` does, then it goes away
+            child.stdout.close()
+            err = child.stderr.read().decode()
+            code = child.wait(timeout=60)
+        written = sandbox.space.put_count
+    assert "Traceback" not in err
+    assert code == 0, err
+    assert written == COUNT
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["updated"] == COUNT
+    assert _written(tmp_path) == COUNT
+    [notice] = [line for line in err.splitlines() if "stdout" in line]
+    assert str(tmp_path / "report.json") in notice and str(tmp_path / "b") in notice
+
+
+@pytest.mark.parametrize("closed", ["<&-", ">&-", "2>&-"])
+def test_a_run_with_a_closed_standard_stream_ends_as_it_would_without_it(
+    tmp_path: Path, closed: str,
+) -> None:
+    """A closed stdin is no terminal (no question); a closed stdout or stderr loses only
+    what would have gone there: the run, its journal, report and exit code stand."""
+    with sandbox_in_thread(count=20, on_theme_fraction=0.0) as sandbox:
+        config = write_config(tmp_path, sandbox.url)
+        done = subprocess.run(["sh", "-c", f'exec "$0" "$@" {closed}',
+                               *_run_argv(config, tmp_path)], capture_output=True,
+                              env=sandbox_env(), cwd=REPO, timeout=60, check=False)
+        written = sandbox.space.put_count
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    assert done.returncode == 0, err
+    assert written == 20
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["updated"] == 20
+    if closed == ">&-":
+        assert "stdout" in err and str(tmp_path / "report.json") in err
+    else:
+        assert [e for e in json_events(done.stdout.decode()) if e["event"] == "run.summary"]
+
+
+def test_bad_input_with_stderr_closed_still_exits_2() -> None:
+    done = subprocess.run(["sh", "-c", 'exec "$0" "$@" 2>&-', sys.executable, "-m",
+                           "worker", "run", "--config", "/nonexistent/rebrand.yaml"],
+                          capture_output=True, env=sandbox_env(), cwd=REPO, timeout=60,
+                          check=False)
+    assert done.returncode == 2, done.stdout
+
+
 # A child whose files may grow to this many bytes: a write past it fails with EFBIG, as a
 # full disk fails with ENOSPC (SIGXFSZ ignored, so the write fails instead of killing it).
 _SMALL_FILES = """
@@ -90,3 +161,25 @@ def test_an_output_the_disk_refuses_is_named_in_the_error(
     assert "Traceback" not in done.stderr
     assert done.returncode == ExitCode.ABORTED, done.stderr
     assert f"could not write {tmp_path / name} (File too large)" in done.stderr
+
+
+@pytest.mark.parametrize(("command", "code"), [("--version", 1), ("validate", 0)])
+def test_a_command_whose_own_output_meets_a_closed_pipe_says_so_without_a_traceback(
+    tmp_path: Path, command: str, code: int,
+) -> None:
+    """`rebrand validate | head -0`: the pipe's reader is gone before the first line. An
+    output that was all the command made (`--version`) is exit 1; validate's verdict is
+    its exit code, and stands."""
+    read, write = os.pipe()
+    os.close(read)
+    config = ["--config", str(write_config(tmp_path, "http://127.0.0.1:9"))]
+    try:
+        done = subprocess.run([sys.executable, "-m", "worker", command,
+                               *(config if command == "validate" else [])],
+                              stdout=write, stderr=subprocess.PIPE, text=True,
+                              env=sandbox_env(), cwd=REPO, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == code, done.stderr
+    assert len([line for line in done.stderr.splitlines() if "stdout closed" in line]) == 1

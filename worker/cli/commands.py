@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -44,7 +44,7 @@ from worker.retention import Retention
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
-from worker.run.logs import REDACTED, scrub, secret_forms
+from worker.run.logs import REDACTED, scrub, secret_forms, take_lost_stdout
 from worker.run.report import Reporter, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
@@ -87,6 +87,22 @@ def write_output(path: Path, write: Callable[[], object]) -> str | None:
     except OSError as exc:
         return f"could not write {path} ({exc.strerror or exc})"
     return None
+
+
+def tell_stdout_lost(places: Sequence[tuple[str, Path | None]] = ()) -> None:
+    """Once, at the end: stdout was lost before it (its reader went away, or it was
+    closed), so say on stderr where the events it did not get still are. `places`:
+    (what, path) of each output the command wrote, a path None when not asked for."""
+    if not take_lost_stdout():
+        return
+    held = [f"{what} {path}" for what, path in places if path is not None]
+    where = (f"they are in {', '.join(held)}" if held else
+             "no other output holds them (--report PATH would keep the outcome)")
+    # stderr may be the same pipe (`2>&1 | head -1`): then this line is lost with it.
+    with contextlib.suppress(OSError, ValueError):
+        print("rebrand: stdout closed before the end (its reader went away, or it was "
+              "never open); the command went on to its end without writing events there: "
+              f"{where}", file=sys.stderr)
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -140,6 +156,10 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
     if reporter.planned and screen.verbosity is not Verbosity.QUIET:
         screen.show([scrub(plan_table(reporter.planned, screen.palette), forms)])
     exported = _export_metrics(result, ns, shard)
+    tell_stdout_lost([("the journal", result.journal),
+                      ("the report", getattr(ns, "report", None)),
+                      ("the Markdown summary", getattr(ns, "summary_md", None)),
+                      ("the metrics file", ns.metrics_file if exported else None)])
     screen.conclude(result.summary, replace(
         ending, exit_code=int(result.exit_code),
         journal=result.journal.resolve() if result.journal else None,

@@ -152,6 +152,11 @@ def load_cli() -> Callable[[Sequence[str] | None], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any file is opened: a closed descriptor 0-2 would be the next file's. (The
+    # standard library only, as here.)
+    from worker.cli.streams import reopen_closed
+
+    reopen_closed()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:
@@ -162,12 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:
         _exit_on_signals()
         stopped = _stopped_by(exc)
-        if stopped is None:
+        if stopped is None and isinstance(exc, BrokenPipeError):
+            code = _reader_gone()
+        elif stopped is None:
             raise
-        _ending.acquire()  # else the fallback is ending the process as we speak
-        # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
-        print(f"\n{_interrupted_by(stopped.signum)}", file=sys.stderr)
-        code = stopped.exit_code
+        else:
+            _ending.acquire()  # else the fallback is ending the process as we speak
+            # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
+            print(f"\n{_interrupted_by(stopped.signum)}", file=sys.stderr)
+            code = stopped.exit_code
     # Everything of ours is written and closed by now (journal, report, metrics, the
     # summary line). Tearing the interpreter down (aiohttp, uvloop, every module) takes
     # ~20 ms of CPU at the end of every run, hundreds on a busy node.
@@ -186,6 +194,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _flushed():
             os._exit(code)
     return code
+
+
+def _reader_gone() -> int:
+    """A command's own output (`validate | head -0`) met a pipe whose reader had left: a
+    run's events never get here (worker.run.logs goes on without them). The null device
+    takes the pipe's place (Python's "Note on SIGPIPE"), so the flush at exit does not
+    fail again; exit 1, as the output was not all written."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        print("rebrand: stdout closed (its reader went away) before the command's output "
+              "was all written", file=sys.stderr, flush=True)
+    except OSError:  # the same pipe (`2>&1 | head`)
+        os.dup2(null, 2)
+    os.close(null)
+    return 1
 
 
 def _exit_on_signals() -> None:

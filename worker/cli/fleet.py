@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from worker.cli import loop
-from worker.cli.commands import write_output
+from worker.cli.commands import tell_stdout_lost, write_output
 from worker.cli.gate import check_theme
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
@@ -175,6 +175,10 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
                          or (dry_run and codes[r.name] == ExitCode.CHANGES_PENDING))
                      for r in results],
                     path=path, pushgateway=pushgateway, grouping_key={"command": ns.command})
+    tell_stdout_lost([*((f"target {r.name}'s journal", r.result.journal) for r in results),
+                      ("the report", getattr(ns, "report", None)),
+                      ("the Markdown summary", getattr(ns, "summary_md", None)),
+                      ("the metrics file", path)])
     return code
 
 

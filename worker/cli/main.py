@@ -10,10 +10,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from worker.cli import commands, helptext
+from worker.cli import commands, helptext, streams
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
 from worker.config import DEFAULTS
 from worker.errors import ConfigError, ExitCode, RebrandError
+from worker.run.logs import lose_stdout
 from worker.space import ALLOW_FLAG, is_loopback
 from worker.text import printable
 from worker.version import __version__
@@ -250,6 +251,15 @@ def require_sandbox_extra(command: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    if "stdout" in streams.CLOSED:
+        lose_stdout()
+    try:
+        return _main(argv, env)
+    finally:
+        commands.tell_stdout_lost()  # unless a command said where its events are
+
+
+def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
     _Parser.summary_md = _summary_md_in(sys.argv[1:] if argv is None else argv)
     ns = build_parser().parse_args(argv)
     environ = os.environ if env is None else env

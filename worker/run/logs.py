@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import re
 import sys
 import time
@@ -203,6 +204,58 @@ class _UtcStamp:
         return event
 
 
+class _Lost:
+    """Whether stdout was lost before the command's end: its reader went away (a closed
+    pipe, `| head -1`), or its caller closed it. The run goes on to its end all the same
+    (journal, report, exit code); the CLI says once, at the end, where its events are."""
+
+    __slots__ = ("stdout", "told")
+
+    def __init__(self) -> None:
+        self.stdout = False
+        self.told = False
+
+
+_LOST = _Lost()
+
+
+def lose_stdout() -> None:
+    """stdout is gone: its caller closed it (see worker.cli.streams), or its reader left."""
+    _LOST.stdout = True
+
+
+def take_lost_stdout() -> bool:
+    """True once, when stdout was lost: whoever says so to the person asks here first."""
+    if not _LOST.stdout or _LOST.told:
+        return False
+    _LOST.told = True
+    return True
+
+
+def _abandon(stream: TextIO) -> None:
+    """`stream`'s reader went away (EPIPE): write to it no more, and go on. The null
+    device takes its descriptor's place (Python's "Note on SIGPIPE"), so what is still
+    buffered, each later write and the flush at exit go nowhere instead of failing again
+    and tearing the run apart in the middle of a conference."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError):  # no descriptor behind it: each write fails on its own
+        return
+    os.dup2(null, fd)
+    os.close(null)
+    if fd == 1:
+        lose_stdout()
+
+
+def _send(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        _abandon(stream)
+
+
 # A turn that logs more lines than this without yielding writes them out as it goes.
 _MAX_HELD = 256
 
@@ -223,8 +276,9 @@ class _TurnBuffer:
     def __init__(self) -> None:
         self._stream: TextIO | None = None  # whose lines are held, until the turn ends
         self._lines: list[str] = []
-        # A write at a turn's end that failed (a closed pipe): raised to the next line's
-        # caller, as an unheld write would have been, rather than into the event loop.
+        # A write at a turn's end that failed (a full disk under a redirect): raised to
+        # the next line's caller, as an unheld write would have been, rather than into the
+        # event loop. A pipe whose reader left is no failure of the run (see _abandon).
         self._failure: OSError | ValueError | None = None
 
     def hold(self, stream: TextIO, line: str) -> None:
@@ -235,8 +289,7 @@ class _TurnBuffer:
         # Only a line for another stream looks for the loop: asking for it is a getpid
         # system call in CPython, once per line otherwise.
         if self._stream is not stream and not self._start(stream):
-            stream.write(line)
-            stream.flush()
+            _send(stream, line)
             return
         self._lines.append(line)
         if len(self._lines) >= _MAX_HELD:
@@ -256,8 +309,7 @@ class _TurnBuffer:
     def _write(self) -> None:
         lines, self._lines = self._lines, []
         if self._stream is not None and lines:
-            self._stream.write("".join(lines))
-            self._stream.flush()
+            _send(self._stream, "".join(lines))
 
     def flush(self) -> None:
         try:
@@ -298,13 +350,15 @@ class _LineWriter:
         if isinstance(message, bytes):
             buffer = getattr(out, "buffer", None)
             if buffer is not None:
-                out.flush()  # text written to `out` before this line goes first
-                buffer.write(message + b"\n")
-                buffer.flush()
+                try:
+                    out.flush()  # text written to `out` before this line goes first
+                    buffer.write(message + b"\n")
+                    buffer.flush()
+                except BrokenPipeError:
+                    _abandon(out)
                 return
             message = message.decode()
-        out.write(message + "\n")
-        out.flush()
+        _send(out, message + "\n")
 
     def _is_terminal(self, out: TextIO) -> bool:
         # isatty is a system call: asked once per stream, not once per line.
