@@ -14,9 +14,14 @@ _EXIT_WORDS = {
     ExitCode.FAILURES: "some conferences failed (each is named in the output)",
     ExitCode.BAD_INPUT: "bad input (config, flags, environment): nothing was sent",
     ExitCode.AUTH: "the Space refused the credentials (401/403)",
-    ExitCode.ABORTED: "stopped early: Space unreachable, unsafe link, --deadline, "
-                      "--max-failures, or the question answered no",
-    ExitCode.CHANGES_PENDING: "changes are pending",
+    ExitCode.ABORTED: "stopped early: Space unreachable, unsafe link, a listing that would "
+                      "not end, an answer with a property the API spec does not name, the "
+                      "journal or --report could not be written, --max-failures reached, or "
+                      "the question answered no",
+    ExitCode.DEADLINE: "--deadline reached: stopped cleanly, what was done stays done; the "
+                       "next run resumes (a fleet config exits 4 and names the target)",
+    ExitCode.CHANGES_PENDING: "--dry-run: changes are pending (as terraform plan "
+                              "-detailed-exitcode)",
     ExitCode.SIGINT: "interrupted by Ctrl-C, after the writes in flight finished",
     ExitCode.SIGTERM: "terminated (SIGTERM), after the writes in flight finished",
 }
@@ -49,7 +54,7 @@ def _exits(*codes: ExitCode, **overrides: str) -> tuple[tuple[int, str], ...]:
 
 
 _RUNNING = (ExitCode.OK, ExitCode.FAILURES, ExitCode.BAD_INPUT, ExitCode.AUTH,
-            ExitCode.ABORTED)
+            ExitCode.ABORTED, ExitCode.DEADLINE)
 _SIGNALS = (ExitCode.SIGINT, ExitCode.SIGTERM)
 
 COMMANDS = {
@@ -61,7 +66,7 @@ COMMANDS = {
          ("rebrand run --config config.yaml --select 'sales-*' --yes", "only the sales rooms"),
          ("rebrand run --config config.yaml --report report.json --deadline 3000",
           "as a CI or CronJob step")),
-        _exits(*_RUNNING, *_SIGNALS),
+        _exits(*_RUNNING, ExitCode.CHANGES_PENDING, *_SIGNALS),
     ),
     "plan": CommandHelp(
         "show what run would change; send nothing",
@@ -70,13 +75,14 @@ COMMANDS = {
         (("rebrand plan --config config.yaml", "a table of the changes"),
          ("rebrand plan --config config.yaml --summary-md plan.md", "for a CI job summary"),
          ("rebrand plan --config config.yaml --log-format json | jq .changes", "")),
-        _exits(ExitCode.OK, ExitCode.CHANGES_PENDING, ExitCode.FAILURES, ExitCode.BAD_INPUT,
-               ExitCode.AUTH, ExitCode.ABORTED, *_SIGNALS,
+        _exits(ExitCode.OK, ExitCode.CHANGES_PENDING, *_RUNNING[1:], *_SIGNALS,
                OK="nothing would change",
                CHANGES_PENDING="changes are pending (as terraform plan -detailed-exitcode)",
                FAILURES="some conferences could not be read",
-               ABORTED="stopped early: Space unreachable, unsafe link, --deadline or "
-                       "--max-failures"),
+               ABORTED="stopped early: Space unreachable, unsafe link, a listing that would "
+                       "not end, an answer with a property the API spec does not name, "
+                       "--summary-md or --report could not be written, or --max-failures "
+                       "reached"),
     ),
     "restore": CommandHelp(
         "undo a run: put its journal's conferences back",
@@ -87,10 +93,13 @@ COMMANDS = {
           "what would be restored"),
          ("rebrand restore --force rebrand-backups/20261122T015402Z-fdc54f.jsonl",
           "overwrite later edits too")),
-        _exits(*_RUNNING, *_SIGNALS,
+        _exits(*_RUNNING, ExitCode.CHANGES_PENDING, *_SIGNALS,
                OK="every conference is back (or was already)",
-               FAILURES="some conferences could not be restored",
-               ABORTED="stopped early: Space unreachable, --deadline or --max-failures"),
+               FAILURES="some conferences could not be restored, or were left alone as "
+                        "edited since (--force restores those)",
+               ABORTED="stopped early: Space unreachable, the journal or --report could not "
+                       "be written, or --max-failures reached",
+               CHANGES_PENDING="--dry-run: some conferences would be restored"),
     ),
     "validate": CommandHelp(
         "check a config and the credentials (--online: the Space too)",
@@ -135,7 +144,8 @@ COMMANDS = {
          ("rebrand demo --count 5000 --no-faults", ""),
          ("rebrand demo -v", "a line for every conference")),
         _exits(ExitCode.OK, ExitCode.FAILURES, ExitCode.BAD_INPUT, ExitCode.ABORTED,
-               *_SIGNALS, OK="done", ABORTED="stopped early (--deadline or --max-failures)"),
+               ExitCode.DEADLINE, *_SIGNALS, OK="done",
+               ABORTED="stopped early (--max-failures reached)"),
     ),
 }
 
