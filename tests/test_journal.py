@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -151,3 +153,29 @@ async def test_a_run_journals_full_pre_images_and_returned_updated_at_without_th
         contents = read_journal(result.journal)
         for cid in journalled:
             assert contents.written_at[cid] == sb.space.conferences[cid]["updated_at"]
+
+
+def test_a_journal_whose_header_cannot_be_written_is_removed(tmp_path: Path) -> None:
+    """A full disk, as the process sees it (RLIMIT_FSIZE below the header's size; Python
+    ignores SIGXFSZ, so the write fails with EFBIG as it would with ENOSPC): the run is
+    refused as bad input, and no empty journal is left to shadow the real ones."""
+    path = tmp_path / "b" / "20261122T014309Z-3f9a1c.jsonl"
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from worker.errors import ConfigError\n"
+        "from worker.run.journal import Header, JournalWriter\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))\n"
+        "try:\n"
+        f"    JournalWriter(Path({str(path)!r}), Header('r', 'https://x.signalwire.com',"
+        " 'run', None, '0', 'now'))\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(2)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False,
+                          timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2, done.stderr.decode()
+    assert f"cannot write the journal {path}" in done.stdout.decode()
+    assert not path.exists(), "the header-less journal was left behind"
+    assert list((tmp_path / "b").iterdir()) == []

@@ -107,6 +107,77 @@ def test_latest_is_the_newest_run_journal_not_a_restores(tmp_path: Path) -> None
     assert latest_run_journal(tmp_path) == wanted
 
 
+def _headerless(directory: Path, days_ago: float, content: bytes, tag: str) -> Path:
+    """What a run on a full disk could leave: a journal with no whole header line."""
+    path = directory / _name(days_ago, tag).name
+    path.write_bytes(content)
+    return path
+
+
+# Empty; a header torn mid-write; a first line that is not a header.
+HEADERLESS = (b"", b'{"type": "header", "format": 1, "run_id": "2026', b'{"type": "pre_image"}\n')
+
+
+def test_latest_passes_over_journals_without_a_readable_header_and_says_so(
+        tmp_path: Path) -> None:
+    wanted = _journal(tmp_path, 3, tag="wanted")
+    broken = [_headerless(tmp_path, 2 - i * 0.5, content, f"brkn{i:02d}")
+              for i, content in enumerate(HEADERLESS)]
+    skipped: list[tuple[Path, str]] = []
+    assert latest_run_journal(tmp_path, skipped=lambda p, why: skipped.append((p, why))) \
+        == wanted
+    assert sorted(p for p, _ in skipped) == sorted(broken)
+    whys = dict(skipped)
+    assert "empty" in whys[broken[0]]
+    assert "torn" in whys[broken[1]]
+    assert "not a rebrand journal header" in whys[broken[2]]
+
+
+def test_latest_with_only_headerless_journals_says_where_it_looked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _headerless(tmp_path, 1, b"", "empty0")
+    with pytest.raises(ConfigError, match=f"no journal of a `rebrand run` in {tmp_path}"):
+        latest_run_journal(tmp_path)
+    assert f"skipped {tmp_path / _name(1, 'empty0').name}: it is empty" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_restore_latest_undoes_the_newest_real_run_past_an_empty_journal(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Through the CLI: a run's journal, then newer header-less ones (a full disk);
+    `restore --latest` takes the run's, names on stderr what it passed over and why."""
+    backups = tmp_path / "b"
+    async with sandbox_factory(count=5, on_theme_fraction=0.0) as sb:
+        config = write_config(tmp_path, sb.url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", backups,
+                            "--log-format", "json", env=sandbox_env())
+        assert ran.code == 0, ran.err
+        [real] = backups.glob("*.jsonl")
+        empty = backups / "29991231T235959Z-ffffff.jsonl"
+        empty.write_bytes(b"")
+        undo = await rebrand("restore", "--latest", "--backup-dir", backups, "--space",
+                             sb.url, "--log-format", "json", env=sandbox_env())
+        assert undo.code == 0, undo.err
+        assert undo.summary()["updated"] == 5
+        [latest] = [e for e in undo.events() if e["event"] == "restore.latest"]
+        assert latest["journal"] == str(real)
+        assert f"skipped {empty}: it is empty" in undo.err
+
+
+@pytest.mark.anyio
+async def test_restore_latest_with_only_empty_journals_is_bad_input_naming_the_dir(
+        tmp_path: Path) -> None:
+    empty = tmp_path / "20261122T014309Z-3f9a1c.jsonl"
+    empty.write_bytes(b"")
+    ran = await rebrand("restore", "--latest", "--backup-dir", tmp_path, "--space",
+                        "http://127.0.0.1:9", env=sandbox_env())
+    assert ran.code == 2
+    assert f"skipped {empty}: it is empty" in ran.err
+    assert f"no journal of a `rebrand run` in {tmp_path}" in ran.err
+
+
 def test_latest_in_a_directory_without_run_journals_says_where_it_looked(
         tmp_path: Path) -> None:
     _journal(tmp_path, 1, command="restore")
@@ -200,3 +271,16 @@ def test_runs_started_in_the_same_second_are_ordered_by_their_last_write(
     plain = _journal(tmp_path, 1)
     before = plain.stat().st_mtime_ns
     assert compress(plain).stat().st_mtime_ns == before  # compression keeps the order
+
+
+def test_a_fleet_directory_stands_for_each_targets_newest_journal_with_a_header(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`restore --config FLEET DIR`: as --latest, per target folder."""
+    from worker.cli.fleet import _journal_paths
+
+    acme = tmp_path / "acme"
+    acme.mkdir()
+    wanted = _journal(acme, 2, tag="wanted")
+    empty = _headerless(acme, 1, b"", "empty0")
+    assert _journal_paths([tmp_path]) == [wanted]
+    assert f"skipped {empty}: it is empty" in capsys.readouterr().err

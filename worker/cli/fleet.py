@@ -19,13 +19,14 @@ import structlog
 from worker.cli import loop
 from worker.cli.commands import tell_stdout_lost, write_output
 from worker.cli.gate import check_theme
+from worker.cli.housekeeping import say_skipped
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
 from worker.fleet import Fleet, TargetRun, fleet_exit_code, parse_fleet, plan_runs
 from worker.run.fleet import TargetResult, run_fleet, totals
 from worker.run.job import JobResult, restore_job
-from worker.run.journal import JournalContents, read_journal
+from worker.run.journal import JournalContents, read_header, read_journal
 from worker.run.logs import configure_logging
 from worker.run.report import Reporter, report_document, write_document
 from worker.run.stopping import Stop, StopReason
@@ -93,7 +94,8 @@ def _allowed(ns: argparse.Namespace, env: Mapping[str, str]) -> frozenset[str]:
 
 def _journal_paths(paths: Sequence[Path]) -> list[Path]:
     """The journals named; a directory (a fleet's backup directory, one folder per target)
-    stands for the newest journal of a `run` in each folder under it."""
+    stands for the newest journal of a `run` in each folder under it (passing over, and
+    naming on stderr, any without a whole header, as `restore --latest` does)."""
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -101,7 +103,10 @@ def _journal_paths(paths: Sequence[Path]) -> list[Path]:
             continue
         newest: dict[Path, Path] = {}
         for candidate in sorted(path.rglob("*.jsonl")):  # run ids sort by time
-            if read_journal(candidate).header.get("command") == "run":
+            header, why = read_header(candidate)
+            if header is None:
+                say_skipped(candidate, why)
+            elif header.get("command") == "run":
                 newest[candidate.parent] = candidate
         found += newest.values()
     if not found:

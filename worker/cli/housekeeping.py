@@ -6,6 +6,7 @@ The rules are worker.retention's; this module lists, reads, writes and deletes.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,19 +17,31 @@ import structlog
 
 from worker.errors import ConfigError
 from worker.retention import RESTORING, Retention, journals, prunable, run_id_of
-from worker.run.journal import compress, read_journal
+from worker.run.journal import compress, read_header
 
 
-def latest_run_journal(directory: Path) -> Path:
+def say_skipped(path: Path, why: str) -> None:
+    """On stderr, whatever the log format: the operator must know a journal was passed
+    over, and a JSON log is for events of the run, which has not started."""
+    print(f"rebrand: warning: skipped {path}: {why}", file=sys.stderr)
+
+
+def latest_run_journal(directory: Path, *,
+                       skipped: Callable[[Path, str], None] = say_skipped) -> Path:
     """The newest journal a `run` wrote in `directory`: what "undo last night's run"
-    means. A restore's own journal is passed over (restoring it would redo the run)."""
+    means. A restore's own journal is passed over (restoring it would redo the run), and
+    so is one without a whole header (a run that could not write it sent nothing), each
+    of those told to `skipped` with why."""
     try:
         names = list(directory.iterdir())
     except OSError as exc:
         raise ConfigError(f"--latest: cannot list {directory} ({exc.strerror}); point "
                           "--backup-dir at the directory the runs wrote to") from exc
     for path in reversed(journals(names, _mtimes(names))):
-        if read_journal(path).header.get("command") == "run":
+        header, why = read_header(path)
+        if header is None:
+            skipped(path, why)
+        elif header.get("command") == "run":
             return path
     raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
                       "--backup-dir at the directory the runs wrote to")

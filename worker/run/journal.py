@@ -18,7 +18,7 @@ import os
 import shutil
 import uuid
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,10 +107,20 @@ class JournalWriter:
             self._file.flush()
             os.fsync(self._fd)
         except (OSError, JournalError) as exc:
+            # No write was sent, so the file holds nothing to undo: left behind (empty,
+            # or a torn header) it would be the newest journal, the one `--latest` means.
+            self._discard()
             raise ConfigError(
-                f"--backup-dir: cannot write the journal {path} ({exc}); point --backup-dir "
-                "at a writable directory with free space"
+                f"--backup-dir: cannot write the journal {path} ({exc}); nothing was sent "
+                "and the unfinished journal was removed. Point --backup-dir at a writable "
+                "directory with free space"
             ) from exc
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
 
     def _failed(self, exc: OSError) -> JournalError:
         if self._failure is None:
@@ -245,7 +255,7 @@ def _decompressed(path: Path, raw: IO[bytes]) -> IO[bytes]:
 MAX_LINE_BYTES = 16 << 20
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, bool]]:
+def _records(path: Path) -> Generator[tuple[int, dict[str, Any] | None, bool], None, None]:
     """(line number, record or None if unreadable, is_last_line)."""
     try:
         # A pipe is refused: opening one would wait for a writer (see `open_input`).
@@ -279,6 +289,25 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_header(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A journal's header, read from its first line alone; or None and why there is no
+    whole one (empty, torn, not a header). A run syncs its header before its first PUT,
+    so a journal without one has no write behind it. A header of another format, or a
+    file that cannot be read, is an error: it is a journal, just not one to pass over."""
+    with contextlib.closing(_records(path)) as records:
+        for _number, record, _last in records:
+            if record is None:
+                return None, "its first line is torn (not whole JSON): no header was written"
+            if record.get("type") != "header":
+                return None, "its first line is not a rebrand journal header"
+            if record.get("format") != FORMAT_VERSION:
+                raise ConfigError(f"journal {path}: its header is format "
+                                  f"{record.get('format')!r}, not {FORMAT_VERSION}; restore it "
+                                  "with the rebrand version that wrote it")
+            return record, ""
+    return None, "it is empty"
 
 
 def read_journal(path: Path) -> JournalContents:
