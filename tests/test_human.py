@@ -3,6 +3,7 @@ reads, the closing summary with its undo command, colors and swatches, and the h
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from pathlib import Path
@@ -25,7 +26,9 @@ from worker.cli.human import (
 )
 from worker.cli.style import Palette, choose_palette, xterm256
 from worker.cli.tables import plan_table
+from worker.errors import RebrandError
 from worker.outcome import Change, Kind, Outcome, Summary
+from worker.run.stopping import StopReason
 from worker.text import printable
 
 PLAIN = Palette()
@@ -163,7 +166,8 @@ def test_a_stopped_run_says_why_and_what_was_left() -> None:
     plain = [SGR.sub("", line) for line in lines]
     assert plain[1] == "  3 already on theme, 30 failed, 447 not started"
     assert "\x1b[31;1m30 failed\x1b[0m" in lines[1]
-    assert "Stopped early: too many failures (exit 4)" in plain
+    assert any(line.startswith("Stopped early: --max-failures reached (exit 4). Next: ")
+               for line in plain)
     assert any(line.startswith("Undo:") for line in plain)
     assert any(line.startswith("Retry:   rebrand run --config config.yaml") for line in plain)
 
@@ -172,8 +176,92 @@ def test_a_run_stopped_by_an_error_before_listing_has_nothing_to_undo() -> None:
     lines = summary_lines(_summary(listed=0, updated=0, unchanged=0, retries=0,
                                    stopped="UnreachableError"), _run_ending(exit_code=4), PLAIN)
     assert lines[0] == "Nothing was done: no conference was listed."
-    assert "Stopped early: the Space could not be reached or listed (exit 4)" in lines
+    assert any(line.startswith("Stopped early: the Space could not be reached or listed "
+                               "(exit 4). Next: check the Space's address") for line in lines)
     assert not any(line.startswith("Undo:") for line in lines)
+
+
+# Fields of Summary that are not counts of conferences or requests.
+_NOT_COUNTS = {"duration_s", "updates_per_s", "effective_rate", "concurrency",
+               "concurrency_min", "concurrency_max"}
+_COUNTS = [f.name for f in dataclasses.fields(Summary)
+           if f.name not in _NOT_COUNTS and f.type in ("int", int)]
+# A dry run sends no write; a run that writes plans nothing.
+_ENDINGS = {"run": (_run_ending(exit_code=1), {"planned"}),
+            "plan": (_run_ending(exit_code=10, dry_run=True, journal=None),
+                     {"updated", "unknown"}),
+            "restore": (Ending("restore", 1, space="https://example.signalwire.com",
+                               journal=Path("/b/r.jsonl")), {"planned"}),
+            "restore --dry-run": (Ending("restore", 10, dry_run=True), {"updated", "unknown"})}
+
+
+def test_every_count_of_the_summary_is_known_here() -> None:
+    """A count added to Summary must be added to the terminal's words (and to _COUNTS)."""
+    assert "unknown" in _COUNTS and "journal_dropped" in _COUNTS and len(_COUNTS) >= 13
+
+
+@pytest.mark.parametrize("ending", list(_ENDINGS))
+@pytest.mark.parametrize("count", _COUNTS)
+def test_the_summary_names_every_count_that_is_not_zero(count: str, ending: str) -> None:
+    end, impossible = _ENDINGS[ending]
+    if count in impossible:
+        pytest.skip(f"{ending} never has {count}")
+    if count == "journal_dropped" and not ending.startswith("restore"):
+        pytest.skip("only a restore reads a journal")
+    zero = dict.fromkeys(_COUNTS, 0) | {"listed": 9_999}
+    # A 429 is retried: the throttled are among the retries.
+    given = {count: 4_321} | ({"retries": 5_000} if count == "throttled" else {})
+    text = "\n".join(summary_lines(_summary(**(zero | given)), end, PLAIN))
+    assert "4,321" in text, f"{count}=4321 is not in:\n{text}"
+
+
+def test_unanswered_writes_are_named_with_what_to_do() -> None:
+    lines = summary_lines(_summary(updated=400, unchanged=50, unknown=7, not_started=43,
+                                   stopped="terminated (SIGTERM)"),
+                          _run_ending(exit_code=143), PLAIN)
+    text = "\n".join(lines)
+    assert lines[0] != "Nothing to re-theme: 500 conferences checked."
+    assert "7 unknown: sent, but the answer never came (each may have landed)" in lines[1]
+    assert "rebrand run --config config.yaml" in text  # re-run: settles them
+    assert any(line.startswith("Undo:    rebrand restore") for line in lines)
+
+
+def test_writes_whose_answers_alone_are_missing_are_not_nothing_to_re_theme() -> None:
+    lines = summary_lines(_summary(updated=0, unchanged=497, unknown=3,
+                                   stopped="UnreachableError"),
+                          _run_ending(exit_code=4), PLAIN)
+    assert not lines[0].startswith("Nothing to re-theme")
+
+
+def _error_names() -> list[str]:
+    found: list[str] = []
+    todo: list[type[RebrandError]] = [RebrandError]
+    while todo:
+        kind = todo.pop()
+        found.append(kind.__name__)
+        todo += kind.__subclasses__()
+    return found
+
+
+@pytest.mark.parametrize("stopped", _error_names() + [r.value for r in StopReason])
+def test_every_stop_reason_is_told_in_plain_words_with_what_to_do(stopped: str) -> None:
+    lines = summary_lines(_summary(updated=10, not_started=490, stopped=stopped),
+                          _run_ending(exit_code=4), PLAIN)
+    [line] = [line for line in lines if line.startswith("Stopped early: ")]
+    assert not re.search(r"\b[A-Z][a-z]+(Error)\b", line), line  # no class name
+    reason = line.removeprefix("Stopped early: ")
+    assert len(reason.split()) >= 3, line
+    assert re.search(r"\(exit 4\)[.:;] \S", line) or "Next:" in "\n".join(lines), (
+        f"no next step after {line!r}")
+
+
+def test_a_journal_error_names_the_journal_and_says_free_space() -> None:
+    journal = Path("/backups/20261130T000000Z-abc.jsonl")
+    lines = summary_lines(_summary(updated=10, not_started=490, stopped="JournalError"),
+                          _run_ending(exit_code=4, journal=journal), PLAIN)
+    [line] = [line for line in lines if line.startswith("Stopped early: ")]
+    assert "the journal could not be written" in line
+    assert f"free space in {journal.parent}" in line
 
 
 def test_a_plan_summary_gives_the_command_that_applies_it() -> None:

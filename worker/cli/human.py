@@ -18,16 +18,56 @@ import structlog
 
 from worker.cli.style import Palette
 from worker.outcome import Outcome, Summary
+from worker.run.stopping import StopReason
 from worker.text import printable
 
 _LABEL_WIDTH = 10
-# Why a run stopped, in words, when an error (not a stop request) ended it.
-_STOP_WORDS = {
-    "AuthError": "the Space refused the credentials",
-    "UnreachableError": "the Space could not be reached or listed",
-    "UnsafeLinkError": "a pagination link led away from the Space",
+_AGAIN = "then run the same command again (what is already done is skipped)"
+_ALLOW = ("upgrade rebrand to a version whose API spec names it, or, if the Space's PUT "
+          "leaves it alone, allow it with --allow-field NAME")
+# Why a run stopped, in words, and what to do next. `stopped` in the summary is either a
+# StopReason's value (already words) or, when an error ended the run, the error's class
+# name (worker.errors): every class of that tree has its words here, a test walks it.
+_STOP_WORDS: dict[str, tuple[str, str]] = {
+    # StopReason values
+    StopReason.SIGINT.value: ("interrupted (SIGINT)", "run the same command again to finish "
+                                                      "(what is already done is skipped)"),
+    StopReason.SIGTERM.value: ("terminated (SIGTERM)", "run the same command again to finish "
+                                                       "(what is already done is skipped)"),
+    StopReason.DEADLINE.value: ("--deadline reached", "the next run takes up the rest; if it "
+                                                      "keeps happening, raise --deadline"),
+    StopReason.MAX_FAILURES.value: ("--max-failures reached", "read the failures above, fix "
+                                                              f"their cause, {_AGAIN}"),
+    StopReason.UNKNOWN_PROPERTY.value: ("an answer held a property the API spec does not "
+                                        "name", _ALLOW),
+    StopReason.LISTING_FAILED.value: ("the listing failed", "the error above says why; "
+                                                            + _AGAIN),
+    # errors
+    "AuthError": ("the Space refused the credentials", "check SIGNALWIRE_PROJECT_ID and "
+                  "SIGNALWIRE_API_TOKEN (the token needs the Video scope)"),
+    "UnreachableError": ("the Space could not be reached or listed",
+                         f"check the Space's address and the network, {_AGAIN}"),
+    "UnsafeLinkError": ("a pagination link led away from the Space",
+                        "nothing was sent there; the error above names the link, for the "
+                        "Space's owner"),
+    "UnknownPropertyError": ("an answer held a property the API spec does not name", _ALLOW),
+    "JournalError": ("the journal could not be written (disk full or read-only)",
+                     "free space in {journal_dir} (or make it writable), " + _AGAIN
+                     + "; what the journal holds can be restored"),
+    "ListingError": ("the listing would not end (a page with no new conference, a page "
+                     "read twice, or more than --max-pages)", f"the error above says which; "
+                     f"{_AGAIN}"),
+    "AbortError": ("the run could not go on safely", f"the error above says why; {_AGAIN}"),
+    "ConfigError": ("bad input met during the run", f"fix what the error above names, "
+                    f"{_AGAIN}"),
+    "RebrandError": ("an error", f"the error above says which; {_AGAIN}"),
+    "ApiError": ("a request failed", f"the error above says why; {_AGAIN}"),
+    "RetryableApiError": ("a request kept failing", f"the error above says why; {_AGAIN}"),
+    "NotFoundError": ("a request found nothing (404)", f"the error above says which; "
+                      f"{_AGAIN}"),
+    "RefusedRequestError": ("a request rebrand would not send", f"the error above says "
+                            f"why; {_AGAIN}"),
 }
-
 
 class Verbosity(IntEnum):
     QUIET = -1  # failures and the summary
@@ -176,7 +216,7 @@ def _headline(s: Summary, end: Ending) -> str:
         if not s.planned:
             return f"Nothing would change: {of} checked"
         return f"{s.planned:,} of {of} would change; nothing was sent"
-    if not s.updated and not s.failed:
+    if not (s.updated or s.failed or s.unknown or s.not_started):
         return f"Nothing to re-theme: {of} checked"
     return f"Re-themed {s.updated:,} of {of}"
 
@@ -191,6 +231,11 @@ def _breakdown(s: Summary, end: Ending, palette: Palette) -> str:
         (s.vanished, "vanished (deleted meanwhile)", ("yellow",)),
         (s.excluded, "excluded by select or shard", ()),
         (s.not_started, "not started", ("yellow",)),
+        (s.unknown, "unknown: sent, but the answer never came (each may have landed)",
+         ("red", "bold")),
+        (s.journal_dropped, "journal record lost to its torn last line (a crash mid-write)"
+         if s.journal_dropped == 1 else
+         "journal records lost to its torn last line (a crash mid-write)", ("yellow",)),
     ]
     return ", ".join(palette.paint(f"{n:,} {words}", *styles)
                      for n, words, styles in parts if n)
@@ -202,7 +247,7 @@ def _pace(s: Summary, end: Ending) -> str:
         text += f", {s.updates_per_s:,.1f} updates/s"
     if s.retries:
         text += f", {s.retries:,} " + ("retry" if s.retries == 1 else "retries")
-        if s.throttled:
+        if s.throttled:  # each 429 was retried: the throttled are among the retries
             text += f" ({s.throttled:,} throttled by the Space)"
     return text
 
@@ -210,8 +255,23 @@ def _pace(s: Summary, end: Ending) -> str:
 def _stopped(s: Summary, end: Ending) -> str | None:
     if s.stopped is None:
         return None
-    reason = _STOP_WORDS.get(s.stopped, s.stopped)
-    return f"Stopped early: {reason} (exit {end.exit_code})"
+    reason, then = _STOP_WORDS.get(s.stopped, (s.stopped, f"the error above says why; {_AGAIN}"))
+    if s.unknown_fields and s.stopped in ("UnknownPropertyError",
+                                          StopReason.UNKNOWN_PROPERTY.value):
+        reason += f" ({', '.join(printable(f) for f in s.unknown_fields)})"
+    where = str(end.journal.parent) if end.journal is not None else "the backup directory"
+    return f"Stopped early: {reason} (exit {end.exit_code}). Next: " + then.format(
+        journal_dir=where) + "."
+
+
+def _unknown(s: Summary, end: Ending) -> str | None:
+    """What to do about writes whose answer never came: they may have landed."""
+    if not s.unknown:
+        return None
+    again = ("restore the same journal again (restoring twice is harmless)"
+             if end.command == "restore" else "run again (what took is skipped)")
+    return (f"{s.unknown:,} unknown: {again} to settle them"
+            + (", or undo the run with the Undo command below" if end.journal else ""))
 
 
 def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
@@ -226,12 +286,15 @@ def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
     stopped = _stopped(s, end)
     if stopped:
         lines.append(palette.paint(stopped, "yellow" if s.failed == 0 else "red"))
+    unknown = _unknown(s, end)
+    if unknown:
+        lines.append(palette.paint(unknown, "yellow"))
     rows: list[tuple[str, str]] = []
     if end.journal is not None:
         rows.append(("Journal", str(end.journal)))
         # Nothing to undo unless a write may have landed (a failed PUT may have, before
         # its answer was lost).
-        if s.updated or s.failed or (s.stopped and s.listed):
+        if s.updated or s.failed or s.unknown or (s.stopped and s.listed):
             rows.append(("Undo", undo_command(end.space or "SPACE", end.journal)))
     if end.report is not None:
         rows.append(("Report", str(end.report)))
@@ -241,7 +304,8 @@ def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
         rows.append(("Metrics", f"pushed to {end.pushgateway}"))
     if end.config is not None and end.command == "run" and end.dry_run and s.planned:
         rows.append(("Apply", shlex.join(["rebrand", "run", "--config", str(end.config)])))
-    if end.config is not None and end.command == "run" and not end.dry_run and s.failed:
+    if (end.config is not None and end.command == "run" and not end.dry_run
+            and (s.failed or s.unknown)):
         rows.append(("Retry", shlex.join(["rebrand", "run", "--config", str(end.config)])
                      + "   (what is already on theme is skipped)"))
     lines += [f"{label + ':':9s}{value}" for label, value in rows]
