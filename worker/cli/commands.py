@@ -21,7 +21,7 @@ import structlog
 
 from worker.cli import confirm, loop
 from worker.cli.gate import check_theme
-from worker.cli.housekeeping import latest_run_journal, restoring, tidy
+from worker.cli.housekeeping import latest_run_journal, restoring, tidy_after_run
 from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import end_if_signalled, with_signals
@@ -304,15 +304,8 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _tidy(ns: argparse.Namespace, directory: Path, current: Path | None) -> None:
-    """--keep-days, --keep-last, --compress-journals: after a run that ended well. A
-    failure here is a warning: the run's own outcome stands."""
-    policy = Retention(keep_days=ns.keep_days, keep_last=ns.keep_last)
-    if not (policy.active or ns.compress_journals):
-        return
-    try:
-        tidy(directory, current, policy, compress_closed=ns.compress_journals)
-    except (OSError, ConfigError) as exc:
-        structlog.get_logger("rebrand").warning("journals.not_tidied", error=str(exc))
+    tidy_after_run(directory, current, Retention(keep_days=ns.keep_days, keep_last=ns.keep_last),
+                   compress_closed=ns.compress_journals)
 
 
 def _named_space(ns: argparse.Namespace, env: Mapping[str, str],

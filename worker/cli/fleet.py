@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ import structlog
 from worker.cli import loop
 from worker.cli.commands import tell_stdout_lost, write_output
 from worker.cli.gate import check_theme
-from worker.cli.housekeeping import say_skipped
+from worker.cli.housekeeping import say_skipped, tidy_after_run
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
 from worker.fleet import Fleet, TargetRun, fleet_exit_code, parse_fleet, plan_runs
+from worker.retention import Retention
 from worker.run.fleet import TargetResult, run_fleet, totals
 from worker.run.job import JobResult, restore_job
 from worker.run.journal import JournalContents, read_header, read_journal
@@ -36,6 +37,13 @@ from worker.space import allowed_hosts
 def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
                       raw: Mapping[str, Any]) -> int:
     """`run`/`plan` over every target of the fleet (or those `--target` names)."""
+    if getattr(ns, "preview", None) is not None:
+        # Refused rather than ignored: a flag that is accepted must act.
+        raise ConfigError(
+            "--preview does not apply to a fleet config: its page shows one Space's "
+            "palettes. Drop --preview; see each theme with `rebrand preview --config "
+            "CONFIG --out FILE.html` on a single-Space config, or plan one target's Space "
+            "with its own config and --preview")
     dry_run = ns.command == "plan" or bool(getattr(ns, "dry_run", False))
     fleet = parse_fleet(raw, allow=_allowed(ns, env)).pick(
         tuple(getattr(ns, "target", None) or ()))
@@ -46,13 +54,42 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
         raise ConfigError("a fleet run at a terminal changes several Spaces: run "
                           "`rebrand plan` first to see what would change, then `run --yes`")
     secrets = tuple(s for run in runs for s in run.credentials.secrets)
-    fmt = configure_logging(ns.log_format, secrets=secrets, batched=True)
+    fmt = _configure_logging(ns, secrets)
     stop = Stop()
     keep = dry_run and (fmt == "console" or ns.summary_md is not None)
     results = loop.run(with_signals, lambda: run_fleet(
         runs, max_parallel=fleet.max_parallel, stop=stop,
         reporter_for=lambda _name: Reporter(keep_plans=keep)), stop)
-    return conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
+    code = conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
+    if not dry_run and stop.reason not in (StopReason.SIGINT, StopReason.SIGTERM):
+        # Retention is per Space: each target's folder, after that target ended well.
+        folders = {run.name: run.settings.backup_dir for run in runs}
+        policy = Retention(keep_days=getattr(ns, "keep_days", None),
+                           keep_last=getattr(ns, "keep_last", None))
+        for r in results:
+            if r.result.exit_code == ExitCode.OK:
+                tidy_after_run(folders[r.name], r.result.journal, policy,
+                               compress_closed=bool(getattr(ns, "compress_journals", False)))
+    return code
+
+
+class _QuietConsole:
+    """-q at a terminal: a fleet's failures and summaries only. (A fleet's console lines
+    are structlog's own, one per event: the default and -v both show every conference.)"""
+
+    def __init__(self) -> None:
+        self._render = structlog.dev.ConsoleRenderer(colors=False)
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+        if (event.get("event") not in ("run.summary", "fleet.summary")
+                and event.get("level") not in ("error", "critical")):
+            raise structlog.DropEvent
+        return self._render(logger, method, event)
+
+
+def _configure_logging(ns: argparse.Namespace, secrets: tuple[str, ...]) -> str:
+    console = _QuietConsole() if getattr(ns, "quiet", False) else None
+    return configure_logging(ns.log_format, secrets=secrets, batched=True, console=console)
 
 
 def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
@@ -72,7 +109,7 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
                 f"{run.name}; restore one run at a time, the newest first")
         chosen[run.name] = (journal, run)
     secrets = tuple(s for run in runs for s in run.credentials.secrets)
-    fmt = configure_logging(ns.log_format, secrets=secrets, batched=True)
+    fmt = _configure_logging(ns, secrets)
     stop = Stop()
     restores = [replace(run, settings=replace(run.settings, theme=None, rules=None,
                                               target_select=None))

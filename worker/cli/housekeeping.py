@@ -72,6 +72,18 @@ def restoring(journal: Path) -> Iterator[Callable[[], None]]:
     yield lambda: mark.unlink(missing_ok=True)
 
 
+def tidy_after_run(directory: Path, current: Path | None, policy: Retention, *,
+                   compress_closed: bool) -> None:
+    """--keep-days, --keep-last, --compress-journals: after a run (or a fleet's target)
+    that ended well. A failure here is a warning: the run's own outcome stands."""
+    if not (policy.active or compress_closed):
+        return
+    try:
+        tidy(directory, current, policy, compress_closed=compress_closed)
+    except (OSError, ConfigError) as exc:
+        structlog.get_logger("rebrand").warning("journals.not_tidied", error=str(exc))
+
+
 @dataclass(frozen=True, slots=True)
 class Tidied:
     compressed: tuple[str, ...]

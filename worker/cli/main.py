@@ -130,7 +130,8 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
                    help="write the plan as Markdown here (for a CI job summary)")
     p.add_argument("--target", action="append", metavar="NAME",
-                   help="with a fleet config (`targets:`): run only this target (repeatable)")
+                   help="with a fleet config (`targets:`): run only this target (repeatable). "
+                        "The other flags act per target; --preview is refused for a fleet")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -169,19 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     # After a run that ended well (exit 0); never the newest journal, nor one a restore
     # has not finished with.
     run.add_argument("--keep-days", type=positive_float, default=None, metavar="DAYS",
-                     help="after a run that ended well, delete journals older than this")
+                     help="after a run that ended well, delete journals older than this (a "
+                          "fleet: in each target's folder, after that target ended well)")
     run.add_argument("--keep-last", type=positive_int, default=None, metavar="N",
-                     help="after a run that ended well, delete all but the newest N journals")
+                     help="after a run that ended well, delete all but the newest N journals "
+                          "(a fleet: per target, as --keep-days)")
     run.add_argument("--compress-journals", action="store_true",
                      help="after a run that ended well, gzip the older journals (restore "
-                          "reads them as they are)")
+                          "reads them as they are; a fleet: per target, as --keep-days)")
     _add_run_flags(run)
 
     plan = _command(sub, "plan")
     _add_run_flags(plan)
     plan.add_argument("--preview", type=Path, default=None, metavar="FILE.html",
                       help="also write an HTML preview: the theme, and each current "
-                           "palette before and after, with its count")
+                           "palette before and after, with its count (one Space's: not with "
+                           "a fleet config)")
 
     restore = _command(sub, "restore")
     restore.add_argument("journal", type=Path, nargs="?", default=None,

@@ -1,0 +1,70 @@
+"""The flags `run` and `plan` accept act on a fleet too, or are refused before anything is
+sent: journal retention is kept per target's folder, -q quiets the terminal, and --preview
+(one Space's palettes) is refused with what to do instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_fleet import NAMES, _config, _env, fleet_in_thread
+from worker.cli.main import main
+from worker.errors import ExitCode
+
+
+def test_retention_flags_keep_each_targets_folder_after_a_fleet_run_that_ended_well(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    backups = tmp_path / "backups"
+    old = backups / "acme" / "20200101T000000Z-000000.jsonl"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b'{"type": "header", "format": 1, "command": "run"}\n')
+    with fleet_in_thread(count=8) as fleet:
+        config = _config(tmp_path, fleet)
+        for _ in range(3):
+            code = main(["run", "--config", str(config), "--backup-dir", str(backups),
+                         "--log-format", "json", "--keep-last", "2", "--keep-days", "30",
+                         "--compress-journals"], env=_env())
+            assert code == ExitCode.OK, capsys.readouterr().err
+    assert not old.exists(), "--keep-days: a journal older than 30 days stayed"
+    for name in NAMES:
+        names = sorted(p.name for p in (backups / name).iterdir())
+        # --keep-last 2: the newest plain (the last run's own), the one before compressed.
+        assert len(names) == 2, (name, names)
+        assert sum(n.endswith(".jsonl") for n in names) == 1, (name, names)
+        assert sum(n.endswith(".jsonl.gz") for n in names) == 1, (name, names)
+
+
+def test_quiet_leaves_a_fleet_terminal_only_failures_and_summaries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fleet_in_thread(count=8) as fleet:
+        config = _config(tmp_path, fleet)
+        args = ["run", "--config", str(config), "--backup-dir",
+                str(tmp_path / "b"), "--log-format", "console"]
+        assert main(args, env=_env()) == ExitCode.OK
+        loud = capsys.readouterr().out
+        assert main([*args, "-q"], env=_env()) == ExitCode.OK
+        quiet = capsys.readouterr().out
+    assert "conference.updated" in loud  # without -q, every conference has a line
+    assert "conference." not in quiet
+    assert "fleet.summary" in quiet
+    assert quiet.count("run.summary") == len(NAMES)
+
+
+def test_preview_on_a_fleet_plan_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fleet_in_thread(count=8) as fleet:
+        config = _config(tmp_path, fleet)
+        preview = tmp_path / "p.html"
+        code = main(["plan", "--config", str(config), "--preview", str(preview)],
+                    env=_env())
+        seen = sum(len(fleet[n].space.requests) for n in NAMES)
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert "--preview does not apply to a fleet config" in err
+    assert "rebrand preview" in err  # what to do instead
+    assert seen == 0
+    assert not preview.exists()
