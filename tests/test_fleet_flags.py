@@ -68,3 +68,22 @@ def test_preview_on_a_fleet_plan_is_refused_before_anything_is_sent(
     assert "rebrand preview" in err  # what to do instead
     assert seen == 0
     assert not preview.exists()
+
+
+def test_space_on_a_fleet_restore_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each journal goes to the target its header names; --space cannot say otherwise."""
+    with fleet_in_thread(count=4) as fleet:
+        config = _config(tmp_path, fleet)
+        backups = tmp_path / "backups"
+        assert main(["run", "--config", str(config), "--backup-dir", str(backups),
+                     "--log-format", "json"], env=_env()) == ExitCode.OK
+        capsys.readouterr()
+        before = sum(len(fleet[n].space.requests) for n in NAMES)
+        code = main(["restore", "--config", str(config), "--space", fleet["acme"].url,
+                     str(backups), "--log-format", "json"], env=_env())
+        seen = sum(len(fleet[n].space.requests) for n in NAMES) - before
+    assert code == ExitCode.BAD_INPUT
+    assert "--space does not apply to a fleet config" in capsys.readouterr().err
+    assert seen == 0

@@ -340,6 +340,10 @@ def restore_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise ConfigError("restore with a fleet --config: name each target's journal "
                               "(or its directory, for its newest run journal); --latest is "
                               "for one Space")
+        if ns.space:
+            raise ConfigError("--space does not apply to a fleet config: each journal goes "
+                              "to the target its header names. Drop --space, or restore "
+                              "one Space without the fleet --config")
         from worker.cli.fleet import fleet_restore_command
 
         return fleet_restore_command(ns, env, raw)
