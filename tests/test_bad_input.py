@@ -63,12 +63,32 @@ CONFIGS = {
     "mapping as a key": ("{? {a: 1} : 2}\n", "a key must be a plain word"),
     "NUL bytes": (GOOD + "\0\0\0", "NUL"),
     "a YAML tag for Python": (GOOD + "x: !!python/object/apply:os.system ['true']\n",
-                              "not valid YAML"),
+                              "line 15, column 4: the YAML tag !!python/object/apply:os.system "
+                              "is not allowed"),
     "a list, not a mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
     "binary where a color goes": (
         "space: example.signalwire.com\ntheme: {light: {primary: !!binary aGVsbG8=}}\n",
-        "theme.light.primary"),
+        "line 2, column 26: the YAML tag !!binary is not allowed"),
     "a date where a number goes": (GOOD + "concurrency: 2026-01-01\n", "concurrency"),
+    # Scalars YAML cannot build: each is where the file says, with what to change.
+    "a date that is not one": (GOOD + "queue_size: 2025-13-01\n",
+                               "line 15, column 13: 2025-13-01 cannot be read as a date "
+                               "(month must be in 1..12); correct it, or quote it if it is "
+                               "text"),
+    "a timestamp out of range": (GOOD + "queue_size: 2025-02-30 10:00:00\n",
+                                 "line 15, column 13: 2025-02-30 10:00:00 cannot be read"),
+    "!!int on a word": (GOOD + "queue_size: !!int abc\n",
+                        "line 15, column 13: abc cannot be read as !!int"),
+    "!!float on a word": (GOOD + "rate_limit: !!float x\n",
+                          "line 15, column 13: x cannot be read as !!float"),
+    "!!set on a word": (GOOD + "queue_size: !!set abc\n",
+                        "line 15, column 13: the YAML tag !!set is not allowed"),
+    "!!map on a word": (GOOD + "queue_size: !!map abc\n", "line 15, column 13"),
+    "!!binary, bad base64": (GOOD + "queue_size: !!binary a\n",
+                             "the YAML tag !!binary is not allowed"),
+    "a local tag": (GOOD + "queue_size: !mine 3\n", "the YAML tag !mine is not allowed"),
+    "a long tag is cut": (GOOD + "queue_size: !" + "t" * 5000 + " 3\n", "the YAML tag !ttt"),
+    "a date as a key": (GOOD + "2025-01-01: 1\n", "2025-01-01: unknown key"),
 }
 
 
@@ -82,6 +102,7 @@ def test_a_crafted_config_is_exit_2_small_and_named(tmp_path: Path, case: str) -
     assert said in err
     assert str(config) in err or "line " in err or said in err
     assert "Traceback" not in err
+    assert len(err) < 1000
     assert peak_mb < MEMORY_LIMIT_MB
 
 

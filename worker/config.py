@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import date
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +30,7 @@ from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
 from worker.space import Space, allowed_hosts, parse_space
 from worker.suggest import did_you_mean
+from worker.text import clipped
 from worker.theme import Theme, parse_theme
 
 DEFAULT_RATE_LIMIT = 1380.0
@@ -61,6 +63,17 @@ _TOP_KEYS = (
     "confirm_above",
     "accessibility",
 )
+# The config is plain data: the YAML tags it may carry explicitly, by kind of node. Any
+# other (`!!binary`, `!!set`, `!!timestamp`, `!!python/...`, a local `!mine`) is refused.
+_CORE = "tag:yaml.org,2002:"
+_PLAIN_TAGS: Mapping[type[yaml.Event], frozenset[str]] = MappingProxyType({
+    yaml.ScalarEvent: frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null")),
+    yaml.SequenceStartEvent: frozenset({_CORE + "seq"}),
+    yaml.MappingStartEvent: frozenset({_CORE + "map"}),
+})
+# What a value YAML could not build was meant to be, for the message.
+_KINDS = MappingProxyType({_CORE + "timestamp": "a date", _CORE + "int": "!!int",
+                           _CORE + "float": "!!float", _CORE + "bool": "!!bool"})
 _RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
 _SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
 
@@ -180,10 +193,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     and a second `theme:` further down a long file is an easy mistake to miss."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)  # raises a ConstructorError
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool | None):
+            # A date key (`2025-01-01: 1`) is a plain word: _check_keys names it.
+            if not isinstance(key, str | int | float | bool | date | None):
                 raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a "
                                   "plain word, not a list or mapping")
             if key in seen:
@@ -199,6 +215,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed "
                               "in the config; write the value out in full")
+        _check_tag(self.peek_event())  # type: ignore[no-untyped-call]
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_YAML_DEPTH:
@@ -209,6 +226,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar of the right shape can still fail to build (`2025-13-01`, `!!int abc`):
+        # PyYAML lets the ValueError through, without saying where.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            kind = _KINDS.get(str(node.tag))
+            raise ConfigError(
+                f"{_where(node.start_mark)}: {clipped(str(node.value))} "
+                f"cannot be read{f' as {kind}' if kind else ''} ({clipped(str(exc))}); "
+                "correct it, or quote it if it is text") from exc
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         _check_digits(node)
         return super().construct_yaml_int(node)
@@ -216,6 +245,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
         _check_digits(node)
         return super().construct_yaml_float(node)
+
+
+def _where(mark: Any) -> str:
+    """Where a YAML mark points, as a person counts (from 1)."""
+    return "somewhere in the file" if mark is None else \
+        f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _check_tag(event: yaml.Event) -> None:
+    """Refuse an explicit YAML tag that builds anything but plain data."""
+    tag = getattr(event, "tag", None)
+    if tag is None or tag == "!" or tag in _PLAIN_TAGS.get(type(event), ()):
+        return
+    shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+    raise ConfigError(f"{_where(event.start_mark)}: the YAML tag "
+                      f"{clipped(shown)} is not allowed here; the config is plain data: "
+                      "remove the tag (and quote the value if it is text)")
 
 
 def _check_digits(node: yaml.ScalarNode) -> None:

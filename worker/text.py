@@ -39,3 +39,10 @@ def markdown_cell(text: str) -> str:
 
 
 __all__ = ["markdown_cell", "printable"]
+
+
+def clipped(text: str, limit: int = 60) -> str:
+    """`text` as `printable` shows it, cut to `limit` characters with a `…`: for echoing
+    what a person typed into an error message, however long the value was."""
+    shown = printable(text[: limit * 4])  # each character escapes to at most 6
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
