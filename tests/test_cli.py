@@ -41,6 +41,9 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], str]] = {
     "bad color": ({"theme": {"light": {"primary": "#12345"}}}, {}, "theme.light.primary"),
     "credentials in file": ({"api_token": SECRET, "project_id": "p"}, {}, "credentials"),
     "numeric bound": ({"page_size": 5000}, {}, "page_size"),
+    "a time past the calendar edge": ({"select": {"starts_after": "9999-12-31T23:59:59-01:00"}},
+                                      {}, "select.starts_after: 9999-12-31T23:59:59-01:00 is "
+                                          "outside the times UTC can hold"),
     "plain http elsewhere": ({}, {"SIGNALWIRE_SPACE": "http://example.com"}, "SIGNALWIRE_SPACE"),
     "missing credentials": ({}, {"SIGNALWIRE_API_TOKEN": ""}, "SIGNALWIRE_API_TOKEN"),
     "token and token file": ({}, {"SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from tests.support import (
 from worker.cli.main import main
 from worker.config import parse_settings
 from worker.errors import ConfigError
+from worker.rules import selected
 from worker.run.job import run_job
 from worker.select import Selection, all_of, parse_selection
 from worker.shard import Shard
@@ -100,6 +101,46 @@ def test_parse_selection_reads_every_key_and_normalises_times_to_utc() -> None:
 def test_bad_select_sections_are_refused_naming_the_key(raw: object, message: str) -> None:
     with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
         parse_selection(raw)
+
+
+_RANGE = "outside the times UTC can hold; use one from 0001-01-01T00:00:00Z to " \
+         "9999-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "shown"),
+    [
+        ({"starts_after": "9999-12-31T23:59:59-01:00"}, "starts_after",
+         "9999-12-31T23:59:59-01:00"),
+        ({"ends_before": "0001-01-01T00:00:00+01:00"}, "ends_before",
+         "0001-01-01T00:00:00+01:00"),
+        # As YAML builds an unquoted timestamp.
+        ({"ends_before": datetime(9999, 12, 31, 23, 0, tzinfo=timezone(-timedelta(hours=2)))},
+         "ends_before", "9999-12-31T23:00:00-02:00"),
+    ],
+)
+def test_a_time_past_the_calendar_edge_in_utc_is_refused_naming_the_key(
+    raw: object, key: str, shown: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_selection(raw)
+    assert str(caught.value) == f"select.{key}: {shown} is {_RANGE}"
+
+
+@pytest.mark.parametrize(
+    ("given", "sent", "a_later_start_is_in"),
+    [("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", True),
+     ("0999-06-01T12:00:00+01:00", "0999-06-01T11:00:00Z", True),
+     ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z", False)],
+)
+def test_the_first_and_last_years_are_sent_as_rfc_3339(
+    given: str, sent: str, a_later_start_is_in: bool
+) -> None:
+    """Four-digit years, always: `%Y` writes year 1 as `1`, which no parser reads back."""
+    selection = parse_selection({"starts_after": given})
+    assert selection.list_filters() == {"starts_after": sent}
+    conference = {"name": "a", "join_from": "2025-01-01T00:00:00Z"}
+    assert selected(selection, conference) is a_later_start_is_in
 
 
 def test_config_reads_select_and_confirm_above() -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from worker.errors import ConfigError
 from worker.suggest import did_you_mean
+from worker.text import clipped
 
 _KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
 
@@ -146,4 +147,12 @@ def _instant(value: object, key: str) -> str | None:
         # A bare local time would shift by the runner's zone: make the operator say.
         raise ConfigError(f"{key}: {moment.isoformat()} has no timezone; add Z (UTC) or an "
                           "offset such as +02:00")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as exc:
+        # 9999-12-31T23:59:59-01:00 is a year 10000 in UTC, which no datetime holds.
+        raise ConfigError(f"{key}: {clipped(moment.isoformat())} is outside the times UTC "
+                          "can hold; use one from 0001-01-01T00:00:00Z to "
+                          "9999-12-31T23:59:59Z") from exc
+    # Not strftime: its %Y writes year 1 as `1`, which no RFC 3339 reader takes back.
+    return utc.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
