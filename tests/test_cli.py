@@ -44,6 +44,11 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], str]] = {
     "a time past the calendar edge": ({"select": {"starts_after": "9999-12-31T23:59:59-01:00"}},
                                       {}, "select.starts_after: 9999-12-31T23:59:59-01:00 is "
                                           "outside the times UTC can hold"),
+    "a host name that is not one": ({}, {"SIGNALWIRE_SPACE": "a..example.com",
+                                         "REBRAND_ALLOW_SPACE_HOST": "a..example.com"},
+                                    "REBRAND_ALLOW_SPACE_HOST: a..example.com"),
+    "a Space label too long": ({}, {"SIGNALWIRE_SPACE": "a" * 64 + ".signalwire.com"},
+                               "SIGNALWIRE_SPACE: "),
     "plain http elsewhere": ({}, {"SIGNALWIRE_SPACE": "http://example.com"}, "SIGNALWIRE_SPACE"),
     "missing credentials": ({}, {"SIGNALWIRE_API_TOKEN": ""}, "SIGNALWIRE_API_TOKEN"),
     "token and token file": ({}, {"SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},

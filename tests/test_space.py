@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from worker.errors import ConfigError, UnsafeLinkError
-from worker.space import Space, is_loopback, parse_space, resolve_link
+from worker.space import Space, allowed_hosts, is_loopback, parse_space, resolve_link
 
 SPACE = Space("https", "example.signalwire.com", 443)
 LOCAL = Space("http", "127.0.0.1", 8080)
@@ -120,3 +120,63 @@ def test_a_link_refused_only_for_its_user_name_says_so() -> None:
     message = str(caught.value)
     assert "user name or password" in message
     assert "secret" not in message and "user:" not in message
+
+
+# A host name that is not one: refused before anything is sent, allowed or not.
+_LONG_LABEL = "a" * 64
+_BAD_HOSTS = {
+    # host: what the message says about it
+    "a..signalwire.com": "has an empty label",
+    ".example.com": "has an empty label",
+    f"{_LONG_LABEL}.example.com": "is 64 characters; a label has at most 63",
+    "xn--zz.example.com": "label xn--zz is not valid punycode",
+    "xn--a.example.com": "label xn--a is not valid punycode",
+    ".".join(["abcdefghi"] * 26): "is 259 characters; a host name has at most 253",
+    "\u2488.example.com": "IDNA cannot write",
+    "exa mple.com": "may hold only letters, digits, '-' and '_'",
+    "-example.com": "starts or ends with '-'",
+}
+_SHAPE = "A Space address looks like example.signalwire.com"
+
+
+@pytest.mark.parametrize("host", list(_BAD_HOSTS))
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_host_name_that_is_not_one_is_refused_naming_the_value(
+    host: str, allowed: bool
+) -> None:
+    allow = frozenset({host}) if allowed else frozenset()
+    with pytest.raises(ConfigError) as caught:
+        parse_space(f"https://{host}", key="SIGNALWIRE_SPACE", allow=allow)
+    message = str(caught.value)
+    assert message.startswith("SIGNALWIRE_SPACE: ")
+    assert _BAD_HOSTS[host] in message
+    assert _SHAPE in message
+    assert len(message) < 600
+
+
+def test_a_huge_space_value_is_shown_cut_short() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_space("a." * 500_000 + "example.com", key="SIGNALWIRE_SPACE")
+    assert len(str(caught.value)) < 600
+
+
+@pytest.mark.parametrize("host", ["exämple.com", "xn--exmple-cua.com", "EXAMPLE.com",
+                                  "example.com.", "10.0.0.5", "[2001:db8::1]", "my_host.lan"])
+def test_a_host_name_that_is_one_is_taken_when_allowed(host: str) -> None:
+    name = host.lower().strip("[]")
+    assert parse_space(host if ":" not in host else f"https://{host}",
+                       allow=frozenset({name})).host == name
+
+
+@pytest.mark.parametrize(("env", "flags", "named"), [
+    ({"REBRAND_ALLOW_SPACE_HOST": "ok.example.com,a..example.com"}, (),
+     "REBRAND_ALLOW_SPACE_HOST: a..example.com"),
+    ({}, ("xn--zz.example.com",), "--allow-space-host: xn--zz.example.com"),
+])
+def test_an_allowed_host_that_is_not_a_host_name_is_refused(
+    env: dict[str, str], flags: tuple[str, ...], named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        allowed_hosts(env, flags)
+    assert str(caught.value).startswith(named)
+    assert _SHAPE in str(caught.value)

@@ -9,6 +9,7 @@ any request is made to it.
 
 from __future__ import annotations
 
+import encodings.idna
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -16,19 +17,91 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from worker.errors import ConfigError, UnsafeLinkError
+from worker.text import clipped
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # One DNS label under signalwire.com: the shape of every Space's host.
 _SPACE_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.signalwire\.com")
+# A DNS label as it goes on the wire (RFC 1035, with `_`, which some private names use).
+_ASCII_LABEL = re.compile(r"[a-z0-9_-]+")
+MAX_LABEL = 63
+MAX_HOST = 253
 ALLOW_ENV = "REBRAND_ALLOW_SPACE_HOST"
 ALLOW_FLAG = "--allow-space-host"
+_LOOKS_LIKE = ("A Space address looks like example.signalwire.com, "
+               "https://example.signalwire.com or, on this machine, http://127.0.0.1:8080")
 
 
 def allowed_hosts(env: Mapping[str, str], flags: Iterable[str] | None = ()) -> frozenset[str]:
     """Hosts the operator allows as a Space on purpose: `REBRAND_ALLOW_SPACE_HOST`
     (comma-separated) and each `--allow-space-host`. Never read from the config file."""
-    names = [*env.get(ALLOW_ENV, "").split(","), *(flags or ())]
-    return frozenset(name.strip().lower().strip("[]") for name in names if name.strip())
+    named = [*((ALLOW_ENV, n) for n in env.get(ALLOW_ENV, "").split(",")),
+             *((ALLOW_FLAG, n) for n in flags or ())]
+    hosts = set()
+    for source, name in named:
+        host = name.strip().lower().strip("[]")
+        if not host:
+            continue
+        problem = host_problem(host)
+        if problem:
+            raise ConfigError(f"{source}: {clipped(name)} is not a host name: {problem}. "
+                              f"{_LOOKS_LIKE}")
+        hosts.add(host)
+    return frozenset(hosts)
+
+
+def host_problem(host: str) -> str | None:
+    """What makes `host` (as urlsplit gives it: lower case, no brackets) no host name a
+    request could go to; None when it is one. An IP address is one."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    labels = host.removesuffix(".").split(".")  # one final dot: a fully qualified name
+    problems = (_label_problem(label) for label in labels)
+    found = next((p for p in problems if p), None)
+    if found:
+        return found
+    length = len(".".join(_ascii(label) for label in labels))
+    if length > MAX_HOST:
+        return f"it is {length} characters; a host name has at most {MAX_HOST}"
+    return None
+
+
+def _ascii(label: str) -> str:
+    return label if label.isascii() else encodings.idna.ToASCII(label).decode("ascii")
+
+
+def _label_problem(label: str) -> str | None:
+    if not label:
+        return "it has an empty label (two dots in a row, or a dot at the start)"
+    shown = clipped(label, 30)
+    try:
+        written = _ascii(label)
+    except UnicodeError:
+        written = ""
+    if not _ASCII_LABEL.fullmatch(written):
+        if not label.isascii():
+            return f"IDNA cannot write its label {shown} in ASCII; write the name's xn-- form"
+        return f"its label {shown} may hold only letters, digits, '-' and '_'"
+    if written.startswith("-") or written.endswith("-"):
+        return f"its label {shown} starts or ends with '-'"
+    if len(written) > MAX_LABEL:
+        return f"its label {shown} is {len(written)} characters; a label has at most {MAX_LABEL}"
+    if written.startswith("xn--") and not _is_punycode(written):
+        return f"its label {shown} is not valid punycode; check the xn-- name, or write it out"
+    return None
+
+
+def _is_punycode(label: str) -> bool:
+    """Does this `xn--` label decode to a name that encodes back to it?"""
+    try:
+        name = label[4:].encode("ascii").decode("punycode")
+        return bool(name) and encodings.idna.ToASCII(name).decode("ascii") == label
+    except UnicodeError:
+        return False
 
 
 def is_loopback(host: str) -> bool:
@@ -104,7 +177,8 @@ def read_origin(text: str, *, key: str) -> Space:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{key}: {text!r} is not a valid host or URL ({exc})") from None
+        raise ConfigError(f"{key}: {clipped(text)!r} is not a valid host or URL ({exc}). "
+                          f"{_LOOKS_LIKE}") from exc
     if parts.scheme not in _DEFAULT_PORTS:
         raise ConfigError(f"{key}: scheme {parts.scheme!r} is not supported; use https://")
     if parts.username is not None or parts.password is not None:
@@ -114,12 +188,16 @@ def read_origin(text: str, *, key: str) -> Space:
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError(
-            f"{key}: {text!r} has a path or query; give only the Space's host, "
+            f"{key}: {clipped(text)!r} has a path or query; give only the Space's host, "
             "e.g. example.signalwire.com"
         )
     host = parts.hostname
     if not host:
-        raise ConfigError(f"{key}: {text!r} names no host")
+        raise ConfigError(f"{key}: {clipped(text)!r} names no host")
+    problem = host_problem(host)
+    if problem:
+        raise ConfigError(f"{key}: {clipped(text)} is not a host name: {problem}. "
+                          f"{_LOOKS_LIKE}")
     if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             f"{key}: plain http:// is allowed only for a loopback address; "
