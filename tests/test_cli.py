@@ -80,6 +80,70 @@ async def test_bad_input_exits_2_names_the_key_and_sends_nothing(
     assert SANDBOX_CREDENTIALS.api_token not in ran.out + ran.err
 
 
+# Credentials in errors: a distinctive token, of which no 6-character piece may be shown.
+TOKEN = "PTq7Zk2Wm9Xv4Rb8Nc3Ld6Hf"
+CREDENTIAL_INPUTS: dict[str, tuple[dict[str, str], bytes | None, str]] = {
+    # name: (environment changes, the token file's bytes, what stderr must name)
+    "token too long": ({"SIGNALWIRE_API_TOKEN": TOKEN * 5000}, None,
+                       "SIGNALWIRE_API_TOKEN: 120,000 characters"),
+    "token with a line break": ({"SIGNALWIRE_API_TOKEN": TOKEN + "\n" + TOKEN}, None,
+                                "SIGNALWIRE_API_TOKEN: holds control characters"),
+    "token too short": ({"SIGNALWIRE_API_TOKEN": TOKEN[:7]}, None, "only 7 characters"),
+    "token and token file": ({"SIGNALWIRE_API_TOKEN": TOKEN,
+                              "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"}, TOKEN.encode(),
+                             "are both set"),
+    "the token pasted into the file variable": (
+        {"SIGNALWIRE_API_TOKEN": "", "SIGNALWIRE_API_TOKEN_FILE": TOKEN}, None,
+        "SIGNALWIRE_API_TOKEN_FILE: cannot read"),
+    "token file with two lines": ({"SIGNALWIRE_API_TOKEN": "",
+                                   "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},
+                                  f"{TOKEN}\n{TOKEN}\n".encode(), "control characters"),
+    "token file too long": ({"SIGNALWIRE_API_TOKEN": "",
+                             "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},
+                            TOKEN.encode() * 500, "more than 4096 bytes"),
+    "token file not UTF-8": ({"SIGNALWIRE_API_TOKEN": "",
+                              "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},
+                             TOKEN.encode() + b"\xff", "not UTF-8"),
+    "project id too long": ({"SIGNALWIRE_PROJECT_ID": "P" * 120_000,
+                             "SIGNALWIRE_API_TOKEN": TOKEN}, None,
+                            "SIGNALWIRE_PROJECT_ID: 120,000 characters"),
+    "project id with a colon": ({"SIGNALWIRE_PROJECT_ID": "p:" + TOKEN,
+                                 "SIGNALWIRE_API_TOKEN": TOKEN}, None,
+                                "SIGNALWIRE_PROJECT_ID: holds ':'"),
+    "project id with a line break": ({"SIGNALWIRE_PROJECT_ID": "p\nq",
+                                      "SIGNALWIRE_API_TOKEN": TOKEN}, None,
+                                     "SIGNALWIRE_PROJECT_ID: holds control characters"),
+}
+
+
+def _pieces(secret: str, width: int = 6) -> set[str]:
+    return {secret[i:i + width] for i in range(len(secret) - width + 1)}
+
+
+@pytest.mark.parametrize("case", list(CREDENTIAL_INPUTS))
+async def test_a_bad_credential_is_exit_2_and_no_piece_of_the_token_is_shown(
+    sandbox_factory: SandboxFactory, tmp_path: Path, case: str
+) -> None:
+    env_changes, token_file, named = CREDENTIAL_INPUTS[case]
+    if token_file is not None:
+        (tmp_path / "token").write_bytes(token_file)
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        env = {k: v.replace("{tmp}", str(tmp_path))
+               for k, v in sandbox_env(**env_changes).items() if v != ""}
+        runs = [await rebrand(*command, "--config", config, env=env)
+                for command in (("validate",), ("run", "--backup-dir", tmp_path / "b"))]
+        seen = list(sb.space.requests)
+    assert seen == []
+    for ran in runs:
+        assert ran.code == 2, ran.err
+        assert named in ran.err
+        assert "Traceback" not in ran.err
+        assert len(ran.err) < 1000
+        shown = ran.out + ran.err
+        assert not [piece for piece in _pieces(TOKEN) if piece in shown]
+
+
 async def test_an_unquoted_color_exits_2_before_anything_is_sent(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:

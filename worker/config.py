@@ -35,6 +35,8 @@ from worker.theme import Theme, parse_theme
 
 DEFAULT_RATE_LIMIT = 1380.0
 MIN_TOKEN_LENGTH = 8
+MAX_TOKEN_LENGTH = 4096  # as much as a token file may hold
+MAX_PROJECT_ID_LENGTH = 256  # a UUID is 36
 # Bounds on what is read, so a wrong path (`/dev/zero`, a log file) fails fast and small.
 MAX_CONFIG_BYTES = 1 << 20
 MAX_TOKEN_FILE_BYTES = 4096
@@ -499,13 +501,41 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             f"missing credentials: set {' and '.join(missing)} in the environment "
             "(or SIGNALWIRE_API_TOKEN_FILE to a file holding the token)"
         )
-    token_source = f"SIGNALWIRE_API_TOKEN_FILE {token_file}" if token_file else \
-        "SIGNALWIRE_API_TOKEN"
-    for name, value in (("SIGNALWIRE_PROJECT_ID", project_id), (token_source, token)):
-        if not value.isprintable():
-            # Never echo the value: it is (part of) a credential.
-            raise ConfigError(f"{name}: holds control characters or line breaks; it should "
-                              "be the value alone, on one line")
+    token_source = f"SIGNALWIRE_API_TOKEN_FILE {_path_shown(token_file)}" if token_file \
+        else "SIGNALWIRE_API_TOKEN"
+    _check_project_id(project_id)
+    _check_token(token, token_source)
+    return Credentials(project_id, token)
+
+
+def _check_project_id(project_id: str) -> None:
+    """A project ID is a UUID: refuse what cannot be one, never echoing it (it may be a
+    token in the wrong variable, or a whole file)."""
+    name = "SIGNALWIRE_PROJECT_ID"
+    if len(project_id) > MAX_PROJECT_ID_LENGTH:
+        raise ConfigError(f"{name}: {len(project_id):,} characters; a project ID is a UUID "
+                          "(36 characters) from your Space's API page: check the variable "
+                          "holds it alone")
+    if not project_id.isprintable():
+        raise ConfigError(f"{name}: holds control characters or line breaks; it should be "
+                          "the value alone, on one line")
+    if ":" in project_id:
+        # HTTP Basic (RFC 7617) splits user and password at the first colon.
+        raise ConfigError(f"{name}: holds ':', which cannot be part of a project ID; it "
+                          "should be the project ID alone (the token goes in "
+                          "SIGNALWIRE_API_TOKEN)")
+
+
+def _check_token(token: str, source: str) -> None:
+    """A token's shape, checked without showing any of it."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        # Sent in every request's header; a server that refuses a huge header may quote it.
+        raise ConfigError(f"{source}: {len(token):,} characters; SignalWire API tokens are "
+                          f"far shorter (at most {MAX_TOKEN_LENGTH}): check it holds the "
+                          "token alone")
+    if not token.isprintable():
+        raise ConfigError(f"{source}: holds control characters or line breaks; it should "
+                          "be the value alone, on one line")
     if len(token) < MIN_TOKEN_LENGTH:
         # Real tokens are long; a short one is a mistake (and could not be told apart from
         # ordinary text when it is scrubbed from the logs).
@@ -513,18 +543,25 @@ def load_credentials(env: Mapping[str, str]) -> Credentials:
             f"SIGNALWIRE_API_TOKEN: only {len(token)} characters; SignalWire API tokens are "
             "far longer: check the variable holds the token from your Space's API page"
         )
-    return Credentials(project_id, token)
+
+
+def _path_shown(token_file: str) -> str:
+    """The token file's path for a message: a token pasted into the variable by mistake
+    is not a path, and must not be echoed. Tokens never start with `/`."""
+    return clipped(token_file, 120) if token_file.startswith("/") else "(the path it names)"
 
 
 def _read_token_file(token_file: str) -> str:
     """The token from a mounted secret: a small text file (read at most 4 KiB, so a
     wrong path such as `/dev/zero` fails at once)."""
-    what = f"SIGNALWIRE_API_TOKEN_FILE: {token_file}"
+    shown = _path_shown(token_file)
+    what = f"SIGNALWIRE_API_TOKEN_FILE: {shown}"
     try:
         data = _read_bounded(Path(token_file), MAX_TOKEN_FILE_BYTES, what)
-    except OSError as exc:
-        raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: cannot read {token_file} "
-                          f"({exc.strerror})") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) else "not a path"
+        raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: cannot read {shown} ({reason}); set "
+                          "it to the path of a file holding the token") from exc
     if b"\0" in data:
         raise ConfigError(f"{what} is not text (it holds NUL bytes); it should hold only "
                           "the token")
