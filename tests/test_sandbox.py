@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -836,3 +837,40 @@ def test_an_extra_field_the_spec_already_names_is_refused() -> None:
         SandboxConfig(extra_fields=(("description", None),))
     with pytest.raises(ValueError, match="given twice"):
         SandboxConfig(extra_fields=(("a", 1), ("a", 2)))
+
+
+# A port the sandbox cannot listen on: exit 2 and a sentence, never a traceback.
+
+
+def _sandbox_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "worker", "sandbox", "--no-validate", *args],
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--port", "99999"), "--port: 99999 must be at most 65535"),
+    (("--port", "-1"), "--port: -1 must be at least 0"),
+    (("--port", "65535", "--spaces", "3"), "--port 65535 with --spaces 3 needs ports up to "
+                                           "65537; the last port is 65535"),
+])
+def test_a_port_out_of_range_is_exit_2_naming_the_flag(args: tuple[str, ...], said: str) -> None:
+    done = _sandbox_cli(*args)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("module", [("worker", "sandbox"), ("worker.sandbox",)])
+def test_a_port_already_in_use_is_exit_2_saying_which(module: tuple[str, ...]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", *module, "--no-validate", "--port",
+                               str(port)], capture_output=True, text=True, timeout=30,
+                              check=False)
+    assert done.returncode == 2, done.stderr
+    assert (f"--port {port}: something else already listens on 127.0.0.1:{port}; stop it, "
+            "or pick another port (--port 0 picks a free one)") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""

@@ -36,6 +36,7 @@ def bounded(kind: Callable[[str], N], *, low: float | None = None,
 
 
 positive_int = bounded(int, low=1)
+port = bounded(int, low=0, high=65535)  # 0: the system picks a free one
 # The config file's bound, so --concurrency and `concurrency:` refuse the same typos.
 _pinned = bounded(int, low=1, high=MAX_CONCURRENCY)
 

@@ -284,7 +284,7 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
         if ns.command == "sandbox":
             require_sandbox_extra("sandbox")
             from worker.sandbox.cli import config_from_args
-            from worker.sandbox.server import main_serve
+            from worker.sandbox.server import ListenError, main_serve
 
             if not is_loopback(ns.host):
                 raise ConfigError(f"--host {ns.host}: the sandbox serves loopback only; use "
@@ -293,7 +293,10 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
                 sandbox_config = config_from_args(ns)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
-            main_serve(sandbox_config, ns.host, ns.port, ns.spaces)
+            try:
+                main_serve(sandbox_config, ns.host, ns.port, ns.spaces)
+            except ListenError as exc:
+                raise ConfigError(str(exc)) from exc
             return ExitCode.OK
         if ns.command == "demo":
             require_sandbox_extra("demo")

@@ -12,7 +12,7 @@ from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker.cli.argtypes import limit_or_none, non_negative, positive_int, probability
+from worker.cli.argtypes import limit_or_none, non_negative, port, positive_int, probability
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,
@@ -36,7 +36,7 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's flags (including --host and --port) to `parser`."""
     defaults = SandboxConfig()
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks one")
+    parser.add_argument("--port", type=port, default=8080, help="port to listen on; 0 picks one")
     _add_field_flags(parser, defaults, ("--count", int, "count", "conferences to seed"))
     parser.add_argument("--spaces", type=positive_int, default=1, metavar="N",
                         help="serve a fleet: N Spaces in this process, on --port and the "
@@ -174,7 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(namespace)
     except ValueError as exc:
         parser.error(str(exc))
-    from worker.sandbox.server import main_serve
+    from worker.sandbox.server import ListenError, main_serve
 
-    main_serve(config, namespace.host, namespace.port, namespace.spaces)
+    try:
+        main_serve(config, namespace.host, namespace.port, namespace.spaces)
+    except ListenError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     return 0

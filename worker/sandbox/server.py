@@ -7,6 +7,7 @@ loop, announces itself with one JSON line on stdout and stops on SIGINT or SIGTE
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -72,11 +73,37 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+MAX_PORT = 65535
+
+
+class ListenError(Exception):
+    """The sandbox cannot listen where it was told; the message says where, and what to
+    change. The command lines turn it into exit 2."""
+
+
+def listen_problem(host: str, port: int, exc: OSError) -> str:
+    """Why listening on host:port failed, as a person would fix it."""
+    where = f"{_url_host(host)}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"--port {port}: something else already listens on {where}; stop it, or "
+                "pick another port (--port 0 picks a free one)")
+    if exc.errno == errno.EACCES:
+        return (f"--port {port}: not allowed to listen on {where} (ports below 1024 need "
+                "privileges); pick one above 1023, or --port 0")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host}: no interface of this machine has that address"
+    return f"--port {port}: cannot listen on {where} ({exc.strerror or exc})"
+
+
 def main_serve(config: SandboxConfig, host: str, port: int, spaces: int = 1) -> None:
     """Serve until SIGINT or SIGTERM, after printing one `sandbox.ready` JSON line per
     Space. With `spaces` > 1, a fleet in this one process: Space i (from 1) on `port` + i - 1
     (or a free port each, for 0), its own data (seed + i - 1) and its own credentials
     (`<project_id>-i`, `<api_token>-i`)."""
+    last = port + spaces - 1
+    if port and last > MAX_PORT:
+        raise ListenError(f"--port {port} with --spaces {spaces} needs ports up to {last}; "
+                          f"the last port is {MAX_PORT}: pick a lower --port, or --port 0")
     asyncio.run(_serve_until_signalled(fleet_configs(config, spaces), host, port))
 
 
@@ -99,8 +126,11 @@ async def _serve_until_signalled(configs: dict[str, SandboxConfig], host: str,
     try:
         async with AsyncExitStack() as stack:
             for i, (name, config) in enumerate(configs.items()):
-                running = await stack.enter_async_context(
-                    serve(config, host, port + i if port else 0))
+                at = port + i if port else 0
+                try:
+                    running = await stack.enter_async_context(serve(config, host, at))
+                except OSError as exc:
+                    raise ListenError(listen_problem(host, at, exc)) from exc
                 ready = {
                     "event": "sandbox.ready",
                     **({"space": name} if len(configs) > 1 else {}),
