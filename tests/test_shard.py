@@ -17,6 +17,8 @@ from tests.support import (
     SANDBOX_CREDENTIALS,
     SANDBOX_ENV,
     SandboxFactory,
+    rebrand,
+    sandbox_env,
     sandbox_in_thread,
     settings_for,
     write_config,
@@ -97,6 +99,44 @@ def test_a_bad_shard_exits_2_before_anything_is_sent(
         assert sb.space.requests == []
     assert code == 2
     assert "INDEX must be below COUNT" in capsys.readouterr().err
+
+
+BAD_SHARD_ENVIRONMENTS = {
+    # name: (environment, what stderr says)
+    "an index without a count": ({"JOB_COMPLETION_INDEX": "3"}, "set REBRAND_SHARD_COUNT"),
+    "an index not below the count": ({"JOB_COMPLETION_INDEX": "5", "REBRAND_SHARD_COUNT": "4"},
+                                     "INDEX must be below COUNT"),
+    "a count that is not a number": ({"REBRAND_SHARD_COUNT": "four"}, "'four' is not a whole"),
+    "a huge count": ({"REBRAND_SHARD_COUNT": "x" * 100_000}, "is not a whole number"),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fleet", [False, True])
+@pytest.mark.parametrize("case", list(BAD_SHARD_ENVIRONMENTS))
+async def test_validate_refuses_a_bad_shard_environment_as_run_does(
+    sandbox_factory: SandboxFactory, tmp_path: Path, case: str, fleet: bool
+) -> None:
+    shard_env, said = BAD_SHARD_ENVIRONMENTS[case]
+    async with sandbox_factory(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        if fleet:
+            config = write_config(tmp_path, sb.url, targets=[{
+                "name": "one", "space": sb.url, "project_id_env": "SIGNALWIRE_PROJECT_ID",
+                "token_env": "SIGNALWIRE_API_TOKEN"}])
+            text = config.read_text(encoding="utf-8").replace(f"space: {sb.url}\n", "", 1)
+            config.write_text(text, encoding="utf-8")
+        env = sandbox_env(**shard_env)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "b", env=env)
+        checked = [await rebrand("validate", "--config", config, *online, env=env)
+                   for online in ((), ("--online",))]
+        seen = list(sb.space.requests)
+    assert seen == []
+    assert ran.code == 2, ran.err
+    assert said in ran.err
+    assert len(ran.err) < 1000
+    for validated in checked:
+        assert (validated.code, validated.err) == (ran.code, ran.err)
 
 
 @pytest.mark.anyio

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import ConfigError
+from worker.text import clipped
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in each pod of an Indexed Job
 COUNT_ENV = "REBRAND_SHARD_COUNT"
@@ -49,7 +50,7 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
     count_text: str | None = None
     if flag is not None:
         if flag.count("/") != 1:
-            raise ConfigError(f"--shard {flag!r}: write INDEX/COUNT, e.g. --shard 0/4")
+            raise ConfigError(f"--shard {clipped(flag)!r}: write INDEX/COUNT, e.g. --shard 0/4")
         index_text, count_text = (part.strip() or None for part in flag.split("/"))
     index_text = index_text or env.get(INDEX_ENV) or None
     count_text = count_text or env.get(COUNT_ENV) or None
@@ -74,7 +75,7 @@ def _whole(text: str | None, label: str, *, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ConfigError(f"{label}: {text!r} is not a whole number") from None
+        raise ConfigError(f"{label}: {clipped(text)!r} is not a whole number") from None
     if value < minimum:
         raise ConfigError(f"{label}: {value} must be at least {minimum}")
     return value

@@ -410,10 +410,13 @@ def preview_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     raw = read_config(ns.config)
+    # As a run without --shard reads it: the shard the environment sets (an Indexed Job's
+    # JOB_COMPLETION_INDEX, REBRAND_SHARD_COUNT), so what `run` refuses, validate refuses.
+    flags = {**vars(ns), "shard": None}
     if is_fleet(raw):
         # Every target: its Space, its theme or rules, its credentials present.
         runs = plan_runs(parse_fleet(raw, allow=allowed_hosts(
-            env, getattr(ns, "allow_space_host", None))), env, vars(ns))
+            env, getattr(ns, "allow_space_host", None))), env, flags)
         for run in runs:
             check_theme(run.settings, "auto", verbose=True)
         print(f"rebrand: {ns.config} is valid: {len(runs)} targets")
@@ -421,7 +424,7 @@ def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(f"  {run.name}: Space {run.settings.space.origin}, {_themes(run.settings)}, "
                   f"credentials for project {run.credentials.project_id} present")
         return ExitCode.OK
-    settings = parse_settings(raw, env, vars(ns))
+    settings = parse_settings(raw, env, flags)
     check_theme(settings, "auto", verbose=True)
     credentials: Credentials = load_credentials(env)
     print(f"rebrand: {ns.config} is valid: Space {settings.space.origin}, "
