@@ -71,12 +71,13 @@ CONFIGS = {
         "line 2, column 26: the YAML tag !!binary is not allowed"),
     "a date where a number goes": (GOOD + "concurrency: 2026-01-01\n", "concurrency"),
     # Scalars YAML cannot build: each is where the file says, with what to change.
+    # A date is read as the text written: the key that takes it says what it must be.
     "a date that is not one": (GOOD + "queue_size: 2025-13-01\n",
-                               "line 15, column 13: 2025-13-01 cannot be read as a date "
-                               "(month must be in 1..12); correct it, or quote it if it is "
-                               "text"),
-    "a timestamp out of range": (GOOD + "queue_size: 2025-02-30 10:00:00\n",
-                                 "line 15, column 13: 2025-02-30 10:00:00 cannot be read"),
+                               "queue_size: '2025-13-01' is not a whole number"),
+    "a timestamp out of range": (GOOD + "select: {starts_after: 2025-02-30 10:00:00Z}\n",
+                                 "select.starts_after: '2025-02-30 10:00:00Z' is not a date"),
+    "a date where the Space goes": (GOOD.replace("example.signalwire.com", "2025-01-01"),
+                                    "space: 2025-01-01 is not a SignalWire Space"),
     "!!int on a word": (GOOD + "queue_size: !!int abc\n",
                         "line 15, column 13: abc cannot be read as !!int"),
     "!!float on a word": (GOOD + "rate_limit: !!float x\n",

@@ -18,7 +18,7 @@ from tests.support import (
     write_config,
 )
 from worker.cli.main import main
-from worker.config import parse_settings
+from worker.config import load_settings, parse_settings
 from worker.errors import ConfigError
 from worker.rules import selected
 from worker.run.job import run_job
@@ -214,3 +214,31 @@ def _summary(out: str) -> dict[str, Any]:
         if event["event"] == "run.summary":
             return event
     raise AssertionError("no run.summary line")
+
+
+@pytest.mark.parametrize(("written", "sent"), [
+    ("2025-01-01", "2025-01-01T00:00:00Z"),
+    ("2025-01-01T10:00:00+02:00", "2025-01-01T08:00:00Z"),
+    ("2025-01-01 10:00:00Z", "2025-01-01T10:00:00Z"),
+    ("'2025-01-01'", "2025-01-01T00:00:00Z"),
+])
+def test_a_time_in_the_config_file_is_read_as_written(
+    tmp_path: Path, written: str, sent: str
+) -> None:
+    config = tmp_path / "rebrand.yaml"
+    config.write_text("space: x.signalwire.com\ntheme: {light: {primary: '#000000'}}\n"
+                      f"select: {{starts_after: {written}}}\n", encoding="utf-8")
+    assert load_settings(config, {}).select.list_filters() == {"starts_after": sent}
+
+
+def test_a_date_where_text_goes_is_the_text_written(tmp_path: Path) -> None:
+    """A rule named `2025-01-01`, a glob `2025-*`: YAML would make the first a date."""
+    config = tmp_path / "rebrand.yaml"
+    config.write_text("space: x.signalwire.com\nrules:\n- name: 2025-01-01\n"
+                      "  select: {include: [2025-01-01]}\n"
+                      "  theme: {light: {primary: '#000000'}}\n", encoding="utf-8")
+    rules = load_settings(config, {}).rules
+    assert rules is not None
+    assert rules.rules[0].name == "2025-01-01"
+    assert rules.rules[0].select is not None
+    assert rules.rules[0].select.include == ("2025-01-01",)

@@ -13,7 +13,6 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from datetime import date
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -74,7 +73,7 @@ _PLAIN_TAGS: Mapping[type[yaml.Event], frozenset[str]] = MappingProxyType({
     yaml.MappingStartEvent: frozenset({_CORE + "map"}),
 })
 # What a value YAML could not build was meant to be, for the message.
-_KINDS = MappingProxyType({_CORE + "timestamp": "a date", _CORE + "int": "!!int",
+_KINDS = MappingProxyType({_CORE + "int": "!!int",
                            _CORE + "float": "!!float", _CORE + "bool": "!!bool"})
 _RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
 _SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
@@ -200,8 +199,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            # A date key (`2025-01-01: 1`) is a plain word: _check_keys names it.
-            if not isinstance(key, str | int | float | bool | date | None):
+            if not isinstance(key, str | int | float | bool | None):
                 raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a "
                                   "plain word, not a list or mapping")
             if key in seen:
@@ -240,6 +238,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 f"cannot be read{f' as {kind}' if kind else ''} ({clipped(str(exc))}); "
                 "correct it, or quote it if it is text") from exc
 
+    def construct_yaml_as_written(self, node: yaml.ScalarNode) -> str:
+        return self.construct_scalar(node)
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         _check_digits(node)
         return super().construct_yaml_int(node)
@@ -273,6 +274,11 @@ def _check_digits(node: yaml.ScalarNode) -> None:
                           f"characters long; no setting needs more than {MAX_NUMBER_DIGITS}")
 
 
+# A date or time is kept as the text written: the key that takes one (select's
+# starts_after) parses it, and anywhere else (a rule's name, a glob, a number) it is the
+# text the operator wrote, named as written in a message, never `datetime.date(...)`.
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                 _UniqueKeyLoader.construct_yaml_as_written)
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float",
                                  _UniqueKeyLoader.construct_yaml_float)

@@ -10,9 +10,10 @@ endpoint as its own filters, so the Space never sends what they leave out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from worker.errors import ConfigError
 from worker.suggest import did_you_mean
 from worker.text import clipped
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
 
 
@@ -126,6 +128,16 @@ def _ids(values: Iterable[Any]) -> Iterable[str]:
         yield value.strip()
 
 
+def _parse_instant(text: str) -> datetime | None:
+    """A date (`2025-01-31`, midnight UTC, as YAML reads it) or a date and time."""
+    try:
+        if _DATE.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), time(), UTC)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _instant(value: object, key: str) -> str | None:
     """A YAML timestamp, date or RFC 3339 string, as UTC `YYYY-MM-DDTHH:MM:SSZ`."""
     if value is None:
@@ -136,10 +148,7 @@ def _instant(value: object, key: str) -> str | None:
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            moment = None
+        moment = _parse_instant(value.strip())
     if moment is None:
         raise ConfigError(f"{key}: {value!r} is not a date or time; write RFC 3339, e.g. "
                           "2025-01-31T00:00:00Z")
