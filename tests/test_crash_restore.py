@@ -118,6 +118,21 @@ def test_a_restores_unanswered_put_is_known_by_the_body_its_journal_kept(mode: s
     assert isinstance(conflict, Skip) and conflict.kind is Kind.CONFLICT
 
 
+class _KillOnPut:
+    """A sandbox `before_put` hook that SIGKILLs process `pid` as the Space applies its
+    `nth` PUT: that write lands, and its answer never reaches the journal."""
+
+    def __init__(self, nth: int) -> None:
+        self.nth = nth
+        self.applied = 0
+        self.pid: int | None = None
+
+    def __call__(self, _space: Any, _cid: str, _body: Any) -> None:
+        self.applied += 1
+        if self.applied == self.nth and self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
 def _journal_summary(path: Path) -> tuple[int, int]:
     lines = path.read_bytes().splitlines()
     return (sum(b'"pre_image"' in line for line in lines),
@@ -130,14 +145,7 @@ def test_sigkill_between_a_landed_put_and_its_journal_record_then_restore_under_
 ) -> None:
     """A real `rebrand run`, killed with SIGKILL by the Space itself as it applies the 12th
     PUT: that write lands, its answer is never journalled. Restore must take it as ours."""
-    run_pid: list[int] = []
-    applied = [0]
-
-    def kill_on_the_twelfth(_space: Any, _cid: str, _body: Any) -> None:
-        applied[0] += 1
-        if applied[0] == 12 and run_pid:
-            os.kill(run_pid[0], signal.SIGKILL)
-
+    kill_on_the_twelfth = _KillOnPut(12)
     with sandbox_in_thread(count=40, reset=mode, latency_s=0.005,
                            on_theme_fraction=0.0) as sb:
         for conference in sb.space.conferences.values():
@@ -154,7 +162,7 @@ def test_sigkill_between_a_landed_put_and_its_journal_record_then_restore_under_
                                "json", "--backup-dir", str(tmp_path / "run")], env=env,
                               cwd=REPO, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL) as run:
-            run_pid.append(run.pid)
+            kill_on_the_twelfth.pid = run.pid
             assert run.wait(timeout=60) == -signal.SIGKILL
         sb.space.before_put = None
         (journal,) = (tmp_path / "run").glob("*.jsonl")
@@ -190,14 +198,7 @@ def test_sigkill_in_a_restore_then_restoring_that_restore_finds_no_false_conflic
 ) -> None:
     """A run themes the Space; its restore is killed as the Space applies its 12th PUT;
     undoing that restore must take that write as the restore's own and put the theme back."""
-    restore_pid: list[int] = []
-    applied = [0]
-
-    def kill_on_the_twelfth(_space: Any, _cid: str, _body: Any) -> None:
-        applied[0] += 1
-        if applied[0] == 12 and restore_pid:
-            os.kill(restore_pid[0], signal.SIGKILL)
-
+    kill_on_the_twelfth = _KillOnPut(12)
     with sandbox_in_thread(count=30, reset=mode, latency_s=0.005,
                            on_theme_fraction=0.0) as sb:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALWIRE_")}
@@ -215,7 +216,7 @@ def test_sigkill_in_a_restore_then_restoring_that_restore_finds_no_false_conflic
                                "--log-format", "json", "--backup-dir",
                                str(tmp_path / "restore")], env=env, cwd=REPO,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) as restore:
-            restore_pid.append(restore.pid)
+            kill_on_the_twelfth.pid = restore.pid
             assert restore.wait(timeout=60) == -signal.SIGKILL
         sb.space.before_put = None
         (journal,) = (tmp_path / "restore").glob("*.jsonl")
