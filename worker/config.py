@@ -557,6 +557,18 @@ def _path_shown(token_file: str) -> str:
     return clipped(token_file, 120) if token_file.startswith("/") else "(the path it names)"
 
 
+def environment_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """What to scrub from a message written before, or instead of, a run (a config error
+    quotes the bad value, and a token pasted into the file is that value): the
+    credentials' secrets when they load, else the token as the environment gives it."""
+    try:
+        return load_credentials(env).secrets
+    except ConfigError:
+        token = env.get("SIGNALWIRE_API_TOKEN", "").strip()
+        # Shorter than any token, it could not be told apart from ordinary words.
+        return (token,) if len(token) >= MIN_TOKEN_LENGTH else ()
+
+
 def _read_token_file(token_file: str) -> str:
     """The token from a mounted secret: a small text file (read at most 4 KiB, so a
     wrong path such as `/dev/zero` fails at once)."""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from worker.cli import commands, helptext, streams
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
-from worker.config import DEFAULTS
+from worker.config import DEFAULTS, environment_secrets
 from worker.errors import ConfigError, ExitCode, RebrandError
-from worker.run.logs import lose_stdout
+from worker.run.logs import lose_stdout, scrub, secret_forms
 from worker.space import ALLOW_FLAG, is_loopback
 from worker.text import printable
 from worker.version import __version__
@@ -26,11 +26,20 @@ class _Parser(argparse.ArgumentParser):
     # Where --summary-md points in the arguments being parsed, so that a usage error
     # still leaves the CI job a plan.md that says what is wrong.
     summary_md: Path | None = None
+    # The environment whose credentials a usage error (which quotes the bad value) hides.
+    env: Mapping[str, str] = {}
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        message = _without_secrets(message, _Parser.env)
         self.print_usage(sys.stderr)
         commands.write_error_summary(_Parser.summary_md, ExitCode.BAD_INPUT, message)
         self.exit(ExitCode.BAD_INPUT, f"rebrand: error: {message}\n")
+
+
+def _without_secrets(message: str, env: Mapping[str, str]) -> str:
+    """An error message with the environment's credentials hidden: a value quoted as
+    wrong (in the config file, on the command line) may be the token, pasted there."""
+    return scrub(message, secret_forms(environment_secrets(env)))
 
 
 def _summary_md_in(args: Sequence[str]) -> Path | None:
@@ -265,8 +274,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
     _Parser.summary_md = _summary_md_in(sys.argv[1:] if argv is None else argv)
-    ns = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
+    _Parser.env = environ
+    ns = build_parser().parse_args(argv)
     try:
         for flag, path in (("--report", getattr(ns, "report", None)),
                            ("--summary-md", getattr(ns, "summary_md", None)),
@@ -306,9 +316,10 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
     except RebrandError as exc:
         # A message may quote the Space (a name, a server's words): never its control
         # bytes. Our own messages may run over several lines; each line is shown escaped.
-        shown = "\n".join(printable(line) for line in str(exc).split("\n"))
+        message = _without_secrets(str(exc), environ)
+        shown = "\n".join(printable(line) for line in message.split("\n"))
         print(f"rebrand: error: {shown}", file=sys.stderr)
         commands.write_error_summary(getattr(ns, "summary_md", None), int(exc.exit_code),
-                                     str(exc))
+                                     message)
         return int(exc.exit_code)
     raise ConfigError(f"unknown command {ns.command}")  # pragma: no cover - argparse guards

@@ -41,10 +41,13 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
 
 
 def scrub(text: str, forms: tuple[str, ...]) -> str:
-    """`text` with every form (from `secret_forms`) replaced by [REDACTED]."""
+    """`text` with every form (from `secret_forms`) replaced by [REDACTED], in any case:
+    a message may show a value lower-cased (a host name, or a token pasted as one)."""
+    folded = text.lower()
     for form in forms:
-        if form in text:
-            text = text.replace(form, REDACTED)
+        if form.lower() in folded:
+            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+            folded = text.lower()
     return text
 
 
