@@ -6,14 +6,31 @@ piece of it, so a form nobody thought of is found too."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import BRAND, sandbox_env
+from tests.support import BRAND, SANDBOX_CREDENTIALS, sandbox_env
+from tests.test_hostile_server import ids
+from worker.cli import commands
+from worker.cli import fleet as fleet_cli
+from worker.cli.human import Ending, Verbosity
 from worker.cli.main import main
+from worker.cli.screen import Screen
+from worker.cli.style import Palette
+from worker.config import Credentials
+from worker.contrast import Level
+from worker.errors import ExitCode
+from worker.outcome import Change, Kind, Outcome
+from worker.palettes import PlanAudit
+from worker.run.fleet import TargetResult
+from worker.run.job import JobResult
+from worker.run.logs import configure_logging
+from worker.run.report import Reporter
+from worker.run.stopping import Stop
 
 pytestmark = pytest.mark.anyio
 
@@ -80,3 +97,70 @@ def test_a_usage_error_never_quotes_the_environments_token(
     assert exited.value.code == 2, err
     assert "--concurrency" in err
     assert not leaked(out, err, summary.read_text()), err
+
+
+# 2, 3 and 5. What the Space (or a journal) named a conference goes into the plan's
+# Markdown and HTML escaped: escaped first, the token took a form the scrub did not know.
+
+SECRETS = Credentials(SANDBOX_CREDENTIALS.project_id, TOKEN).secrets
+# A room whose own white background the theme's light foreground would make unreadable:
+# the contrast audit keeps it as an example, and the preview draws its palette.
+_BEFORE = (("light_primary", "#000000"), ("light_background", "#FFFFFF"),
+           ("light_foreground", "#111111"), ("layout", "grid-responsive"))
+
+
+def _planned_with_the_token() -> Outcome:
+    return Outcome(Kind.PLANNED, ids(1)[0], f"room {TOKEN}", rule=None, changes=(
+        Change("light_primary", f"#{TOKEN}", "#0A84FF"),
+        Change("light_foreground", "#111111", "#FEFEFE")), before=_BEFORE)
+
+
+def _reporter(audit: PlanAudit | None = None) -> Reporter:
+    # As the CLI sets it up: the events are scrubbed as they are rendered.
+    configure_logging("json", secrets=SECRETS)
+    reporter = Reporter(keep_plans=True)
+    if audit is not None:
+        reporter.listeners.append(audit.observe)
+    reporter.record(_planned_with_the_token())
+    return reporter
+
+
+def _result(reporter: Reporter) -> JobResult:
+    return JobResult(reporter.summary(), ExitCode.CHANGES_PENDING, None)
+
+
+def _namespace(tmp_path: Path, **more: object) -> argparse.Namespace:
+    return argparse.Namespace(command="plan", dry_run=True, report=tmp_path / "report.json",
+                              summary_md=tmp_path / "plan.md", metrics_file=None,
+                              pushgateway=None, **more)
+
+
+def test_a_plan_written_for_a_person_or_a_ci_summary_never_shows_the_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = PlanAudit(Level.AA, partial=True, group=True)
+    reporter = _reporter(audit)
+    ns = _namespace(tmp_path)
+    screen = Screen("console", Palette(), Verbosity.NORMAL, "console", SECRETS)
+    code = commands._conclude(_result(reporter), ns, reporter, screen,
+                              Ending("plan", 0, dry_run=True), secrets=SECRETS, audit=audit)
+    out, err = capsys.readouterr()
+    assert code == ExitCode.CHANGES_PENDING
+    assert audit.failing == 1  # the audit's example is in the summary, and at the terminal
+    markdown = (tmp_path / "plan.md").read_text()
+    assert "room" in markdown and "room" in out
+    assert not leaked(out, err, markdown, (tmp_path / "report.json").read_text()), markdown
+
+
+def test_a_fleets_plan_table_and_summary_never_show_the_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reporter = _reporter()
+    ns = _namespace(tmp_path)
+    code = fleet_cli.conclude([TargetResult("acme", _result(reporter), reporter)], ns, Stop(),
+                              "console", secrets=SECRETS, dry_run=True)
+    out, err = capsys.readouterr()
+    assert code == ExitCode.CHANGES_PENDING
+    markdown = (tmp_path / "plan.md").read_text()
+    assert "room" in markdown and "room" in out
+    assert not leaked(out, err, markdown, (tmp_path / "report.json").read_text()), out

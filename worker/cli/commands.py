@@ -44,8 +44,8 @@ from worker.retention import Retention
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
-from worker.run.logs import REDACTED, scrub, secret_forms, take_lost_stdout
-from worker.run.report import Reporter, write_report
+from worker.run.logs import Scrubber, scrub, secret_forms, take_lost_stdout
+from worker.run.report import Reporter, scrubbed, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
@@ -105,12 +105,6 @@ def tell_stdout_lost(places: Sequence[tuple[str, Path | None]] = ()) -> None:
               f"{where}", file=sys.stderr)
 
 
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for form in secret_forms(secrets):
-        text = text.replace(form, REDACTED)
-    return text
-
-
 def write_error_summary(path: Path | None, exit_code: int, error: str) -> None:
     """--summary-md on an exit before any plan (bad input): the job still has a plan.md
     to show, with the error in it. Best effort: the error itself is on stderr."""
@@ -130,20 +124,23 @@ _SOFT_CODES = frozenset({ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDIN
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, screen: Screen,
               ending: Ending, *, secrets: tuple[str, ...], shard: Shard | None = None,
               audit: PlanAudit | None = None) -> int:
-    # Names and colors come from the Space, which may echo anything back.
+    # Names and colors come from the Space (or a journal), which may echo anything back:
+    # they are scrubbed before Markdown, HTML or the table escapes them past recognising.
     forms = secret_forms(secrets)
+    clean = Scrubber(secrets)
+    planned = [scrubbed(outcome, clean) for outcome in reporter.planned]
     if audit is not None:
-        _report_audit(audit, screen.fmt, done=ns.command == "run" and not ns.dry_run)
+        _report_audit(audit, screen.fmt, clean, done=ns.command == "run" and not ns.dry_run)
     failures: list[str | None] = []
     if getattr(ns, "report", None) is not None:
         failures.append(write_output(ns.report, lambda: write_report(
             ns.report, result.summary, reporter.failures, result.journal,
             exit_code=int(result.exit_code), secrets=secrets)))
     if getattr(ns, "summary_md", None) is not None:
-        error = _scrub(str(result.error), secrets) if result.error else None
-        markdown = scrub(plan_markdown(reporter.planned, result.summary,
+        error = clean(str(result.error)) if result.error else None
+        markdown = scrub(plan_markdown(planned, result.summary,
                                        exit_code=int(result.exit_code), error=error)
-                         + _audit_markdown(audit, ns), forms)
+                         + _audit_markdown(audit, ns, clean), forms)
         failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
             markdown, encoding="utf-8")))
     for failure in filter(None, failures):
@@ -153,8 +150,8 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
               file=sys.stderr)
         code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
         result = replace(result, exit_code=code)
-    if reporter.planned and screen.verbosity is not Verbosity.QUIET:
-        screen.show([scrub(plan_table(reporter.planned, screen.palette), forms)])
+    if planned and screen.verbosity is not Verbosity.QUIET:
+        screen.show([scrub(plan_table(planned, screen.palette), forms)])
     exported = _export_metrics(result, ns, shard)
     tell_stdout_lost([("the journal", result.journal),
                       ("the report", getattr(ns, "report", None)),
@@ -169,12 +166,12 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
     return int(result.exit_code)
 
 
-def _report_audit(audit: PlanAudit, log_format: str, *, done: bool) -> None:
+def _report_audit(audit: PlanAudit, log_format: str, clean: Scrubber, *, done: bool) -> None:
     """The merged palettes' contrast at a terminal (a warning, never an exit code: the
     theme itself passed)."""
     warning = audit.warning(done=done)
     if warning is not None and log_format == "console":
-        print(f"rebrand: warning: {warning}", file=sys.stderr)
+        print(f"rebrand: warning: {clean(warning)}", file=sys.stderr)
 
 
 def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str) -> None:
@@ -202,7 +199,7 @@ def _log_audit(audit: PlanAudit) -> None:
         (log.warning if audit.failing else log.info)("conferences.contrast", **audit.event())
 
 
-def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace) -> str:
+def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace, clean: Scrubber) -> str:
     lines = []
     preview = getattr(ns, "preview", None)
     if preview is not None:
@@ -210,7 +207,7 @@ def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace) -> str:
     if audit is not None and audit.failing:
         lines.append(f"**Contrast:** {audit.failing:,} of {audit.checked:,} conferences would "
                      f"fail WCAG {audit.level.value} with the theme over their own colors, e.g.:")
-        lines += [f"- {e.line()}".replace("|", "\\|") for e in audit.examples]
+        lines += [f"- {clean(e.line())}".replace("|", "\\|") for e in audit.examples]
     return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 

@@ -24,12 +24,13 @@ from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
 from worker.fleet import Fleet, TargetRun, fleet_exit_code, parse_fleet, plan_runs
+from worker.outcome import Outcome
 from worker.retention import Retention
 from worker.run.fleet import TargetResult, run_fleet, totals
 from worker.run.job import JobResult, restore_job
 from worker.run.journal import JournalContents, read_header, read_journal
-from worker.run.logs import configure_logging
-from worker.run.report import Reporter, report_document, write_document
+from worker.run.logs import Scrubber, configure_logging
+from worker.run.report import Reporter, report_document, scrubbed, write_document
 from worker.run.stopping import Stop, StopReason
 from worker.space import allowed_hosts
 
@@ -179,6 +180,10 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     """The fleet's exit code and `fleet.summary`, then the report, Markdown and metrics
     that were asked for."""
     codes = {r.name: int(r.result.exit_code) for r in results}
+    # Names and colors come from each Space (or journal): scrubbed before the Markdown
+    # and the table escape them past recognising.
+    clean = Scrubber(secrets)
+    planned = {r.name: [scrubbed(o, clean) for o in r.reporter.planned] for r in results}
     signalled = (int(stop.reason.exit_code)
                  if stop.reason in (StopReason.SIGINT, StopReason.SIGTERM) else None)
     code, cause = fleet_exit_code(codes, signalled=signalled, dry_run=dry_run)
@@ -197,13 +202,13 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
                 exit_code=codes[r.name]) for r in results}}, secrets=secrets)))
     if getattr(ns, "summary_md", None) is not None:
         failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
-            _markdown(results, codes), encoding="utf-8")))
+            _markdown(results, codes, planned), encoding="utf-8")))
     for failure in filter(None, failures):
         print(f"rebrand: error: {failure}", file=sys.stderr)
     if fmt == "console":
         for r in results:
-            if r.reporter.planned:
-                print(f"target {r.name}:\n{plan_table(r.reporter.planned)}\n")
+            if planned[r.name]:
+                print(f"target {r.name}:\n{plan_table(planned[r.name])}\n")
     if cause is not None:
         print(f"rebrand: target {cause} decided the exit code {code} "
               f"(it exited {codes[cause]})", file=sys.stderr)
@@ -229,10 +234,11 @@ def _counts(result: TargetResult) -> dict[str, Any]:
     return {k: getattr(summary, k) for k in summary.__dataclass_fields__}
 
 
-def _markdown(results: list[TargetResult], codes: Mapping[str, int]) -> str:
+def _markdown(results: list[TargetResult], codes: Mapping[str, int],
+              planned: Mapping[str, list[Outcome]]) -> str:
     parts = []
     for r in results:
-        body = plan_markdown(r.reporter.planned, r.result.summary, exit_code=codes[r.name])
+        body = plan_markdown(planned[r.name], r.result.summary, exit_code=codes[r.name])
         parts.append(body.replace("### rebrand plan:", f"### rebrand plan for target "
                                                       f"`{r.name}`:", 1))
     return "\n".join(parts)

@@ -54,6 +54,28 @@ def scrub(text: str, forms: tuple[str, ...]) -> str:
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 
 
+class Scrubber:
+    """`scrub` for many short texts, such as the names in a plan: each is searched for
+    the secrets' cores first (see `secret_cores`), in any case, and for their forms only
+    when it holds one. Apply it to text from the Space before it is escaped for Markdown,
+    HTML or a terminal: escaped, a secret takes a form nobody searches for."""
+
+    __slots__ = ("_cores", "_forms")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        secrets = tuple(secrets)
+        self._forms = secret_forms(secrets)
+        cores = secret_cores(secrets)
+        self._cores = tuple(c.lower() for c in (self._forms if cores is None else cores))
+
+    def __call__(self, text: str) -> str:
+        if self._cores:
+            folded = text.lower()
+            if any(core in folded for core in self._cores):
+                return scrub(text, self._forms)
+        return text
+
+
 def secret_cores(secrets: Iterable[str]) -> tuple[str, ...] | None:
     """One substring per secret that every one of its `secret_forms` contains: its
     longest run of ASCII letters and digits, which no escaping or encoding there changes.

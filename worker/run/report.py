@@ -10,6 +10,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import orjson
 import structlog
 
 from worker.outcome import Kind, Outcome, Summary
-from worker.run.logs import REDACTED, secret_forms
+from worker.run.logs import REDACTED, Scrubber, secret_forms
 
 _ERROR_KINDS = frozenset({Kind.FAILED})
 _WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED, Kind.UNKNOWN})
@@ -156,6 +157,18 @@ class Reporter:
             hook()
         fields = {k: getattr(summary, k) for k in summary.__dataclass_fields__}
         self._log.info("run.summary", **fields)
+
+
+def scrubbed(outcome: Outcome, clean: Scrubber) -> Outcome:
+    """The outcome with every form of a secret hidden in the text it carries from the
+    Space or a journal (id, name, errors, rule, old colors), for an output that escapes
+    it: Markdown, HTML, a table."""
+    return replace(
+        outcome, conference_id=clean(outcome.conference_id), name=clean(outcome.name),
+        errors=tuple(map(clean, outcome.errors)),
+        rule=None if outcome.rule is None else clean(outcome.rule),
+        changes=tuple(replace(c, old=None if c.old is None else clean(c.old))
+                      for c in outcome.changes))
 
 
 def _event_fields(outcome: Outcome) -> dict[str, Any]:
