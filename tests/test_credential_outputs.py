@@ -21,14 +21,14 @@ from worker.cli.human import Ending, Verbosity
 from worker.cli.main import main
 from worker.cli.screen import Screen
 from worker.cli.style import Palette
-from worker.config import Credentials
+from worker.config import Credentials, parse_settings
 from worker.contrast import Level
 from worker.errors import ExitCode
 from worker.outcome import Change, Kind, Outcome
 from worker.palettes import PlanAudit
 from worker.run.fleet import TargetResult
 from worker.run.job import JobResult
-from worker.run.logs import configure_logging
+from worker.run.logs import Scrubber, configure_logging
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
 
@@ -164,3 +164,15 @@ def test_a_fleets_plan_table_and_summary_never_show_the_token(
     markdown = (tmp_path / "plan.md").read_text()
     assert "room" in markdown and "room" in out
     assert not leaked(out, err, markdown, (tmp_path / "report.json").read_text()), out
+
+
+def test_the_plan_preview_page_never_shows_the_token(tmp_path: Path) -> None:
+    audit = PlanAudit(Level.AA, partial=True, group=True)
+    _reporter(audit)
+    rules = parse_settings({"space": "example.signalwire.com", "theme": BRAND}, {}).themes
+    assert rules is not None
+    page = tmp_path / "preview.html"
+    commands._write_plan_preview(page, audit, rules, "json", Scrubber(SECRETS))
+    html = page.read_text()
+    assert "room" in html and "data-count" in html  # the room's palette is drawn
+    assert not leaked(html)

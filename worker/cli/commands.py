@@ -174,12 +174,14 @@ def _report_audit(audit: PlanAudit, log_format: str, clean: Scrubber, *, done: b
         print(f"rebrand: warning: {clean(warning)}", file=sys.stderr)
 
 
-def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str) -> None:
+def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str,
+                        clean: Scrubber) -> None:
     from worker.preview import Group, render_preview  # only for --preview: start-up cost
 
-    groups = [Group(g.count, g.examples, dict(g.before), dict(g.after))
+    # The rooms' names come from the Space: scrubbed before HTML escapes them.
+    groups = [Group(g.count, tuple(map(clean, g.examples)), dict(g.before), dict(g.after))
               for g in audit.groups()]
-    page = render_preview([(rule.name, rule.theme) for rule in rules.rules], audit.level,
+    page = render_preview([(clean(rule.name), rule.theme) for rule in rules.rules], audit.level,
                           title="rebrand plan preview", groups=groups,
                           others=(int(bool(audit.untracked)), audit.untracked))
     try:
@@ -294,7 +296,7 @@ def run_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
                      shard=settings.shard, audit=audit)
     preview = getattr(ns, "preview", None)
     if preview is not None and audit is not None and rules is not None:
-        _write_plan_preview(preview, audit, rules, screen.fmt)
+        _write_plan_preview(preview, audit, rules, screen.fmt, Scrubber(credentials.secrets))
     if code == ExitCode.OK and not settings.dry_run:
         _tidy(ns, settings.backup_dir, result.journal)
     return code
