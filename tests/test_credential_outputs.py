@@ -29,6 +29,7 @@ from worker.palettes import PlanAudit
 from worker.run.fleet import TargetResult
 from worker.run.job import JobResult
 from worker.run.logs import Scrubber, configure_logging
+from worker.run.probe import ProbeResult
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
 
@@ -176,3 +177,19 @@ def test_the_plan_preview_page_never_shows_the_token(tmp_path: Path) -> None:
     html = page.read_text()
     assert "room" in html and "data-count" in html  # the room's palette is drawn
     assert not leaked(html)
+
+
+# 1. `validate --online` quotes the Space's answers in the problems it finds.
+
+
+def test_validate_online_never_prints_the_token_an_answer_quotes(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = ids(1)[0]
+    found = ProbeResult((f"conference {cid}: name: {TOKEN!r} is not a string",
+                         f"listing: data[0].{TOKEN}: not in the spec"), (), 1, cid)
+    code = commands._report_probe(found, "https://example.signalwire.com", Scrubber(SECRETS))
+    out, err = capsys.readouterr()
+    assert code == ExitCode.ABORTED
+    assert "not in the spec" in out
+    assert not leaked(out, err), out

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -50,6 +51,9 @@ from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
 from worker.theme import COLOR_FIELDS
+
+if TYPE_CHECKING:  # the probe loads the HTTP stack: only `validate --online` imports it
+    from worker.run.probe import ProbeResult
 
 
 def _warn_known_allowances(allowed: frozenset[str]) -> None:
@@ -437,20 +441,26 @@ def _validate_online(settings: Settings, credentials: Credentials) -> int:
     """One listing page and one conference against the spec; say what differs."""
     from worker.run.probe import probe
 
-    result = loop.run(probe, settings, credentials)
+    return _report_probe(loop.run(probe, settings, credentials), settings.space.origin,
+                         Scrubber(credentials.secrets))
+
+
+def _report_probe(result: ProbeResult, origin: str, clean: Scrubber) -> int:
+    """What `validate --online` found. Each problem quotes the Space's answer (a value of
+    the wrong type, a property's name), which may echo what we sent."""
     read = f"1 listing page ({result.listed} conferences)" + (
         f" and conference {result.conference_id}" if result.conference_id else
         " (no conference to read)")
     if result.allowed:
         print(f"rebrand: allowed properties beyond the spec met: {', '.join(result.allowed)}")
     if not result.problems:
-        print(f"rebrand: {settings.space.origin} answers as the API spec this rebrand carries "
+        print(f"rebrand: {origin} answers as the API spec this rebrand carries "
               f"says ({spec_version()}): checked {read}; nothing was written")
         return ExitCode.OK
-    print(f"rebrand: {settings.space.origin} does not answer as the API spec this rebrand "
+    print(f"rebrand: {origin} does not answer as the API spec this rebrand "
           f"carries says ({spec_version()}); checked {read}, nothing was written:")
     for problem in result.problems:
-        print(f"  {problem}")
+        print(f"  {clean(problem)}")
     print("rebrand: error: the Space's answers differ from the spec: a run would stop at a "
           "property the spec does not name, and fail conferences whose answers lack required "
           "ones. Upgrade rebrand to a version whose spec matches the Space, or, for a property "
