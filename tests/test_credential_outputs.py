@@ -193,3 +193,30 @@ def test_validate_online_never_prints_the_token_an_answer_quotes(
     assert code == ExitCode.ABORTED
     assert "not in the spec" in out
     assert not leaked(out, err), out
+
+
+# 4 and 5. A value in the config is shown as it is (a rule's name in `validate`, in the
+# preview, in the journal): a token pasted into the file is refused before it is used.
+
+
+def _rule_named_the_token(tmp_path: Path) -> Path:
+    config = tmp_path / "rebrand.yaml"
+    config.write_text(yaml.safe_dump({"space": "example.signalwire.com", "rules": [
+        {"name": f"rule {TOKEN}", "select": {"include": ["sales-*"]}, "theme": BRAND},
+        {"name": "rest", "theme": copy.deepcopy(BRAND)}]}), encoding="utf-8")
+    return config
+
+
+@pytest.mark.parametrize("command", ["validate", "preview"])
+def test_a_token_pasted_into_the_config_is_refused_not_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    page = tmp_path / "preview.html"
+    args = ["--out", str(page)] if command == "preview" else []
+    code = main([command, "--config", str(_rule_named_the_token(tmp_path)), *args],
+                env=sandbox_env(SIGNALWIRE_API_TOKEN=TOKEN))
+    out, err = capsys.readouterr()
+    written = [out, err, page.read_text() if page.exists() else ""]
+    assert not leaked(*written), written
+    assert code == ExitCode.BAD_INPUT, err
+    assert "rules[0].name: holds the API token" in err

@@ -351,6 +351,9 @@ def parse_settings(raw: object, env: Mapping[str, str],
     takes its theme from its journal, so its `raw` needs none."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
+    # First, so that no later message quotes it, and no output (a rule's name in the
+    # journal, the preview, a log line) carries it.
+    _refuse_secrets(raw, environment_secrets(env), "")
     _check_keys(raw, _TOP_KEYS, "")
     space_text, key = _space_text(raw, env)
     if "theme" in raw and "rules" in raw:
@@ -382,6 +385,25 @@ def parse_settings(raw: object, env: Mapping[str, str],
         return settings
     # Every shard runs at once: each gets its share of the Space's write budget.
     return replace(settings, shard=shard, rate_limit=shard.rate_limit(settings.rate_limit))
+
+
+def _refuse_secrets(raw: object, secrets: tuple[str, ...], where: str) -> None:
+    """A ConfigError naming where a key or value of the config holds a credential (in any
+    case): pasted into the file, it would be shown wherever that value is."""
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            place = f"{where}.{key}" if where else str(key)
+            _refuse_secrets(key, secrets, where or "config")
+            _refuse_secrets(value, secrets, place)
+    elif isinstance(raw, list):
+        for index, item in enumerate(raw):
+            _refuse_secrets(item, secrets, f"{where}[{index}]")
+    elif isinstance(raw, str) and any(s.lower() in raw.lower() for s in secrets if s):
+        # Never echo the value, nor the key: either may be the token itself.
+        raise ConfigError(
+            f"{where}: holds the API token (or the header made from it) that the environment "
+            "gives; credentials are never read from the config file: remove it, and since "
+            "it was written in a file, consider rotating the token")
 
 
 def _rules(raw: object) -> Rules:
