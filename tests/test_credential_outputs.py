@@ -220,3 +220,21 @@ def test_a_token_pasted_into_the_config_is_refused_not_shown(
     assert not leaked(*written), written
     assert code == ExitCode.BAD_INPUT, err
     assert "rules[0].name: holds the API token" in err
+
+
+def test_a_fleet_refuses_a_config_that_holds_a_targets_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text(yaml.safe_dump({
+        "rules": [{"name": f"rule {TOKEN}", "select": {"include": ["sales-*"]},
+                   "theme": BRAND}, {"name": "rest", "theme": copy.deepcopy(BRAND)}],
+        "targets": [{"name": "acme", "space": "acme.signalwire.com",
+                     "project_id_env": "ACME_PROJECT_ID", "token_env": "ACME_API_TOKEN"}]}),
+        encoding="utf-8")
+    env = {**sandbox_env(), "ACME_PROJECT_ID": "acme-project", "ACME_API_TOKEN": TOKEN}
+    code = main(["validate", "--config", str(config)], env=env)
+    out, err = capsys.readouterr()
+    assert not leaked(out, err), out
+    assert code == ExitCode.BAD_INPUT, err
+    assert "rules[0].name: holds the API token" in err

@@ -353,7 +353,7 @@ def parse_settings(raw: object, env: Mapping[str, str],
         raise ConfigError("config: must be a YAML mapping with at least `space` and `theme`")
     # First, so that no later message quotes it, and no output (a rule's name in the
     # journal, the preview, a log line) carries it.
-    _refuse_secrets(raw, environment_secrets(env), "")
+    refuse_secrets(raw, environment_secrets(env), "")
     _check_keys(raw, _TOP_KEYS, "")
     space_text, key = _space_text(raw, env)
     if "theme" in raw and "rules" in raw:
@@ -387,17 +387,17 @@ def parse_settings(raw: object, env: Mapping[str, str],
     return replace(settings, shard=shard, rate_limit=shard.rate_limit(settings.rate_limit))
 
 
-def _refuse_secrets(raw: object, secrets: tuple[str, ...], where: str) -> None:
+def refuse_secrets(raw: object, secrets: tuple[str, ...], where: str) -> None:
     """A ConfigError naming where a key or value of the config holds a credential (in any
     case): pasted into the file, it would be shown wherever that value is."""
     if isinstance(raw, Mapping):
         for key, value in raw.items():
             place = f"{where}.{key}" if where else str(key)
-            _refuse_secrets(key, secrets, where or "config")
-            _refuse_secrets(value, secrets, place)
+            refuse_secrets(key, secrets, where or "config")
+            refuse_secrets(value, secrets, place)
     elif isinstance(raw, list):
         for index, item in enumerate(raw):
-            _refuse_secrets(item, secrets, f"{where}[{index}]")
+            refuse_secrets(item, secrets, f"{where}[{index}]")
     elif isinstance(raw, str) and any(s.lower() in raw.lower() for s in secrets if s):
         # Never echo the value, nor the key: either may be the token itself.
         raise ConfigError(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
-from worker.config import Credentials, Settings, parse_settings
+from worker.config import Credentials, Settings, parse_settings, refuse_secrets
 from worker.errors import ConfigError, ExitCode
 from worker.targets import Target, parse_targets
 
@@ -83,6 +83,13 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
     if env.get("SIGNALWIRE_SPACE"):
         raise ConfigError("SIGNALWIRE_SPACE is set, but the config is a fleet that names each "
                           "Space in `targets:`; unset it")
+    # Each target's credentials first: the config must hold none of them, and a message
+    # about the config must not quote one.
+    credentials = {target.name: target.credentials(env) for target in fleet.targets}
+    secrets = tuple(s for each in credentials.values() for s in each.secrets)
+    refuse_secrets(fleet.shared, secrets, "")
+    for name, own in fleet.own.items():
+        refuse_secrets(own, secrets, f"targets.{name}")
     runs = []
     width = min(fleet.max_parallel, len(fleet.targets))
     for target in fleet.targets:
@@ -93,7 +100,7 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
             # once rather than multiplied by them. A pinned number is per target, as given.
             settings = replace(settings,
                                max_concurrency=max(1, settings.max_concurrency // width))
-        runs.append(TargetRun(target.name, settings, target.credentials(env)))
+        runs.append(TargetRun(target.name, settings, credentials[target.name]))
     return tuple(runs)
 
 
