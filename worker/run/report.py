@@ -18,7 +18,7 @@ import orjson
 import structlog
 
 from worker.outcome import Kind, Outcome, Summary
-from worker.run.logs import REDACTED, Scrubber, secret_forms
+from worker.run.logs import Scrubber, scrub, secret_forms
 
 _ERROR_KINDS = frozenset({Kind.FAILED})
 _WARNING_KINDS = frozenset({Kind.CONFLICT, Kind.VANISHED, Kind.UNKNOWN})
@@ -218,9 +218,8 @@ def write_document(path: Path, document: Mapping[str, Any], *,
     """A JSON document written whole (to a temporary file, then renamed), secrets scrubbed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    rendered = orjson.dumps(document, option=orjson.OPT_INDENT_2)
     # Failures carry the server's own words, which may quote what we sent.
-    for form in secret_forms(secrets):
-        rendered = rendered.replace(form.encode(), REDACTED.encode())
-    temporary.write_bytes(rendered)
+    rendered = scrub(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(),
+                     secret_forms(secrets))
+    temporary.write_text(rendered, encoding="utf-8")
     os.replace(temporary, path)  # a reader never sees half a report
