@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import html
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
-from tests.support import BRAND, SANDBOX_CREDENTIALS, sandbox_env
-from tests.test_hostile_server import ids
+from tests.support import BRAND, SANDBOX_CREDENTIALS, rebrand, sandbox_env, serve_app, write_config
+from tests.test_hostile_server import conference, ids, space_app
 from worker.cli import commands
 from worker.cli import fleet as fleet_cli
 from worker.cli.human import Ending, Verbosity
@@ -32,6 +35,7 @@ from worker.run.logs import Scrubber, configure_logging
 from worker.run.probe import ProbeResult
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
+from worker.text import markdown_cell
 
 pytestmark = pytest.mark.anyio
 
@@ -238,3 +242,33 @@ def test_a_fleet_refuses_a_config_that_holds_a_targets_token(
     assert not leaked(out, err), out
     assert code == ExitCode.BAD_INPUT, err
     assert "rules[0].name: holds the API token" in err
+
+
+# 5. A server's error body may quote the token as an HTML page or a Markdown table
+# would write it: those are forms of it too.
+
+
+@pytest.mark.parametrize("escaped", ["html", "markdown"])
+async def test_an_error_body_quoting_the_token_escaped_for_html_or_markdown_is_scrubbed(
+    tmp_path: Path, escaped: str
+) -> None:
+    cid = ids(1)[0]
+    form = {"html": html.escape(TOKEN), "markdown": markdown_cell(TOKEN)}[escaped]
+    assert leaked(form)  # the escaped form still shows pieces of the token
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": [conference(cid)]}
+
+    async def put(_request: web.Request) -> web.Response:
+        return web.json_response({"errors": [{"message": f"bad header: Basic {form}"}]},
+                                 status=422)
+
+    async with serve_app(space_app(pages, [], put=put)) as url:
+        config = write_config(tmp_path, url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "b",
+                            "--report", tmp_path / "report.json",
+                            env=sandbox_env(SIGNALWIRE_API_TOKEN=TOKEN))
+    assert ran.code == ExitCode.FAILURES, ran.err
+    report = (tmp_path / "report.json").read_text()
+    assert "bad header: Basic [REDACTED]" in report
+    assert not leaked(ran.out, ran.err, report), report

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import html
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import orjson
 import structlog
 
-from worker.text import printable
+from worker.text import markdown_cell, printable
 
 LogFormat = Literal["json", "console", "auto"]
 REDACTED = "[REDACTED]"
@@ -26,7 +27,8 @@ REDACTED = "[REDACTED]"
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
     r"""Each secret as it may appear in a rendered line or a server's echo of it: raw,
     without base64 padding (which also covers `=`, `%3D` and `\u003d` padding), JSON- and
-    repr-escaped, with `/` escaped as `\/`, and percent-encoded in either hex case."""
+    repr-escaped, with `/` escaped as `\/`, percent-encoded in either hex case, and
+    escaped as an HTML page or a Markdown table cell writes it."""
     forms: set[str] = set()
     for secret in secrets:
         for variant in {secret, secret.rstrip("=")}:
@@ -35,7 +37,8 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
             encoded = quote(variant, safe="")
             forms |= {variant, orjson.dumps(variant).decode()[1:-1], repr(variant)[1:-1],
                       variant.replace("/", "\\/"), encoded,
-                      re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
+                      re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded),
+                      html.escape(variant), markdown_cell(variant)}
     # Longest first, so a form containing another is replaced whole.
     return tuple(sorted(forms, key=len, reverse=True))
 
