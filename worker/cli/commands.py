@@ -45,7 +45,7 @@ from worker.retention import Retention
 from worker.rules import Rules
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import read_journal
-from worker.run.logs import Scrubber, scrub, secret_forms, take_lost_stdout
+from worker.run.logs import Scrubber, take_lost_stdout
 from worker.run.report import Reporter, scrubbed, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
@@ -130,7 +130,6 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
               audit: PlanAudit | None = None) -> int:
     # Names and colors come from the Space (or a journal), which may echo anything back:
     # they are scrubbed before Markdown, HTML or the table escapes them past recognising.
-    forms = secret_forms(secrets)
     clean = Scrubber(secrets)
     planned = [scrubbed(outcome, clean) for outcome in reporter.planned]
     if audit is not None:
@@ -142,9 +141,9 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
             exit_code=int(result.exit_code), secrets=secrets)))
     if getattr(ns, "summary_md", None) is not None:
         error = clean(str(result.error)) if result.error else None
-        markdown = scrub(plan_markdown(planned, result.summary,
+        markdown = clean(plan_markdown(planned, result.summary,
                                        exit_code=int(result.exit_code), error=error)
-                         + _audit_markdown(audit, ns, clean), forms)
+                         + _audit_markdown(audit, ns, clean))
         failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
             markdown, encoding="utf-8")))
     for failure in filter(None, failures):
@@ -155,7 +154,7 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
         code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
         result = replace(result, exit_code=code)
     if planned and screen.verbosity is not Verbosity.QUIET:
-        screen.show([scrub(plan_table(planned, screen.palette), forms)])
+        screen.show([clean(plan_table(planned, screen.palette))])
     exported = _export_metrics(result, ns, shard)
     tell_stdout_lost([("the journal", result.journal),
                       ("the report", getattr(ns, "report", None)),
