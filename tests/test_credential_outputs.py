@@ -272,3 +272,19 @@ async def test_an_error_body_quoting_the_token_escaped_for_html_or_markdown_is_s
     report = (tmp_path / "report.json").read_text()
     assert "bad header: Basic [REDACTED]" in report
     assert not leaked(ran.out, ran.err, report), report
+
+
+def test_a_fleet_error_never_quotes_a_targets_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text(yaml.safe_dump({"theme": BRAND, "targets": [
+        {"name": "acme", "space": TOKEN, "project_id_env": "ACME_PROJECT_ID",
+         "token_env": "ACME_API_TOKEN"}]}), encoding="utf-8")
+    env = {**sandbox_env(), "ACME_PROJECT_ID": "acme-project", "ACME_API_TOKEN": TOKEN}
+    code = main(["plan", "--config", str(config), "--summary-md", str(tmp_path / "plan.md")],
+                env=env)
+    out, err = capsys.readouterr()
+    assert code == ExitCode.BAD_INPUT, err
+    assert "targets[0].space: holds the API token" in err
+    assert not leaked(out, err, (tmp_path / "plan.md").read_text()), err

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
-from worker.config import Credentials, Settings, parse_settings, refuse_secrets
+from worker.config import (
+    MIN_TOKEN_LENGTH,
+    Credentials,
+    Settings,
+    environment_secrets,
+    parse_settings,
+    refuse_secrets,
+)
 from worker.errors import ConfigError, ExitCode
 from worker.targets import Target, parse_targets
 
@@ -59,9 +66,13 @@ def is_fleet(raw: object) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(raw, Mapping) and "targets" in raw
 
 
-def parse_fleet(raw: Mapping[str, Any], *, allow: frozenset[str] = frozenset()) -> Fleet:
+def parse_fleet(raw: Mapping[str, Any], *, allow: frozenset[str] = frozenset(),
+                env: Mapping[str, str] | None = None) -> Fleet:
     """The fleet a config with `targets:` describes. `space:` beside it is an error.
-    `allow`: Space hosts the operator allowed by name, outside the config."""
+    `allow`: Space hosts the operator allowed by name, outside the config. `env`: where
+    the targets' tokens are, none of which the config may hold."""
+    # Before any message can quote a value, which may be a target's token pasted there.
+    refuse_secrets(raw, _named_tokens(raw, env or {}), "")
     if "space" in raw:
         raise ConfigError("space and targets: both given; a fleet names each Space in its "
                           "`targets:` list, so remove the top-level `space:`")
@@ -74,6 +85,17 @@ def parse_fleet(raw: Mapping[str, Any], *, allow: frozenset[str] = frozenset()) 
     own = {item["name"]: {k: item[k] for k in _OWN_KEYS if k in item}
            for item in raw["targets"]}
     return Fleet(targets, limit, shared, own)
+
+
+def _named_tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The environment's token, and those of the variables the targets name in
+    `token_env`, as far as the config (not yet checked) names them."""
+    items = raw.get("targets")
+    names = [item.get("token_env") for item in items if isinstance(item, Mapping)] \
+        if isinstance(items, list) else []
+    tokens = (env.get(name, "").strip() for name in names if isinstance(name, str))
+    # Shorter than any token, it could not be told apart from ordinary words.
+    return (*(t for t in tokens if len(t) >= MIN_TOKEN_LENGTH), *environment_secrets(env))
 
 
 def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) -> tuple[

@@ -418,7 +418,7 @@ def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     if is_fleet(raw):
         # Every target: its Space, its theme or rules, its credentials present.
         runs = plan_runs(parse_fleet(raw, allow=allowed_hosts(
-            env, getattr(ns, "allow_space_host", None))), env, flags)
+            env, getattr(ns, "allow_space_host", None)), env=env), env, flags)
         for run in runs:
             check_theme(run.settings, "auto", verbose=True)
         print(f"rebrand: {ns.config} is valid: {len(runs)} targets")

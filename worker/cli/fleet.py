@@ -46,7 +46,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
             "CONFIG --out FILE.html` on a single-Space config, or plan one target's Space "
             "with its own config and --preview")
     dry_run = ns.command == "plan" or bool(getattr(ns, "dry_run", False))
-    fleet = parse_fleet(raw, allow=_allowed(ns, env)).pick(
+    fleet = parse_fleet(raw, allow=_allowed(ns, env), env=env).pick(
         tuple(getattr(ns, "target", None) or ()))
     runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run})
     for run in runs:  # every target's theme meets the level before any Space is asked
@@ -98,7 +98,7 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
     """`restore --config FLEET JOURNAL|DIR ...`: each journal back into its own target,
     with that target's credentials; a journal no target names is refused before anything
     is sent. A directory stands for the newest run journal of each target under it."""
-    fleet = parse_fleet(raw, allow=_allowed(ns, env))
+    fleet = parse_fleet(raw, allow=_allowed(ns, env), env=env)
     runs = plan_runs(fleet, env, {**vars(ns), "dry_run": bool(ns.dry_run)})
     journals = [read_journal(path) for path in _journal_paths(_paths(ns))]
     chosen: dict[str, tuple[JournalContents, TargetRun]] = {}
