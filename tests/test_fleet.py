@@ -317,3 +317,29 @@ def test_rebrand_sandbox_serves_a_fleet_from_one_process(tmp_path: Path) -> None
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=20)
+
+
+def test_another_targets_credentials_in_an_answer_are_used_for_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Space whose data holds another target's token (pasted into a description, or a
+    server playing games) is treated as one holding its own: nothing from that answer is
+    journalled or sent back, and the token is in no output. The other targets finish."""
+    globex_token = _credentials("globex")[1]
+    with fleet_in_thread(count=20) as fleet:
+        leaked = next(iter(fleet["acme"].space.conferences.values()))
+        leaked["description"] = f"ask globex: {globex_token}"
+        code = main(["run", "--config", str(_config(tmp_path, fleet)), "--backup-dir",
+                     str(tmp_path / "backups"), "--log-format", "json"], env=_env())
+        acme_puts = fleet["acme"].space.put_count
+        globex_themed = all(_wears(c, BRAND) for c in fleet["globex"].space.conferences.values())
+    captured = capsys.readouterr()
+    (summary,) = [e for e in json_events(captured.out) if e["event"] == "fleet.summary"]
+    assert summary["targets"]["acme"]["exit_code"] == ExitCode.ABORTED
+    assert code == ExitCode.ABORTED and summary["cause"] == "acme"
+    assert acme_puts == 0 and globex_themed
+    assert summary["targets"]["globex"]["exit_code"] == ExitCode.OK
+    for path in (tmp_path / "backups").rglob("*"):
+        if path.is_file():
+            assert globex_token not in path.read_text(encoding="utf-8"), path
+    assert globex_token not in captured.out + captured.err

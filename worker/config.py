@@ -85,6 +85,10 @@ class Credentials:
 
     project_id: str
     api_token: str = field(repr=False)
+    # In a fleet, the other targets' secrets: never sent, but watched for in this target's
+    # answers and scrubbed like its own. A Space whose data holds another target's token
+    # must not get it back in a PUT, nor put it into this target's journal.
+    others: tuple[str, ...] = field(default=(), repr=False)
 
     def authorization(self) -> str:
         """The HTTP Basic `Authorization` header value (RFC 7617)."""
@@ -98,7 +102,7 @@ class Credentials:
         not from a reader). `secret_forms` adds their escaped and encoded forms."""
         pair = f"{self.project_id}:{self.api_token}".encode()
         return (self.api_token, base64.b64encode(pair).decode("ascii"),
-                base64.urlsafe_b64encode(pair).decode("ascii"))
+                base64.urlsafe_b64encode(pair).decode("ascii"), *self.others)
 
 
 @dataclass(frozen=True, slots=True)

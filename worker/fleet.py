@@ -123,7 +123,10 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
             settings = replace(settings,
                                max_concurrency=max(1, settings.max_concurrency // width))
         runs.append(TargetRun(target.name, settings, credentials[target.name]))
-    return tuple(runs)
+    # Each target watches its answers for every target's credentials, not only its own.
+    every = tuple(dict.fromkeys(s for run in runs for s in run.credentials.secrets))
+    return tuple(replace(run, credentials=replace(run.credentials, others=tuple(
+        s for s in every if s not in run.credentials.secrets))) for run in runs)
 
 
 def target_settings(fleet: Fleet, target: Target, env: Mapping[str, str],

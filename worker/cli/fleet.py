@@ -54,7 +54,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
     if not dry_run and not getattr(ns, "yes", False) and sys.stdin.isatty():
         raise ConfigError("a fleet run at a terminal changes several Spaces: run "
                           "`rebrand plan` first to see what would change, then `run --yes`")
-    secrets = tuple(s for run in runs for s in run.credentials.secrets)
+    secrets = tuple(dict.fromkeys(s for run in runs for s in run.credentials.secrets))
     fmt = _configure_logging(ns, secrets)
     stop = Stop()
     keep = dry_run and (fmt == "console" or ns.summary_md is not None)
@@ -109,7 +109,7 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
                 f"restore: {chosen[run.name][0].path} and {journal.path} are both for target "
                 f"{run.name}; restore one run at a time, the newest first")
         chosen[run.name] = (journal, run)
-    secrets = tuple(s for run in runs for s in run.credentials.secrets)
+    secrets = tuple(dict.fromkeys(s for run in runs for s in run.credentials.secrets))
     fmt = _configure_logging(ns, secrets)
     stop = Stop()
     restores = [replace(run, settings=replace(run.settings, theme=None, rules=None,
