@@ -343,3 +343,27 @@ def test_another_targets_credentials_in_an_answer_are_used_for_nothing(
         if path.is_file():
             assert globex_token not in path.read_text(encoding="utf-8"), path
     assert globex_token not in captured.out + captured.err
+
+
+def test_two_targets_on_one_space_and_project_are_bad_input_whatever_their_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two targets naming the same Space, their variables spelt differently but holding the
+    same project: two pipelines would write (and journal) the same conferences. Refused
+    before any request to any target, naming both."""
+    with fleet_in_thread(count=10) as fleet:
+        path = _config(tmp_path, fleet)
+        raw = yaml.safe_load(path.read_text())
+        raw["targets"][1]["space"] = fleet["acme"].url + "/"
+        raw["targets"][1]["project_id_env"] = "ACME_AGAIN_PROJECT_ID"
+        raw["targets"][1]["token_env"] = "ACME_AGAIN_API_TOKEN"
+        path.write_text(json.dumps(raw))
+        env = {**_env(), "ACME_AGAIN_PROJECT_ID": _credentials("acme")[0],
+               "ACME_AGAIN_API_TOKEN": _credentials("acme")[1]}
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b")],
+                    env=env)
+        seen = sum(len(fleet[n].space.requests) for n in NAMES)
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert "targets.globex" in err and "acme" in err and "same Space and project" in err
+    assert seen == 0
