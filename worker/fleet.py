@@ -112,7 +112,7 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
     refuse_secrets(fleet.shared, secrets, "")
     for name, own in fleet.own.items():
         refuse_secrets(own, secrets, f"targets.{name}")
-    runs = []
+    runs: list[TargetRun] = []
     width = min(fleet.max_parallel, len(fleet.targets))
     for target in fleet.targets:
         settings = target_settings(fleet, target, env, flags)
