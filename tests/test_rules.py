@@ -13,6 +13,7 @@ from worker.theme import parse_theme
 SALES = {"light": {"primary": "#FF0000"}}
 SUPPORT = {"light": {"primary": "#00FF00"}}
 REST = {"light": {"primary": "#0000FF"}}
+KEEP = "9f1e0c3a-5b7d-4e2f-8a1c-6d3b2e4f5a60"
 
 
 def _room(name: str, cid: str = "c1", **extra: Any) -> dict[str, Any]:
@@ -40,11 +41,11 @@ def test_a_room_no_rule_matches_has_no_rule() -> None:
 
 def test_rule_select_keys_work_as_the_top_level_select() -> None:
     rules = parse_rules([
-        {"name": "by-id", "select": {"ids": ["keep"]}, "theme": SALES},
+        {"name": "by-id", "select": {"ids": [KEEP.upper()]}, "theme": SALES},
         {"name": "not-archives", "select": {"exclude": ["*-archive"]}, "theme": SUPPORT},
         {"name": "recent", "select": {"starts_after": "2026-01-01T00:00:00Z"}, "theme": REST},
     ])
-    assert rules.first_match(_room("x-archive", "keep")).name == "by-id"  # type: ignore[union-attr]
+    assert rules.first_match(_room("x-archive", KEEP)).name == "by-id"  # type: ignore[union-attr]
     assert rules.first_match(_room("weekly")).name == "not-archives"  # type: ignore[union-attr]
     late = _room("x-archive", join_from="2026-03-01T09:00:00Z")
     early = _room("x-archive", join_from="2025-03-01T09:00:00+00:00")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import (
+    BRAND,
     SANDBOX_CREDENTIALS,
     SANDBOX_ENV,
     SandboxFactory,
@@ -75,12 +76,12 @@ def test_all_of_combines_selection_and_shard() -> None:
 
 def test_parse_selection_reads_every_key_and_normalises_times_to_utc() -> None:
     selection = parse_selection({
-        "include": ["sales-*"], "exclude": ["*-old"], "ids": [" id-1 "],
+        "include": ["sales-*"], "exclude": ["*-old"], "ids": [" 0B6C2F5E-1D2A-4C3B-9E8F-7A6B5C4D3E2F "],
         "starts_after": datetime(2025, 1, 1, 2, 0, tzinfo=UTC),
         "ends_before": "2025-06-30T12:00:00+02:00",
     })
     assert selection.include == ("sales-*",)
-    assert selection.ids == frozenset({"id-1"})
+    assert selection.ids == frozenset({"0b6c2f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"})
     assert selection.list_filters() == {"starts_after": "2025-01-01T02:00:00Z",
                                         "ends_before": "2025-06-30T10:00:00Z"}
 
@@ -91,6 +92,8 @@ def test_parse_selection_reads_every_key_and_normalises_times_to_utc() -> None:
         ({"include": ["a", "b", 7]}, "select.include[2]: 7 is not a glob"),
         ({"exclude": "x-*"}, "select.exclude: must be a list"),
         ({"ids": [""]}, "select.ids[0]: '' is not a conference id"),
+        ({"ids": ["0b6c2f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f", "sales-1"]},
+         "select.ids[1]: sales-1 is not a conference id; ids are UUIDs"),
         ({"names": ["a"]}, "select.names: unknown key"),
         ({"starts_after": "last tuesday"}, "select.starts_after: 'last tuesday' is not a date"),
         ({"ends_before": "2025-01-01T00:00:00"}, "select.ends_before: 2025-01-01T00:00:00 "
@@ -242,3 +245,33 @@ def test_a_date_where_text_goes_is_the_text_written(tmp_path: Path) -> None:
     assert rules.rules[0].name == "2025-01-01"
     assert rules.rules[0].select is not None
     assert rules.rules[0].select.include == ("2025-01-01",)
+
+
+
+def test_ids_match_whatever_case_either_side_writes_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A UUID is the same id in upper or lower case (RFC 9562): ids copied from a tool
+    that writes them upper-case choose the same rooms, at the top level and in a rule."""
+    other = {"light": {"primary": "#117733"}, "dark": {"primary": "#44AA99"}}
+    with sandbox_in_thread(count=30, on_theme_fraction=0.0) as sb:
+        ids = sorted(sb.space.conferences)
+        chosen, ruled = ids[:5], ids[3:5]
+        config = write_config(tmp_path, sb.url, theme=None, select={
+            "ids": [i.upper() for i in chosen]}, rules=[
+            {"name": "by-id", "select": {"ids": [i.upper() for i in ruled]}, "theme": other},
+            {"name": "rest", "theme": BRAND}])
+        config.write_text(config.read_text().replace("theme: null\n", ""))
+        code = main(["run", "--config", str(config), "--log-format", "json",
+                     "--backup-dir", str(tmp_path / "b")], SANDBOX_ENV)
+        put = {path.rsplit("/", 1)[-1] for method, path in sb.space.requests if method == "PUT"}
+        colors = {cid: sb.space.conferences[cid]["light_primary"] for cid in chosen}
+    out = capsys.readouterr().out
+    summary = _summary(out)
+    assert code == 0
+    assert put == set(chosen)
+    assert summary["excluded"] == 30 - 5
+    assert {cid for cid, c in colors.items() if c.upper() == "#117733"} == set(ruled)
+    rules = {e["conference_id"]: e["rule"] for e in map(json.loads, out.splitlines())
+             if e["event"] == "conference.updated"}
+    assert rules == {cid: "by-id" if cid in ruled else "rest" for cid in chosen}

@@ -22,6 +22,8 @@ from worker.suggest import did_you_mean
 from worker.text import clipped
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The API's conference ids are UUIDs, which RFC 9562 reads in either case.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _KEYS = ("include", "exclude", "ids", "starts_after", "ends_before")
 
 
@@ -35,6 +37,7 @@ class Predicate(Protocol):
 class Selection:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # Lower-case, as a UUID compares: `matches` lowers the conference's id too.
     ids: frozenset[str] = field(default_factory=frozenset)
     # RFC 3339 in UTC with a `Z`: safe in a query string as it stands.
     starts_after: str | None = None
@@ -47,7 +50,7 @@ class Selection:
 
     def matches(self, conference: Mapping[str, Any]) -> bool:
         name = str(conference.get("name") or "")
-        if self.ids and str(conference.get("id")) not in self.ids:
+        if self.ids and str(conference.get("id")).lower() not in self.ids:
             return False
         if self.include and not any(fnmatchcase(name, g) for g in self.include):
             return False
@@ -125,7 +128,12 @@ def _ids(values: Iterable[Any]) -> Iterable[str]:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"select.ids[{i}]: {value!r} is not a conference id; "
                               "quote the id string")
-        yield value.strip()
+        cid = value.strip().lower()
+        if _UUID.fullmatch(cid) is None:
+            # No conference could match it: the run would leave out every room, exit 0.
+            raise ConfigError(f"select.ids[{i}]: {clipped(value)} is not a conference id; "
+                              "ids are UUIDs such as 0b6c2f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f")
+        yield cid
 
 
 def _parse_instant(text: str) -> datetime | None:
