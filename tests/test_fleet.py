@@ -215,6 +215,9 @@ def test_space_and_targets_together_is_bad_input(
     ({"a": 1, "b": 3, "c": 4}, (3, "b")),
     ({"a": 1, "b": 4}, (4, "b")),
     ({"a": 0, "b": 143}, (4, "b")),
+    ({"a": 1, "b": 5}, (5, "b")),
+    ({"a": 5, "b": 4}, (4, "b")),
+    ({"a": 5, "b": 3}, (3, "b")),
     ({"a": 1, "b": 0}, (1, "a")),
 ])
 def test_the_fleet_exit_code_rule(codes: dict[str, int], expected: tuple[int, str | None]) -> None:
@@ -367,3 +370,28 @@ def test_two_targets_on_one_space_and_project_are_bad_input_whatever_their_varia
     assert code == ExitCode.BAD_INPUT
     assert "targets.globex" in err and "acme" in err and "same Space and project" in err
     assert seen == 0
+
+
+def test_a_fleet_that_reaches_its_deadline_exits_5_as_its_cronjob_expects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fleet CronJob fails the Job at once on exit 5 (a retry would have no time
+    left); a fleet whose targets stopped at `--deadline` must say 5, not 4. Every target
+    still ends with its summary and journal, and the progress made is kept."""
+    slow = {name: {"latency_s": 0.05} for name in NAMES}
+    with fleet_in_thread(count=40, **slow) as fleet:
+        path = _config(tmp_path, fleet, max_parallel_targets=1, concurrency=2)
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
+                     "--log-format", "json", "--deadline", "1"], env=_env())
+        puts = {name: fleet[name].space.put_count for name in NAMES}
+    captured = capsys.readouterr()
+    events = json_events(captured.out)
+    (summary,) = [e for e in events if e["event"] == "fleet.summary"]
+    assert code == ExitCode.DEADLINE, captured.err
+    assert summary["exit_code"] == ExitCode.DEADLINE and summary["cause"] == "acme"
+    assert {n: t["exit_code"] for n, t in summary["targets"].items()} == dict.fromkeys(
+        NAMES, ExitCode.DEADLINE)
+    assert 0 < puts["acme"] < 40
+    assert sorted(e["target"] for e in events if e["event"] == "run.summary") == sorted(NAMES)
+    for name in NAMES:
+        assert len(list((tmp_path / "b" / name).glob("*.jsonl"))) == 1

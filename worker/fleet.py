@@ -164,15 +164,19 @@ def fleet_exit_code(codes: Mapping[str, int], *, signalled: int | None = None,
                     dry_run: bool = False) -> tuple[int, str | None]:
     """The fleet's exit code from its targets' and the target that caused it (None when
     every target agrees): 0 when all are 0; else 3 if any target's credentials were
-    refused, else 4 if any aborted, else 1. A plan with changes pending anywhere is 10. A
-    signal that stopped the whole fleet wins, as it does for one Space."""
+    refused, else 4 if any aborted, else 5 if any reached the deadline, else 1. A plan
+    with changes pending anywhere is 10. A signal that stopped the whole fleet wins, as it
+    does for one Space."""
     if signalled is not None:
         return signalled, None
-    settled = (ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDING)
+    settled = (ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDING, ExitCode.DEADLINE)
     for code, caused in ((ExitCode.AUTH, lambda got: got == ExitCode.AUTH),
-                         # Any other way a target ended early: aborted, its deadline,
-                         # bad input met mid-run.
+                         # Any other way a target ended early: aborted, bad input met
+                         # mid-run.
                          (ExitCode.ABORTED, lambda got: got not in settled),
+                         # The deadline is the fleet's: 5 as for one Space, so a Job's
+                         # policy that stops retrying on 5 (no time left) holds for a fleet.
+                         (ExitCode.DEADLINE, lambda got: got == ExitCode.DEADLINE),
                          (ExitCode.FAILURES, lambda got: got == ExitCode.FAILURES)):
         for name, got in codes.items():
             if caused(got):
