@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -275,3 +276,32 @@ def test_ids_match_whatever_case_either_side_writes_them(
     rules = {e["conference_id"]: e["rule"] for e in map(json.loads, out.splitlines())
              if e["event"] == "conference.updated"}
     assert rules == {cid: "by-id" if cid in ruled else "rest" for cid in chosen}
+
+
+def test_a_bound_with_a_fraction_of_a_second_is_kept_to_the_microsecond(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`starts_after`/`ends_before` are "on or after"/"on or before" (the spec's list
+    filters): a bound written with a fraction is that instant, not the second before it,
+    both in the query the Space sees and in a rule's own test."""
+    with sandbox_in_thread(count=6, on_theme_fraction=0.0) as sb:
+        early, late, inside, *rest = sorted(sb.space.conferences)
+        for cid in rest:
+            sb.space.conferences[cid]["join_from"] = None
+        sb.space.conferences[early]["join_from"] = "2030-01-01T00:00:00.250000Z"
+        sb.space.conferences[late]["join_from"] = "2030-01-01T00:00:00.750000Z"
+        sb.space.conferences[inside]["join_from"] = "2030-01-01T00:00:00.750000Z"
+        sb.space.conferences[late]["join_until"] = "2030-02-01T00:00:00.750000Z"
+        sb.space.conferences[inside]["join_until"] = "2030-02-01T00:00:00.250000Z"
+        config = write_config(tmp_path, sb.url, theme=None,
+                              select={"starts_after": "2030-01-01T01:00:00.5+01:00"},
+                              rules=[{"name": "by-end", "theme": BRAND, "select": {
+                                  "ends_before": "2030-02-01T00:00:00.500Z"}}])
+        config.write_text(config.read_text().replace("theme: null\n", ""))
+        code = main(["plan", "--config", str(config), "--log-format", "json"], SANDBOX_ENV)
+        queries = [path for method, path in sb.space.requests if method == "GET"]
+    planned = {e["conference_id"] for e in map(json.loads, capsys.readouterr().out.splitlines())
+               if e["event"] == "conference.planned"}
+    assert code == 10
+    assert "starts_after=2030-01-01T00:00:00.500000Z" in unquote(queries[0])
+    assert planned == {inside}

@@ -137,6 +137,6 @@ def _moment(value: object) -> datetime | None:
 
 def _moment_required(text: str) -> datetime:
     moment = _moment(text)
-    if moment is None:  # parse_selection only ever stores `YYYY-MM-DDTHH:MM:SSZ`
+    if moment is None:  # parse_selection only ever stores `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`
         raise ValueError(f"not an RFC 3339 instant: {text!r}")
     return moment

@@ -39,7 +39,8 @@ class Selection:
     exclude: tuple[str, ...] = ()
     # Lower-case, as a UUID compares: `matches` lowers the conference's id too.
     ids: frozenset[str] = field(default_factory=frozenset)
-    # RFC 3339 in UTC with a `Z`: safe in a query string as it stands.
+    # RFC 3339 in UTC with a `Z` (and microseconds when the bound has a fraction): safe
+    # in a query string as it stands.
     starts_after: str | None = None
     ends_before: str | None = None
 
@@ -171,5 +172,8 @@ def _instant(value: object, key: str) -> str | None:
         raise ConfigError(f"{key}: {clipped(moment.isoformat())} is outside the times UTC "
                           "can hold; use one from 0001-01-01T00:00:00Z to "
                           "9999-12-31T23:59:59Z") from exc
-    # Not strftime: its %Y writes year 1 as `1`, which no RFC 3339 reader takes back.
-    return utc.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    # Not strftime: its %Y writes year 1 as `1`, which no RFC 3339 reader takes back. A
+    # fraction is kept: the filters are inclusive, and cutting `12:00:00.5` to `12:00:00`
+    # would take in (starts_after) or leave out (ends_before) the half second between.
+    spec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
