@@ -100,6 +100,11 @@ def test_parse_selection_reads_every_key_and_normalises_times_to_utc() -> None:
         ({"ends_before": "2025-01-01T00:00:00"}, "select.ends_before: 2025-01-01T00:00:00 "
                                                  "has no timezone"),
         (["sales-*"], "select: must be a mapping"),
+        # join_from on or after the first, join_until on or before the second: no room
+        # ends before it starts, so nothing could be selected.
+        ({"starts_after": "2026-01-01", "ends_before": "2025-12-31T22:00:00-01:00"},
+         "select.starts_after: 2026-01-01T00:00:00Z is after select.ends_before "
+         "2025-12-31T23:00:00Z"),
     ],
 )
 def test_bad_select_sections_are_refused_naming_the_key(raw: object, message: str) -> None:

@@ -96,12 +96,21 @@ def parse_selection(raw: object) -> Selection:
         if key not in _KEYS:
             raise ConfigError(f"select.{key}: unknown key; {did_you_mean(key, _KEYS)}"
                               f"allowed here: {', '.join(_KEYS)}")
+    starts_after = _instant(raw.get("starts_after"), "select.starts_after")
+    ends_before = _instant(raw.get("ends_before"), "select.ends_before")
+    if (starts_after is not None and ends_before is not None
+            and datetime.fromisoformat(starts_after) > datetime.fromisoformat(ends_before)):
+        # join_from on or after the one, join_until on or before the other: no room ends
+        # before it starts, so the run would choose nothing and exit 0.
+        raise ConfigError(f"select.starts_after: {starts_after} is after select.ends_before "
+                          f"{ends_before} (both in UTC), so no conference can be chosen; "
+                          "swap them or correct one")
     return Selection(
         include=tuple(_globs(_list(raw, "include"), "select.include")),
         exclude=tuple(_globs(_list(raw, "exclude"), "select.exclude")),
         ids=frozenset(_ids(_list(raw, "ids"))),
-        starts_after=_instant(raw.get("starts_after"), "select.starts_after"),
-        ends_before=_instant(raw.get("ends_before"), "select.ends_before"),
+        starts_after=starts_after,
+        ends_before=ends_before,
     )
 
 
