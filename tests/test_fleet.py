@@ -395,3 +395,40 @@ def test_a_fleet_that_reaches_its_deadline_exits_5_as_its_cronjob_expects(
     assert sorted(e["target"] for e in events if e["event"] == "run.summary") == sorted(NAMES)
     for name in NAMES:
         assert len(list((tmp_path / "b" / name).glob("*.jsonl"))) == 1
+
+
+def test_a_next_link_to_another_targets_space_is_refused_and_carries_nothing_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """acme's listing links on to globex's Space (same host, another port): acme stops
+    (exit 4) before any request goes there; globex sees only its own credentials and
+    finishes; the fleet exits 4 naming acme."""
+    from contextlib import AsyncExitStack, asynccontextmanager
+
+    from worker.sandbox.server import serve
+
+    @asynccontextmanager
+    async def linked() -> Any:
+        async with AsyncExitStack() as stack:
+            running = {}
+            for i, name in enumerate(("globex", "initech", "acme")):
+                project, token = _credentials(name)
+                links = {"links_base": running["globex"].url} if name == "acme" else {}
+                running[name] = await stack.enter_async_context(serve(SandboxConfig(
+                    count=30, seed=i + 1, project_id=project, api_token=token,
+                    on_theme_fraction=0.0, **links)))
+            yield running
+
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(
+            linked()) as fleet:
+        code = main(["run", "--config", str(_config(tmp_path, fleet, page_size=10)),
+                     "--backup-dir", str(tmp_path / "b"), "--log-format", "json"], env=_env())
+        acme_requests = list(fleet["acme"].space.requests)
+        foreign = _shown_foreign(fleet)
+    summary = next(e for e in json_events(capsys.readouterr().out)
+                   if e["event"] == "fleet.summary")
+    assert code == ExitCode.ABORTED and summary["cause"] == "acme"
+    assert {n: t["exit_code"] for n, t in summary["targets"].items()} == {
+        "acme": 4, "globex": 0, "initech": 0}
+    assert [method for method, _ in acme_requests] == ["GET"]  # the first page only
+    assert foreign == {name: [] for name in NAMES}
