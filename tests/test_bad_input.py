@@ -54,6 +54,13 @@ CONFIGS = {
     "alias bomb": (_alias_bomb(), "aliases"),
     "one alias": ("space: &s example.signalwire.com\ntheme: {light: {primary: *s}}\n",
                   "aliases"),
+    # YAML reads an unquoted glob that starts with `*` as an alias: say to quote it.
+    "an unquoted glob": (GOOD + "select: {include: [*-sales]}\n",
+                         'line 15, column 20: YAML aliases (*name) are not allowed in the '
+                         'config, and *-sales reads as one: quote a glob that starts with '
+                         '* ("*-sales")'),
+    "an unquoted glob with a class": (GOOD + "select: {exclude: [[abc]-x]}\n",
+                                      "quote a glob that starts with [ or {"),
     "deep nesting": ("x: " + "[" * 5000 + "]" * 5000 + "\n" + GOOD, "nested more than"),
     "deep mappings": ("x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n" + GOOD,
                       "nested more than"),

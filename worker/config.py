@@ -216,9 +216,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         # An alias (`*name`) can repeat a mapping inside itself: a few lines that expand
         # to gigabytes ("billion laughs"). A config has no use for one: refuse it.
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed "
-                              "in the config; write the value out in full")
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            # `include: [*-legacy]` is the usual way to meet this: a glob left unquoted.
+            written = clipped(f"*{event.anchor}", 40)
+            raise ConfigError(f"{_where(event.start_mark)}: YAML aliases (*name) are not "
+                              f"allowed in the config, and {written} reads as one: quote a "
+                              f"glob that starts with * (\"{written}\"); otherwise write the "
+                              "value out in full")
         _check_tag(self.peek_event())  # type: ignore[no-untyped-call]
         self._depth = getattr(self, "_depth", 0) + 1
         try:
@@ -343,7 +347,10 @@ def read_config(path: Path) -> object:
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from exc
+        # The usual cause in a `select`: a glob such as [abc]-x or {a,b}-x left unquoted,
+        # which YAML reads as a list or a mapping.
+        raise ConfigError(f"--config {path}: not valid YAML ({exc}); quote a glob that "
+                          "starts with [ or { (\"[abc]-*\")") from exc
     return raw
 
 
