@@ -432,3 +432,45 @@ def test_a_next_link_to_another_targets_space_is_refused_and_carries_nothing_the
         "acme": 4, "globex": 0, "initech": 0}
     assert [method for method, _ in acme_requests] == ["GET"]  # the first page only
     assert foreign == {name: [] for name in NAMES}
+
+
+def test_an_unreachable_target_aborts_alone_and_the_fleet_restores_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """globex's Space is down (nothing listens on its port): globex exits 4 with its own
+    summary and journal, the others are themed, the fleet exits 4 naming globex, and
+    restoring the backup directory puts the others back with their own credentials."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with fleet_in_thread(count=30) as fleet:
+        before = {n: {cid: dict(c) for cid, c in fleet[n].space.conferences.items()}
+                  for n in NAMES}
+        path = _config(tmp_path, fleet, retry={**FAST_RETRY, "max_attempts": 2})
+        raw = yaml.safe_load(path.read_text())
+        raw["targets"][1]["space"] = f"http://127.0.0.1:{closed}"
+        path.write_text(json.dumps(raw))
+        code = main(["run", "--config", str(path), "--backup-dir", str(tmp_path / "b"),
+                     "--log-format", "json"], env=_env())
+        themed = {n: all(_wears(c, BRAND) for c in fleet[n].space.conferences.values())
+                  for n in ("acme", "initech")}
+        events = json_events(capsys.readouterr().out)
+        undone = main(["restore", "--config", str(path), str(tmp_path / "b"),
+                       "--backup-dir", str(tmp_path / "u"), "--log-format", "json"],
+                      env=_env())
+        after = {n: fleet[n].space.conferences for n in NAMES}
+        foreign = _shown_foreign(fleet)
+    (summary,) = [e for e in events if e["event"] == "fleet.summary"]
+    assert code == ExitCode.ABORTED and summary["cause"] == "globex"
+    assert {n: t["exit_code"] for n, t in summary["targets"].items()} == {
+        "acme": 0, "globex": 4, "initech": 0}
+    assert sorted(e["target"] for e in events if e["event"] == "run.summary") == sorted(NAMES)
+    assert themed == {"acme": True, "initech": True}
+    assert all(len(list((tmp_path / "b" / n).glob("*.jsonl"))) == 1 for n in NAMES)
+    assert undone == ExitCode.OK
+    for name in ("acme", "initech"):
+        for cid, old in before[name].items():
+            assert after[name][cid]["light_primary"] == old["light_primary"]
+    assert foreign == {name: [] for name in NAMES}
