@@ -122,18 +122,18 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
             # once rather than multiplied by them. A pinned number is per target, as given.
             settings = replace(settings,
                                max_concurrency=max(1, settings.max_concurrency // width))
-        own = credentials[target.name]
+        held = credentials[target.name]
         for earlier, run in zip(fleet.targets, runs, strict=False):
             # The config check (worker.targets) compares variable names; two names may
             # hold one project, and two pipelines would then write the same conferences.
             if (earlier.space == target.space
-                    and run.credentials.project_id == own.project_id):
+                    and run.credentials.project_id == held.project_id):
                 raise ConfigError(
                     f"targets.{target.name}: same Space and project as target "
                     f"{earlier.name} ({target.project_id_env} and {earlier.project_id_env} "
                     "hold the same project ID); two pipelines would write the same "
                     "conferences: remove one target")
-        runs.append(TargetRun(target.name, settings, own))
+        runs.append(TargetRun(target.name, settings, held))
     # Each target watches its answers for every target's credentials, not only its own.
     every = tuple(dict.fromkeys(s for run in runs for s in run.credentials.secrets))
     return tuple(replace(run, credentials=replace(run.credentials, others=tuple(

@@ -19,7 +19,7 @@ _EXIT_WORDS = {
                       "journal or --report could not be written, --max-failures reached, or "
                       "the question answered no",
     ExitCode.DEADLINE: "--deadline reached: stopped cleanly, what was done stays done; the "
-                       "next run resumes (a fleet config exits 4 and names the target)",
+                       "next run resumes (a fleet config names the target)",
     ExitCode.CHANGES_PENDING: "--dry-run: changes are pending (as terraform plan "
                               "-detailed-exitcode)",
     ExitCode.SIGINT: "interrupted by Ctrl-C, after the writes in flight finished",
