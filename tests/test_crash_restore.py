@@ -118,6 +118,24 @@ def test_a_restores_unanswered_put_is_known_by_the_body_its_journal_kept(mode: s
     assert isinstance(conflict, Skip) and conflict.kind is Kind.CONFLICT
 
 
+@pytest.mark.parametrize(("fresh", "ours"), [
+    ("2026-11-30T00:00:00Z", True), ("2026-11-30T00:00:00.000+00:00", True),
+    ("2026-11-30T00:00:00.001Z", True), ("2026-11-30T00:00:01Z", False),
+    ("2026-11-30T00:00:00.002Z", False), ("2026-11-29T23:59:59Z", False)])
+def test_a_get_writing_updated_at_coarser_than_our_puts_answer_is_ours_only_within_its_unit(
+    fresh: str, ours: bool
+) -> None:
+    """The journal keeps our PUT's answer to the microsecond; a GET that writes the same
+    instant to the second or millisecond (cut short or rounded) shows our write; one
+    further away does not."""
+    landed = replace(PRE, build_put_body(PRE, THEME), fresh, reset="nulls")
+    decision = Restore({PRE["id"]: "2026-11-30T00:00:00.000999Z"}, force=False,
+                       theme=THEME).decide(PRE, landed)
+    assert isinstance(decision, Write if ours else Skip), decision
+    if not ours:
+        assert isinstance(decision, Skip) and decision.kind is Kind.CONFLICT
+
+
 class _KillOnPut:
     """A sandbox `before_put` hook that SIGKILLs process `pid` as the Space applies its
     `nth` PUT: that write lands, and its answer never reaches the journal."""

@@ -7,13 +7,16 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from tests.support import (
     SANDBOX_CREDENTIALS,
     SandboxFactory,
     not_back,
     restore_settings,
+    serve_app,
     settings_for,
+    whole_conference,
 )
 from worker.run.job import JobResult, restore_job, run_job
 from worker.run.journal import pre_images, read_journal
@@ -168,3 +171,64 @@ async def test_a_null_theme_color_a_space_keeps_is_failed_with_why_and_never_a_c
             assert result.summary.conflict == 0, attempt
             assert result.summary.failed == int(kept), attempt
             assert result.exit_code == (1 if kept else 0), attempt
+
+
+def _precision_space(get_stamp: str, put_stamp: str, store: dict[str, dict[str, Any]],
+                     puts: list[dict[str, Any]]) -> web.Application:
+    """A Space that stamps each write at one instant but writes `updated_at` at
+    `put_stamp`'s precision in a PUT's answer and at `get_stamp`'s in a GET's (the spec
+    says only `format: date-time`). It keeps what a PUT leaves out."""
+    shown: dict[str, str] = {}
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response({"links": {"self": str(request.url), "first": "x"},
+                                  "data": [{**c, "updated_at": shown.get(cid, c["updated_at"])}
+                                           for cid, c in store.items()]})
+
+    async def one(request: web.Request) -> web.Response:
+        cid = request.match_info["id"]
+        return web.json_response({**store[cid], "updated_at": shown.get(cid,
+                                                                       store[cid]["updated_at"])})
+
+    async def write(request: web.Request) -> web.Response:
+        cid = request.match_info["id"]
+        body = await request.json()
+        puts.append(body)
+        store[cid] = {**store[cid], **body}
+        shown[cid] = get_stamp.format(n=len(puts))
+        return web.json_response({**store[cid], "updated_at": put_stamp.format(n=len(puts))})
+
+    app = web.Application()
+    app.router.add_get("/api/video/conferences", listing)
+    app.router.add_get("/api/video/conferences/{id}", one)
+    app.router.add_put("/api/video/conferences/{id}", write)
+    return app
+
+
+@pytest.mark.parametrize(("get_stamp", "put_stamp"), [
+    ("2026-12-01T00:00:0{n}Z", "2026-12-01T00:00:0{n}.123456Z"),
+    ("2026-12-01T00:00:0{n}.123Z", "2026-12-01T00:00:0{n}.123456Z"),
+    ("2026-12-01T00:00:0{n}.123456+00:00", "2026-12-01T00:00:0{n}Z"),
+], ids=["get-seconds", "get-milliseconds", "put-seconds"])
+async def test_a_space_writing_updated_at_at_another_precision_in_gets_is_restored_not_conflict(
+    tmp_path: Path, get_stamp: str, put_stamp: str
+) -> None:
+    # One write, one instant: a GET that shows it to the second (or millisecond) and a
+    # PUT's answer to the microsecond name the same write. Taken for someone else's
+    # edit, every conference was a conflict and the restore put nothing back.
+    ids = [f"0b6c2f5e-0000-4000-8000-{i:012d}" for i in (1, 2)]
+    store = {cid: whole_conference(cid, name=f"room-{i}", display_name=f"Room {i}",
+                                   **dict.fromkeys(COLOR_FIELDS, "#101010"),
+                                   updated_at="2026-01-01T00:00:00Z")
+             for i, cid in enumerate(ids)}
+    before = {cid: dict(c) for cid, c in store.items()}
+    puts: list[dict[str, Any]] = []
+    async with serve_app(_precision_space(get_stamp, put_stamp, store, puts)) as url:
+        run = await run_job(settings_for(url, backup_dir=tmp_path / "run"), SANDBOX_CREDENTIALS)
+        assert run.summary.updated == 2 and run.journal is not None
+        restored = await restore_job(restore_settings(url, backup_dir=tmp_path / "restore"),
+                                     SANDBOX_CREDENTIALS, read_journal(run.journal))
+    assert (restored.summary.conflict, restored.summary.updated) == (0, 2)
+    assert restored.exit_code == 0
+    assert len(puts) == 4
+    assert not_back(before, store) == []

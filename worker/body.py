@@ -8,7 +8,7 @@ not name, and no nulls (the schema types are not nullable).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -79,14 +79,41 @@ def _instant(text: str) -> datetime | None:
 def same_time(a: object, b: object) -> bool:
     """Do two timestamps from the API name the same instant? Equal values do; so do
     `2026-12-06T00:00:01Z` and `2026-12-06T00:00:01.000+00:00`, which one Space may write
-    in its PUT's answer and the other in its GET's. Values that are not times must be
-    equal."""
+    in its PUT's answer and the other in its GET's. Written at different precisions
+    (`...:01Z` and `...:01.123456Z`), they are the same when the coarser one is the other
+    cut short or rounded. Values that
+    are not times must be equal."""
     if a == b:
         return True
     if not isinstance(a, str) or not isinstance(b, str):
         return False
-    left = _instant(a)
-    return left is not None and left == _instant(b)
+    left, right = _instant(a), _instant(b)
+    if left is None or right is None:
+        return False
+    if left == right:
+        return True
+    digits_a, digits_b = _fraction_digits(a), _fraction_digits(b)
+    if min(digits_a, digits_b) >= 6 or digits_a == digits_b:
+        return False  # at one precision, the same instant is the same value
+    coarse, fine, digits = (left, right, digits_a) if digits_a < digits_b else (right, left,
+                                                                                digits_b)
+    unit = timedelta(seconds=10.0 ** -digits)
+    # Cut short, the fine one lies within the unit after the coarse; rounded, within
+    # half a unit either side.
+    return -unit / 2 <= fine - coarse < unit
+
+
+def _fraction_digits(text: str) -> int:
+    """How many digits of a second the timestamp writes (0 for none, or a bare date's)."""
+    seconds = text[17:19]
+    if len(text) < 20 or not seconds.isdigit() or text[19] not in ".,":
+        return 0
+    digits = 0
+    for char in text[20:]:
+        if not char.isdigit():
+            break
+        digits += 1
+    return digits
 
 
 def describe_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any],
