@@ -157,3 +157,33 @@ async def test_the_probe_says_the_listing_failed_when_it_cannot_read_it(
                                                "backoff_cap_s": 0.001})
         with pytest.raises(UnreachableError, match="listing conferences failed"):
             await probe(settings, SANDBOX_CREDENTIALS)
+
+
+@pytest.mark.parametrize("last", [None, ""], ids=["null", "empty"])
+async def test_a_last_page_whose_next_is_null_or_empty_passes_as_the_run_reads_it(
+    tmp_path: Path, last: str | None
+) -> None:
+    # Many APIs write the last page's `next` as null or "": a run reads either as the end
+    # of the listing, so a check that called the Space drifted would cry wolf nightly.
+    cid = "0b6c2f5e-0000-4000-8000-000000000001"
+    seen: list[str] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        seen.append(request.path_qs)
+        return web.json_response({"links": {"self": str(request.url), "first": str(request.url),
+                                            "next": last},
+                                  "data": [whole_conference(cid)]})
+
+    async def one(request: web.Request) -> web.Response:
+        seen.append(request.path_qs)
+        return web.json_response(whole_conference(cid))
+
+    app = web.Application()
+    app.router.add_get("/api/video/conferences", listing)
+    app.router.add_get("/api/video/conferences/{id}", one)
+    async with serve_app(app) as url:
+        ran = await rebrand("validate", "--config", write_config(tmp_path, url), "--online",
+                            env=sandbox_env())
+    assert ran.code == 0, ran.out + ran.err
+    assert "links.next" not in ran.out + ran.err
+    assert len(seen) == 2 and seen[1] == f"/api/video/conferences/{cid}"
