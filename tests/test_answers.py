@@ -14,12 +14,20 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.support import SANDBOX_CREDENTIALS, serve_app, settings_for, whole_conference
+from tests.support import (
+    FAST_RETRY,
+    SANDBOX_CREDENTIALS,
+    SandboxFactory,
+    serve_app,
+    settings_for,
+    whole_conference,
+)
 from worker.answers import AnswerRules, allowed_fields, split_extra, unknown_property_message
 from worker.errors import ConfigError, ExitCode
 from worker.openapi import conference_shape, schemas
 from worker.run.job import run_job
 from worker.run.journal import read_journal
+from worker.sandbox import FaultConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -299,3 +307,25 @@ async def test_a_plan_reads_a_listing_row_that_is_not_whole_and_plans_as_the_run
         k: v for k, v in c.items() if k != "display_name"}), tmp_path)
     assert (run.summary.updated, len(puts)) == (3, 3)
     assert failures(capsys) == []
+
+
+async def test_a_put_whose_answer_never_came_on_any_attempt_says_it_may_have_landed(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The Space applies each PUT, then drops the connection unanswered, every time. The
+    # writes landed; "connection closed" alone read as "nothing happened", and the
+    # operator had no word that a re-run or `rebrand restore` settles them.
+    async with sandbox_factory(count=3, on_theme_fraction=0.0,
+                               faults=FaultConfig(drop_after_apply=1.0)) as sb:
+        result = await run_job(settings_for(sb.url, backup_dir=tmp_path,
+                                            retry={**FAST_RETRY, "max_attempts": 2}),
+                               SANDBOX_CREDENTIALS)
+        landed = [c["light_primary"] for c in sb.space.conferences.values()]
+    assert landed == ["#0A84FF"] * 3
+    assert result.exit_code == ExitCode.FAILURES
+    failed = failures(capsys)
+    assert len(failed) == 3
+    for event in failed:
+        [error] = event["errors"]
+        assert error.startswith("connection closed by the server before it answered"), error
+        assert "may have landed" in error and "rebrand restore" in error, error

@@ -117,10 +117,14 @@ class ApiError(RebrandError):
         errors: tuple[str, ...] = (),
         *,
         retry_after: str | None = None,
+        unanswered: bool = False,
     ) -> None:
         self.status = status
         self.errors = errors
         self.retry_after = retry_after
+        # The request went out and no answer came (dropped, reset, timed out): a write
+        # may have landed.
+        self.unanswered = unanswered
         # Set by worker.retry.with_retries: how many attempts ended in this error.
         self.attempts = 1
         label = f"HTTP {status}" if status is not None else "transport error"

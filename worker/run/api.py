@@ -173,9 +173,9 @@ class SpaceClient:
         except aiohttp.ClientConnectorError as exc:
             raise _unreachable(exc) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            raise RetryableApiError(None, (_transport_message(exc),)) from exc
+            raise RetryableApiError(None, (_transport_message(exc),), unanswered=True) from exc
         except TimeoutError as exc:
-            raise RetryableApiError(None, ("request timed out",)) from exc
+            raise RetryableApiError(None, ("request timed out",), unanswered=True) from exc
         payload = _interpret(status, raw, retry_after, project_id=self._project_id,
                              host=self._space.host, clean=self._clean)
         if self._carries_secret(raw, payload):

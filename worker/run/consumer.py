@@ -66,11 +66,20 @@ class _Trace:
     """One conference's PUTs sent, and the time it spent waiting rather than being served
     (pacing slots and retry sleeps), so the controller sees the Space's own times."""
 
-    __slots__ = ("puts", "waited")
+    __slots__ = ("puts", "unanswered", "waited")
 
     def __init__(self) -> None:
         self.puts = 0
         self.waited = 0.0
+        # A PUT went out and its answer never came: whatever came after, it may have landed.
+        self.unanswered = False
+
+
+# Said of a conference whose PUT went out at least once without an answer coming back.
+_MAY_HAVE_LANDED = (
+    "; a PUT went out and no answer came, so it may have landed: a new run reads the "
+    "conference afresh (one that took is skipped), and `rebrand restore` with this run's "
+    "journal undoes it")
 
 
 def _not_cleared(kept: tuple[tuple[str, str], ...]) -> str:
@@ -223,8 +232,11 @@ class ConferenceUpdater:
         except NotFoundError as exc:
             return Outcome(Kind.VANISHED, cid, name, exc.attempts, status=404)
         except ApiError as exc:
+            errors = exc.errors or (str(exc),)
+            if trace.unanswered:
+                errors = (*errors[:-1], errors[-1] + _MAY_HAVE_LANDED)
             return Outcome(Kind.FAILED, cid, name, exc.attempts, status=exc.status,
-                           errors=exc.errors or (str(exc),))
+                           errors=errors)
         return await self._after_put(cid, name, written.attempts, decision, written.value,
                                      allowed)
 
@@ -299,7 +311,11 @@ class ConferenceUpdater:
             await self.limiter.acquire()
             trace.waited += time.monotonic() - waited_from
         self.reporter.sending(cid)
-        answer = await self._timed(self.client.put(cid, body))
+        try:
+            answer = await self._timed(self.client.put(cid, body))
+        except ApiError as exc:
+            trace.unanswered = trace.unanswered or exc.unanswered
+            raise
         if self.limiter is not None:
             self.limiter.took()
         return answer
