@@ -150,6 +150,43 @@ async def test_counts_match_the_journal_however_the_run_ends(
     check_counts(summary, events, tmp_path, applied)
 
 
+def refusing_space(count: int, puts: list[str], status: int) -> web.Application:
+    """A Space that refuses every PUT with `status` and a long Retry-After: nothing lands."""
+    listed = [conference(cid, n) for n, cid in enumerate(ids(count))]
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": listed}
+
+    async def put(request: web.Request) -> web.Response:
+        puts.append(request.match_info["id"])
+        return web.json_response({"error": "Too Many Requests"}, status=status,
+                                 headers={"Retry-After": "30"})
+
+    return space_app(pages, [], put=put)
+
+
+@pytest.mark.parametrize(("status", "unknown"), [(429, 0), (503, 0), (504, 3)])
+async def test_a_write_refused_then_waiting_to_retry_when_the_run_ends_is_not_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int, unknown: int
+) -> None:
+    # The Space answered each PUT (429/503, come back in 30 s) and the run ended during
+    # the wait. Nothing landed: "unknown: sent, but the answer never came (each may have
+    # landed)" sent the operator to settle writes that never happened. A gateway's 504 is
+    # not the Space's answer: behind it the write may land, so that one stays unknown.
+    puts: list[str] = []
+    async with serve_app(refusing_space(3, puts, status)) as url:
+        result = await run_job(
+            settings_for(url, backup_dir=tmp_path, deadline_s=0.5, grace_s=0.05,
+                         retry={"retry_after_cap_s": 30, "max_attempts": 3}),
+            SANDBOX_CREDENTIALS)
+    assert result.exit_code == ExitCode.DEADLINE
+    assert len(puts) == 3
+    events = json_events(capsys.readouterr().out)
+    summary = events[-1]
+    assert (summary["unknown"], summary["not_started"]) == (unknown, 3 - unknown), summary
+    check_counts(summary, events, tmp_path, set())
+
+
 async def test_sigterm_with_writes_in_flight_counts_them_unknown(tmp_path: Path) -> None:
     applied: set[str] = set()
     async with serve_app(hanging_space(40, applied)) as url:

@@ -41,6 +41,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 Conference = dict[str, Any]
 # Three or more percent-encoded bytes in a row: where a secret encoded byte by byte hides.
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
+# A proxy's answers that its upstream failed or timed out: the Space may still have applied
+# the request.
+_GATEWAY_STATUSES = frozenset({502, 504})
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -317,7 +320,9 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
     if status == 404:
         raise NotFoundError(status, messages)
     if is_retryable_status(status):
-        raise RetryableApiError(status, messages, retry_after=retry_after)
+        # A gateway's 502 or 504 is not the Space's answer: behind it, a write may land.
+        raise RetryableApiError(status, messages, retry_after=retry_after,
+                                unanswered=status in _GATEWAY_STATUSES)
     raise ApiError(status, messages)
 
 

@@ -77,9 +77,9 @@ class _Trace:
 
 # Said of a conference whose PUT went out at least once without an answer coming back.
 _MAY_HAVE_LANDED = (
-    "; a PUT went out and no answer came, so it may have landed: a new run reads the "
-    "conference afresh (one that took is skipped), and `rebrand restore` with this run's "
-    "journal undoes it")
+    "; a PUT went out and the Space's answer never came, so it may have landed: a new "
+    "run reads the conference afresh (one that took is skipped), and `rebrand restore` "
+    "with this run's journal undoes it")
 
 
 def _not_cleared(kept: tuple[tuple[str, str], ...]) -> str:
@@ -315,6 +315,10 @@ class ConferenceUpdater:
             answer = await self._timed(self.client.put(cid, body))
         except ApiError as exc:
             trace.unanswered = trace.unanswered or exc.unanswered
+            if not trace.unanswered:
+                # Answered, and refused: none of its PUTs landed. Should the run end
+                # while it waits to retry, it is not `unknown`.
+                self.reporter.answered(cid)
             raise
         if self.limiter is not None:
             self.limiter.took()

@@ -72,6 +72,11 @@ class Reporter:
         the write may land without our knowing (see `unanswered`)."""
         self._sending.add(conference_id)
 
+    def answered(self, conference_id: str) -> None:
+        """The Space answered this conference's PUT with a refusal: nothing landed, so the
+        write is no longer in flight (a retry calls `sending` again)."""
+        self._sending.discard(conference_id)
+
     def unanswered(self) -> None:
         """At the end of a run: each conference whose PUT went out but whose outcome never
         came (the grace period ran out, or an abort cut it) is `unknown`, not `not_started`:
