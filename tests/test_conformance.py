@@ -106,3 +106,20 @@ def test_it_finds_a_problem_exactly_when_jsonschema_does(conference: dict[str, A
     ours = conformance.problems(conference, CONFERENCE_SCHEMA)
     theirs = list(CONFERENCE.iter_errors(conference))
     assert bool(ours) == bool(theirs), (ours, [e.message for e in theirs])
+
+
+@pytest.mark.parametrize(("session", "valid"), [
+    ({"id": "s", "duration": 120.0, "max_members": 20.0, "fps": 20.0}, True),
+    ({"id": "s", "remove_after_seconds_elapsed": 1.0}, True),
+    ({"id": "s", "duration": 120.5}, False),
+    ({"id": "s", "max_members": True}, False),
+], ids=["whole-floats", "one-float", "fraction", "boolean"])
+def test_an_integer_written_as_a_float_is_an_integer_as_json_schema_says(
+    session: dict[str, Any], valid: bool
+) -> None:
+    # JSON Schema's `integer` is any number with no fractional part: a Space (or a JSON
+    # library) writing 120 as 120.0 has not drifted from the spec.
+    conference = whole_conference(CID, active_session=session)
+    assert (list(CONFERENCE.iter_errors(conference)) == []) == valid
+    found = conformance.problems(conference, CONFERENCE_SCHEMA)
+    assert (found == []) == valid, found

@@ -166,6 +166,10 @@ def _is_type(value: Any, kind: str | list[str]) -> bool:
             continue
         if isinstance(value, _TYPES[one]):
             return True
+        # JSON Schema's integer is a number with no fractional part, however it is written:
+        # `120.0` is one (2020-12, section 6.1.1 of the validation vocabulary).
+        if one == "integer" and isinstance(value, float) and value.is_integer():
+            return True
     return False
 
 
