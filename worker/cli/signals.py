@@ -86,8 +86,13 @@ def remembered() -> Iterator[None]:
 def _on_signal(signum: int, stop: Stop) -> None:
     log = structlog.get_logger("rebrand")
     reason = StopReason.SIGINT if signum == signal.SIGINT else StopReason.SIGTERM
-    if stop.request(reason):
-        log.warning("run.stopping", reason=reason.value)
+    already = stop.reason
+    if stop.signalled(reason):
+        if already is None:
+            log.warning("run.stopping", reason=reason.value)
+        else:
+            # The drain under way goes on, and the stop that began it keeps its exit code.
+            log.warning("run.stopping", reason=reason.value, already=already.value)
         return
     log.error("run.killed", reason="second signal: exiting at once")
     flush_held()
@@ -128,9 +133,9 @@ def end_if_signalled(stop: Stop) -> None:
     """Between two jobs (a plan, then the run it asked about): a signal the first job's
     watcher took ends the process before the second starts, even one that came as the
     first finished, too late to change its result."""
-    if stop.reason is StopReason.SIGINT:
+    if stop.signal is StopReason.SIGINT:
         raise Interrupted(signal.SIGINT)
-    if stop.reason is StopReason.SIGTERM:
+    if stop.signal is StopReason.SIGTERM:
         raise Interrupted(signal.SIGTERM)
 
 

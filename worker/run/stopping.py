@@ -38,6 +38,10 @@ class Stop:
         self.reason: StopReason | None = None
         # What the operator should read about the stop, when there is more to say.
         self.error: RebrandError | None = None
+        # The first SIGINT/SIGTERM taken, whatever stopped the run first: a second signal
+        # exits at once, but a first one during the drain the deadline or the failure
+        # budget began is the operator's first word, not an insistence.
+        self.signal: StopReason | None = None
 
     def request(self, reason: StopReason, error: RebrandError | None = None) -> bool:
         """Ask the run to stop. Returns False if a stop was already requested."""
@@ -46,6 +50,15 @@ class Stop:
         self.reason = reason
         self.error = error
         self.event.set()
+        return True
+
+    def signalled(self, reason: StopReason) -> bool:
+        """A signal's stop request. Returns False if a signal was already taken (the run
+        may have been stopping already for another reason: that is no second signal)."""
+        if self.signal is not None:
+            return False
+        self.signal = reason
+        self.request(reason)
         return True
 
     @property

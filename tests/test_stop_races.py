@@ -1,0 +1,111 @@
+"""A stop meeting another stop, or a wait: a signal during the drain that the deadline or
+the failure budget began, and SIGTERM while writers wait out a Retry-After or a pacing
+slot. Each is a real `rebrand run` in a child process against a Space served here, which
+holds its answers and tells the test what it saw, so every signal lands at a known moment.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from aiohttp import web
+from anyio.abc import Process
+
+from tests.support import json_events, sandbox_env, serve_app, write_config
+from tests.test_counts import check_counts
+from tests.test_hostile_server import conference, ids, space_app
+
+pytestmark = pytest.mark.anyio
+
+Put = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def listed_space(count: int, put: Put, *, broken: int | None = None) -> web.Application:
+    """`count` off-theme conferences on one page; PUTs go to `put`. Conference `broken`
+    has no display name a PUT can carry, so it fails without a request."""
+    rows = [conference(cid, n) for n, cid in enumerate(ids(count))]
+    if broken is not None:
+        rows[broken] = {**rows[broken], "display_name": None, "name": "n" * 250}
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": rows}
+
+    return space_app(pages, [], put=put)
+
+
+async def answer(request: web.Request) -> web.Response:
+    """The Space's PUT: the conference with the body over it."""
+    cid = request.match_info["id"]
+    n = ids(100).index(cid)
+    return web.json_response({**conference(cid, n), **await request.json()})
+
+
+@asynccontextmanager
+async def run_cli(tmp_path: Path, url: str, *flags: str, **config: Any
+                  ) -> AsyncIterator[tuple[Process, list[bytes]]]:
+    """`rebrand run` against `url`; yields the process and the stdout read so far (the
+    test reads it with `read_until`)."""
+    path = write_config(tmp_path, url, **{"concurrency": 2, **config})
+    command = [sys.executable, "-m", "worker", "run", "--config", str(path),
+               "--log-format", "json", "--backup-dir", str(tmp_path / "b"), *flags]
+    async with await anyio.open_process(command, env=sandbox_env(), cwd=tmp_path) as proc:
+        yield proc, []
+
+
+async def read_until(proc: Process, out: list[bytes], needle: bytes) -> None:
+    """Read stdout until `needle` or its end (the test's assertions say which)."""
+    assert proc.stdout is not None
+    with anyio.fail_after(30):
+        while needle not in b"".join(out):
+            try:
+                out.append(await proc.stdout.receive())
+            except anyio.EndOfStream:
+                return
+
+
+async def finish(proc: Process, out: list[bytes]) -> tuple[int, list[dict[str, Any]]]:
+    assert proc.stdout is not None
+    with anyio.fail_after(60):
+        async for chunk in proc.stdout:
+            out.append(chunk)
+        code = await proc.wait()
+    return code, json_events(b"".join(out).decode())
+
+
+async def test_a_first_signal_during_the_failure_budgets_drain_lets_the_drain_finish(
+    tmp_path: Path
+) -> None:
+    """--max-failures 1 starts a drain while a PUT is held open; a SIGTERM then is the
+    first signal, not a second one: the held write finishes, the summary is the last
+    line, and the stop that came first (the budget, exit 4) decides the exit code."""
+    arrived, release = anyio.Event(), anyio.Event()
+    applied: set[str] = set()
+
+    async def held(request: web.Request) -> web.Response:
+        applied.add(request.match_info["id"])
+        arrived.set()
+        await release.wait()
+        return await answer(request)
+
+    async with serve_app(listed_space(6, held, broken=1)) as url, \
+            run_cli(tmp_path, url, "--max-failures", "1", "--grace-seconds", "30") as (proc, out):
+        await arrived.wait()
+        await read_until(proc, out, b'"conference.failed"')
+        proc.send_signal(signal.SIGTERM)
+        await read_until(proc, out, b'"run.stopping"')
+        release.set()
+        code, events = await finish(proc, out)
+    assert events[-1]["event"] == "run.summary", events[-1]
+    assert code == 4
+    summary = events[-1]
+    assert summary["stopped"] == "too many failures"
+    assert (summary["updated"], summary["failed"], summary["unknown"]) == (1, 1, 0)
+    check_counts(summary, events, tmp_path / "b", applied)
+
