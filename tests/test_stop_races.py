@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from anyio.abc import Process
 
-from tests.support import json_events, sandbox_env, serve_app, write_config
+from tests.support import FAST_RETRY, json_events, sandbox_env, serve_app, write_config
 from tests.test_counts import check_counts
 from tests.test_hostile_server import conference, ids, space_app
 
@@ -108,4 +108,65 @@ async def test_a_first_signal_during_the_failure_budgets_drain_lets_the_drain_fi
     assert summary["stopped"] == "too many failures"
     assert (summary["updated"], summary["failed"], summary["unknown"]) == (1, 1, 0)
     check_counts(summary, events, tmp_path / "b", applied)
+
+
+async def test_sigterm_while_a_write_waits_out_a_long_retry_after_stops_at_once(
+    tmp_path: Path
+) -> None:
+    """A write told to come back in 30 s is not in flight: the stop ends its wait, sends
+    no further attempt, and does not spend the 20 s grace period on it."""
+    refused = anyio.Event()
+    puts: list[str] = []
+
+    async def throttled(request: web.Request) -> web.Response:
+        puts.append(request.match_info["id"])
+        if len(puts) == 2:  # both writers (concurrency 2) refused
+            refused.set()
+        return web.json_response({"errors": [{"code": "rate_limited"}]}, status=429,
+                                 headers={"Retry-After": "30"})
+
+    async with serve_app(listed_space(4, throttled)) as url, \
+            run_cli(tmp_path, url, retry={**FAST_RETRY, "retry_after_cap_s": 60}) as (proc, out):
+        await refused.wait()
+        # Both writers are now asleep for 30 s (an instant after their 429).
+        started = anyio.current_time()
+        proc.send_signal(signal.SIGTERM)
+        code, events = await finish(proc, out)
+        took = anyio.current_time() - started
+    assert code == 143
+    assert took < 5, f"{took:.1f} s: the stop waited for the grace period"
+    assert len(puts) == 2  # no attempt after the stop
+    summary = events[-1]
+    assert summary["event"] == "run.summary"
+    assert summary["updated"] == 0
+    check_counts(summary, events, tmp_path / "b", set())
+
+
+async def test_sigterm_sends_no_write_that_was_still_waiting_for_its_pacing_slot(
+    tmp_path: Path
+) -> None:
+    """At one PUT a second, writers queue for their slots with their pre-images journaled;
+    the stop lets the one PUT in flight finish and sends none of the queued ones."""
+    puts: list[str] = []
+    first = anyio.Event()
+
+    async def counted(request: web.Request) -> web.Response:
+        puts.append(request.match_info["id"])
+        first.set()
+        return await answer(request)
+
+    async with serve_app(listed_space(20, counted)) as url, \
+            run_cli(tmp_path, url, concurrency=8, rate_limit=1) as (proc, out):
+        await first.wait()
+        started = anyio.current_time()
+        proc.send_signal(signal.SIGTERM)
+        code, events = await finish(proc, out)
+        took = anyio.current_time() - started
+    assert code == 143
+    assert len(puts) == 1, puts
+    assert took < 3, f"{took:.1f} s"
+    summary = events[-1]
+    assert summary["event"] == "run.summary"
+    assert (summary["updated"], summary["unknown"]) == (1, 0)
+    check_counts(summary, events, tmp_path / "b", set(puts))
 

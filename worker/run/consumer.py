@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -62,6 +62,10 @@ class Controller(Protocol):
     resting: int
 
 
+class _Stopped(Exception):
+    """A wait (a pacing slot, a retry's sleep) ended by a stop: no further request."""
+
+
 class _Trace:
     """One conference's PUTs sent, and the time it spent waiting rather than being served
     (pacing slots and retry sleeps), so the controller sees the Space's own times."""
@@ -110,6 +114,9 @@ class ConferenceUpdater:
     # From the first pre-image on, a stop lets writes in flight finish (the grace);
     # before it, a stop has nothing to wait for.
     writes_started: bool = field(default=False, init=False)
+    # The waits under way that a stop ends (see `stop_waiting`), and whether it came.
+    _waits: set[anyio.CancelScope] = field(default_factory=set, init=False)
+    _stopping: bool = field(default=False, init=False)
     _log: Any = field(default_factory=lambda: structlog.get_logger("rebrand"), init=False)
 
     def _on_retry(self, error: RetryableApiError) -> None:
@@ -140,12 +147,36 @@ class ConferenceUpdater:
         return Outcome(Kind.FAILED, cid, name, attempts, errors=(message,),
                        unknown=unknown[:_UNKNOWN_KEPT], allowed=allowed), allowed
 
+    def stop_waiting(self) -> None:
+        """The run is stopping: a conference waiting for its pacing slot or out a retry's
+        Retry-After has nothing in flight, so it sends nothing more and its wait ends now
+        (else a drain sent new PUTs for as long as the slot queue, or spent the whole grace
+        period asleep). A PUT already sent is `unknown` at the end, as one cut off is."""
+        self._stopping = True
+        for scope in self._waits:
+            scope.cancel()
+
+    async def _unless_stopped(self, wait: Callable[[], Awaitable[None]]) -> None:
+        """Await `wait()`; raise _Stopped if the run is stopping, or starts to meanwhile."""
+        if self._stopping:
+            raise _Stopped
+        scope = anyio.CancelScope()
+        self._waits.add(scope)
+        try:
+            with scope:
+                await wait()
+        finally:
+            self._waits.discard(scope)
+        if scope.cancelled_caught:
+            raise _Stopped
+
     def rule_of(self, given: Mapping[str, Any]) -> str | None:
         return self.strategy.rule_of(given)
 
-    async def update(self, given: Mapping[str, Any]) -> Outcome:
+    async def update(self, given: Mapping[str, Any]) -> Outcome | None:
         """`given` is the conference as the source handed it over: a listing's row, or a
-        journal's pre-image."""
+        journal's pre-image. None: a stop ended it while it waited (no outcome to record:
+        not started, or `unknown` if a PUT of it went out)."""
         cid = str(given["id"])
         name = str(given.get("name") or "")
         halt, allowed = self._beyond_spec(given, cid, name, 0)
@@ -179,7 +210,7 @@ class ConferenceUpdater:
             controller.finished(time.monotonic() - started - trace.waited)
 
     async def _update(self, given: Mapping[str, Any], cid: str, name: str, started: float,
-                      trace: _Trace) -> Outcome:
+                      trace: _Trace) -> Outcome | None:
         controller = self.controller
 
         async def sleep(seconds: float) -> None:
@@ -187,11 +218,11 @@ class ConferenceUpdater:
             # `auto` the conference lends its place meanwhile.
             trace.waited += seconds
             if controller is None:
-                await self.sleep(seconds)
+                await self._unless_stopped(lambda: self.sleep(seconds))
                 return
             controller.resting += 1
             try:
-                await self.sleep(seconds)
+                await self._unless_stopped(lambda: self.sleep(seconds))
             finally:
                 controller.resting -= 1
 
@@ -229,6 +260,8 @@ class ConferenceUpdater:
             written = await with_retries(lambda: self._put(cid, decision.body, trace),
                                          self.policy, sleep=sleep, rng=self.rng,
                                          on_retry=self._on_retry, deadline_s=remaining)
+        except _Stopped:
+            return None
         except NotFoundError as exc:
             return Outcome(Kind.VANISHED, cid, name, exc.attempts, status=404)
         except ApiError as exc:
@@ -298,7 +331,8 @@ class ConferenceUpdater:
         seq = journal.stage(fresh, rule, sent) if journal is not None else None
         if limiter is not None:
             waited_from = time.monotonic()
-            await limiter.wait_until(limiter.reserve())
+            slot = limiter.reserve()
+            await self._unless_stopped(lambda: limiter.wait_until(slot))
             trace.waited += time.monotonic() - waited_from
         if journal is not None and seq is not None:
             await journal.durable(seq)
@@ -308,7 +342,7 @@ class ConferenceUpdater:
         # The first PUT's slot was reached in _ready_to_write; a retry takes a new one.
         if self.limiter is not None and trace.puts > 1:
             waited_from = time.monotonic()
-            await self.limiter.acquire()
+            await self._unless_stopped(self.limiter.acquire)
             trace.waited += time.monotonic() - waited_from
         self.reporter.sending(cid)
         try:
@@ -382,6 +416,8 @@ async def consume(
                 context["rule"] = rule
             with bound(**context):
                 outcome = await updater.update(conference)
+                if outcome is None:
+                    continue  # stopped while it waited: nothing to record
                 if rule is not None:
                     outcome = replace(outcome, rule=rule)
                 reporter.record(outcome)

@@ -75,6 +75,7 @@ async def run_pipeline(
     async def on_stop() -> None:
         await stop.event.wait()
         producer_scope.cancel()
+        updater.stop_waiting()
         if updater.writes_started:
             # In-flight conferences get the grace period, then everything stops.
             await anyio.sleep(grace_s)
