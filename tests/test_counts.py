@@ -23,6 +23,7 @@ from tests.support import (
     SANDBOX_CREDENTIALS,
     SandboxFactory,
     json_events,
+    not_back,
     sandbox_env,
     serve_app,
     settings_for,
@@ -245,3 +246,39 @@ async def test_a_journal_that_cannot_be_written_stops_the_run_before_its_next_wr
             if r.get("type") == "pre_image"}
     assert set(puts) <= kept
     assert len(puts) < 200
+
+
+@pytest.mark.parametrize(("limit", "concurrency"), [(24 << 10, 1), (24 << 10, 4), (50_000, 4)])
+async def test_a_full_disk_keeps_updated_equal_to_the_journals_applied_records(
+    sandbox_factory: SandboxFactory, tmp_path: Path, limit: int, concurrency: int
+) -> None:
+    """The disk fills as a `written` record is appended after its PUT was answered: that
+    conference cannot count as `updated` with no applied record behind it. It is `unknown`
+    (its pre-image is kept, and a restore tells by its contents), and the restore of what
+    the journal holds puts every conference back."""
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    async with sandbox_factory(count=200, on_theme_fraction=0.0) as sb:
+        before = {cid: dict(c) for cid, c in sb.space.conferences.items()}
+        config = write_config(tmp_path, sb.url, concurrency=concurrency)
+        backups = tmp_path / "b"
+        command = [sys.executable, "-m", "worker", "run", "--config", str(config),
+                   "--backup-dir", str(backups)]
+        done = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            command, env=sandbox_env(), cwd=tmp_path, check=False, capture_output=True,
+            preexec_fn=small_disk, timeout=60))
+        applied = {cid for cid, n in sb.space.puts_by_id.items() if n}
+        assert done.returncode == ExitCode.ABORTED, done.stderr.decode()
+        events = json_events(done.stdout.decode())
+        assert events[-1]["event"] == "run.summary"
+        check_counts(events[-1], events, backups, applied)
+        journal = next(backups.glob("*.jsonl"))
+        restore = [sys.executable, "-m", "worker", "restore", str(journal), "--space", sb.url,
+                   "--backup-dir", str(tmp_path / "r")]
+        undone = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            restore, env=sandbox_env(), cwd=tmp_path, check=False, capture_output=True,
+            timeout=60))
+        assert undone.returncode == 0, undone.stdout.decode()[-2000:]
+        assert not_back(before, sb.space.conferences) == []

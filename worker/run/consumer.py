@@ -45,7 +45,7 @@ class Journal(Protocol):
     async def durable(self, seq: int) -> None: ...
 
     async def after_write(self, conference_id: str, updated_at: str | None, *,
-                          applied: bool = True) -> None: ...
+                          applied: bool = True) -> bool: ...
 
 
 class Controller(Protocol):
@@ -291,10 +291,18 @@ class ConferenceUpdater:
         # An answer that is not this conference, whole, says nothing about our write:
         # its updated_at is not journaled, so a restore compares contents instead.
         outcome = self._checked(cid, name, attempts, decision, answer, allowed)
-        if self.journal is not None:
-            await self.journal.after_write(cid, outcome.updated_at,
-                                           applied=outcome.kind is Kind.UPDATED)
-        return outcome
+        if self.journal is None:
+            return outcome
+        kept = await self.journal.after_write(cid, outcome.updated_at,
+                                              applied=outcome.kind is Kind.UPDATED)
+        if kept or outcome.kind is not Kind.UPDATED:
+            return outcome
+        # `updated` is the journal's applied records: without one, this write is known to
+        # the journal only by its pre-image, as a write whose answer never came.
+        return Outcome(Kind.UNKNOWN, cid, name, attempts, status=200, allowed=allowed,
+                       errors=("the Space applied its PUT, but the journal could not record "
+                               "the answer (see run.aborted); a restore tells this write by "
+                               "the conference's contents",))
 
     def _checked(self, cid: str, name: str, attempts: int, decision: Write,
                  answer: Mapping[str, Any], allowed: tuple[str, ...]) -> Outcome:

@@ -166,16 +166,25 @@ class JournalWriter:
                 await syncing.wait()
 
     async def after_write(self, conference_id: str, updated_at: str | None, *,
-                          applied: bool = True) -> None:
+                          applied: bool = True) -> bool:
         """Record a PUT's answer: `applied` when the conference counts as updated (the
-        summary's `updated` is the number of these)."""
+        summary's `updated` is the number of these). False when it could not be kept."""
         # Not synced on its own: it rides on the next pre-image's sync or on close().
         # Without it, restore falls back to comparing contents (see decide.Restore).
-        # If it cannot be kept, the write itself still happened: the next pre-image, or
-        # close(), stops the run.
-        with contextlib.suppress(JournalError):
+        # Handed to the file now, not left in our buffer: a full disk is then learnt for
+        # this record, whose conference must not count as `updated` without it, instead
+        # of at a later flush that tears it. If it cannot be kept, the write itself still
+        # happened: the next pre-image, or close(), stops the run.
+        try:
             self._append({"type": "written", "id": conference_id, "updated_at": updated_at,
                           "applied": applied})
+            self._file.flush()
+        except JournalError:
+            return False
+        except OSError as exc:
+            self._failed(exc)
+            return False
+        return True
 
     async def _sync(self) -> None:
         """Sync every record written so far (one sync at a time: see `durable`)."""
