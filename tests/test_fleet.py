@@ -5,6 +5,10 @@ refusal stops that target alone, and a fleet's journals restore every target exa
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +18,7 @@ import pytest
 import yaml
 from anyio.from_thread import start_blocking_portal
 
-from tests.support import BRAND, json_events
+from tests.support import BRAND, REPO, clean_env, json_events
 from worker.body import WRITABLE_FIELDS
 from worker.cli.main import main
 from worker.errors import ExitCode
@@ -474,3 +478,41 @@ def test_an_unreachable_target_aborts_alone_and_the_fleet_restores_the_rest(
         for cid, old in before[name].items():
             assert after[name][cid]["light_primary"] == old["light_primary"]
     assert foreign == {name: [] for name in NAMES}
+
+
+def test_a_signal_starts_no_target_that_was_waiting_for_its_turn(tmp_path: Path) -> None:
+    """One target at a time; SIGTERM as the first target's Space applies its 3rd PUT. The
+    first drains; the others, still waiting their turn, start nothing: no journal of theirs
+    (it would be the newest, the one `restore --latest` takes), no request, each with a
+    summary that says it was stopped."""
+    pid: list[int] = []
+    puts = [0]
+
+    def signal_at_the_third(_space: Any, _cid: str, _body: Any) -> None:
+        puts[0] += 1
+        if puts[0] == 3:
+            os.kill(pid[0], signal.SIGTERM)
+
+    with fleet_in_thread(count=30) as fleet:
+        fleet["acme"].space.before_put = signal_at_the_third
+        config = _config(tmp_path, fleet, max_parallel_targets=1)
+        with subprocess.Popen(
+                [sys.executable, "-m", "worker", "run", "--config", str(config),
+                 "--log-format", "json", "--backup-dir", str(tmp_path / "b")],
+                env=clean_env(**_env()), cwd=REPO, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE) as proc:
+            pid.append(proc.pid)
+            out, _ = proc.communicate(timeout=60)
+        fleet["acme"].space.before_put = None
+        waited = {name: list(fleet[name].space.requests) for name in NAMES[1:]}
+    assert proc.returncode == ExitCode.SIGTERM
+    events = json_events(out.decode())
+    summary = events[-1]
+    assert summary["event"] == "fleet.summary"
+    assert summary["targets"]["acme"]["updated"] >= 3
+    assert waited == {name: [] for name in NAMES[1:]}
+    for name in NAMES[1:]:
+        assert not list((tmp_path / "b" / name).glob("*.jsonl")), name
+        assert summary["targets"][name]["journal"] is None
+        assert summary["targets"][name]["stopped"] == "terminated (SIGTERM)"
+        assert summary["targets"][name]["exit_code"] == ExitCode.SIGTERM

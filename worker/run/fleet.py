@@ -57,6 +57,13 @@ async def run_fleet(
         own = stops[run.name]
         reporter = reporter_for(run.name) if reporter_for else Reporter()
         async with slots:
+            if own.requested:
+                # Stopped while it waited its turn: nothing of it starts (no journal, no
+                # request); its summary says why.
+                with bound(target=run.name):
+                    results[run.name] = TargetResult(run.name, _not_started(reporter, own),
+                                                     reporter)
+                return
             settings = run.settings
             if settings.deadline_s is not None:
                 # The deadline is the fleet's: a target that waited for a slot has less.
@@ -80,6 +87,13 @@ async def run_fleet(
                 targets.start_soon(one, run)
         everything.cancel_scope.cancel()
     return [results[run.name] for run in runs]
+
+
+def _not_started(reporter: Reporter, stop: Stop) -> JobResult:
+    assert stop.reason is not None  # noqa: S101 - only called once a stop was requested
+    summary = reporter.summary(stopped=stop.reason.value)
+    reporter.log_summary(summary)
+    return JobResult(summary, stop.reason.exit_code, None)
 
 
 def totals(results: Sequence[TargetResult]) -> dict[str, int]:
