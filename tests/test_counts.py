@@ -209,7 +209,10 @@ async def test_sigterm_with_writes_in_flight_counts_them_unknown(tmp_path: Path)
     events = [orjson.loads(line) for line in buffer.splitlines() if line.strip()]
     summary = events[-1]
     assert summary["event"] == "run.summary"
-    assert summary["unknown"] >= 4, summary
+    # The stop ends pacing waits, so a writer whose slot had not come sends nothing and
+    # is not_started; the slow PUTs already sent hang, and are unknown (how many were
+    # sent by the signal depends on the pacing ticks, but the first tick sends some).
+    assert summary["unknown"] >= 1, summary
     check_counts(summary, events, tmp_path / "b", applied)
 
 
