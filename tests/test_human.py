@@ -200,14 +200,17 @@ def test_every_count_of_the_summary_is_known_here() -> None:
     assert "unknown" in _COUNTS and "journal_dropped" in _COUNTS and len(_COUNTS) >= 13
 
 
-@pytest.mark.parametrize("ending", list(_ENDINGS))
-@pytest.mark.parametrize("count", _COUNTS)
+# Each (count, ending) a summary can hold: a count an ending never has is left out, and
+# only a restore reads a journal (and so drops its torn records).
+_POSSIBLE = [(count, ending) for ending, (_end, impossible) in _ENDINGS.items()
+             for count in _COUNTS
+             if count not in impossible
+             and (count != "journal_dropped" or ending.startswith("restore"))]
+
+
+@pytest.mark.parametrize(("count", "ending"), _POSSIBLE)
 def test_the_summary_names_every_count_that_is_not_zero(count: str, ending: str) -> None:
-    end, impossible = _ENDINGS[ending]
-    if count in impossible:
-        pytest.skip(f"{ending} never has {count}")
-    if count == "journal_dropped" and not ending.startswith("restore"):
-        pytest.skip("only a restore reads a journal")
+    end, _impossible = _ENDINGS[ending]
     zero = dict.fromkeys(_COUNTS, 0) | {"listed": 9_999}
     # A 429 is retried: the throttled are among the retries.
     given = {count: 4_321} | ({"retries": 5_000} if count == "throttled" else {})
