@@ -123,6 +123,15 @@ def test_each_help_example_parses(command: str, line: str) -> None:
     build_parser().parse_args([a.strip("'") for a in argv[1:]])
 
 
+@pytest.mark.parametrize("line", [line for c, line in _help_examples() if c == "restore"])
+def test_each_restore_help_example_names_the_space(line: str) -> None:
+    """Restore sends credentials only to a Space named outside the journal (--space,
+    SIGNALWIRE_SPACE, or --config's `space`) and exits 2 otherwise: an example pasted as
+    shown must name one, as the README's own `rebrand restore --space ...` does."""
+    ns = build_parser().parse_args(line.split()[1:])
+    assert ns.space or ns.config, f"`{line}` names no Space: pasted as shown it exits 2"
+
+
 def _environment_table() -> list[str]:
     return [re.sub(r"`", "", row[0]) for row in _table(_section("### Environment"))]
 

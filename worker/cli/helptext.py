@@ -88,10 +88,15 @@ COMMANDS = {
         "undo a run: put its journal's conferences back",
         "Put every conference a run changed back as its journal recorded it, leaving alone "
         "any that someone else has edited since.",
-        (("rebrand restore rebrand-backups/20261122T015402Z-fdc54f.jsonl", ""),
-         ("rebrand restore --dry-run rebrand-backups/20261122T015402Z-fdc54f.jsonl",
-          "what would be restored"),
-         ("rebrand restore --force rebrand-backups/20261122T015402Z-fdc54f.jsonl",
+        # Each names the Space: restore refuses a journal's own say (exit 2), so an example
+        # without --space, SIGNALWIRE_SPACE or --config would not run as pasted.
+        (("rebrand restore --space example.signalwire.com "
+          "rebrand-backups/20261122T015402Z-fdc54f.jsonl",
+          "onto the Space the journal's header names"),
+         ("rebrand restore --config config.yaml --dry-run --latest",
+          "what would be restored: the newest run, the Space from the config"),
+         ("rebrand restore --space example.signalwire.com --force "
+          "rebrand-backups/20261122T015402Z-fdc54f.jsonl",
           "overwrite later edits too")),
         _exits(*_RUNNING, ExitCode.CHANGES_PENDING, *_SIGNALS,
                OK="every conference is back (or was already)",
