@@ -208,3 +208,32 @@ def test_each_bench_command_the_readme_shows_takes_its_flags(line: str) -> None:
     missing = [f for f in FLAG.findall(" ".join(rest)) if f"{f} " not in helped
                and f"{f}," not in helped and f"{f}\n" not in helped]
     assert not missing, f"README shows `python -m {line}`; {module} has no {missing}"
+
+
+def test_every_run_summary_field_is_documented_under_output() -> None:
+    """`run.summary` logs every field of `Summary` (Reporter.log_summary)."""
+    from dataclasses import fields
+
+    from worker.outcome import Summary
+
+    output = _section("### Output")
+    missing = [f.name for f in fields(Summary) if f"`{f.name}`" not in output]
+    assert not missing, f"run.summary carries {missing}, which the README's Output never names"
+
+
+def test_the_metrics_table_names_exactly_the_metrics_a_run_writes() -> None:
+    from worker.cli.metrics import build_registry
+    from worker.outcome import Summary
+
+    summary = Summary(listed=1, updated=1, unchanged=0, vanished=0, failed=0, retries=0,
+                      duration_s=1.0, updates_per_s=1.0, concurrency=16, concurrency_min=16,
+                      concurrency_max=32)
+    registry = build_registry(summary, exit_code=0, success=True, now=1.0)
+    written = {m.name for m in registry.collect()}
+    outcomes = {s.labels["outcome"] for m in registry.collect() for s in m.samples
+                if "outcome" in s.labels}
+    table = _table(_section("### Metrics"))
+    named = {n for row in table for n in re.findall(r"`(rebrand_\w+)", row[0])}
+    assert named == written, f"the table names {sorted(named)}; a run writes {sorted(written)}"
+    listed = next(row[1] for row in table if "rebrand_conferences{" in row[0])
+    assert {w.strip() for w in listed.split(",")} == outcomes
