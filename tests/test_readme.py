@@ -115,6 +115,15 @@ def _help_examples() -> list[tuple[str, str]]:
             for line, _what in words.examples]
 
 
+@pytest.mark.parametrize("command", list(helptext.COMMANDS))
+def test_each_command_help_shows_two_or_three_examples(command: str) -> None:
+    """README, At a terminal: each `rebrand COMMAND --help` shows "two or three real
+    examples"."""
+    shown = PARSERS[command].format_help().split("examples:", 1)[1].split("\n\n", 1)[0]
+    lines = [line for line in shown.splitlines() if line.strip().startswith("rebrand ")]
+    assert 2 <= len(lines) <= 3, f"`rebrand {command} --help` shows {len(lines)} examples"
+
+
 @pytest.mark.parametrize(("command", "line"), _help_examples(), ids=lambda v: v)
 def test_each_help_example_parses(command: str, line: str) -> None:
     """`rebrand COMMAND --help` shows "real examples": each must at least parse."""

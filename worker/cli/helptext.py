@@ -126,7 +126,9 @@ COMMANDS = {
         "see the theme on a conference room, as an HTML page",
         "Write an HTML page that shows the config's theme on a conference room, with its "
         "contrast and color-vision checks; needs no credentials and sends nothing.",
-        (("rebrand preview --config config.yaml --out preview.html", ""),),
+        (("rebrand preview --config config.yaml --out preview.html", ""),
+         ("rebrand preview --config config.example.yaml --out brand.html",
+          "the example brand, before any Space is set up")),
         _exits(ExitCode.OK, ExitCode.BAD_INPUT,
                OK="written (a theme that fails the contrast check is still drawn, and named "
                   "on stderr)",
