@@ -246,3 +246,15 @@ def test_the_metrics_table_names_exactly_the_metrics_a_run_writes() -> None:
     assert named == written, f"the table names {sorted(named)}; a run writes {sorted(written)}"
     listed = next(row[1] for row in table if "rebrand_conferences{" in row[0])
     assert {w.strip() for w in listed.split(",")} == outcomes
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_each_link_within_the_readme_leads_to_a_heading() -> None:
+    outside = re.sub(r"```.*?```", "", README, flags=re.S)  # a fence's `#` is no heading
+    anchors = {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", outside, flags=re.M)}
+    broken = sorted(set(re.findall(r"\]\(#([^)]+)\)", README)) - anchors)
+    assert not broken, f"README links to #{broken}, which no heading makes"
