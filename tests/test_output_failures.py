@@ -183,3 +183,23 @@ def test_a_command_whose_own_output_meets_a_closed_pipe_says_so_without_a_traceb
     assert "Traceback" not in done.stderr
     assert done.returncode == code, done.stderr
     assert len([line for line in done.stderr.splitlines() if "stdout closed" in line]) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("flag", ["--report", "--summary-md", "--metrics-file"])
+def test_an_output_whose_folder_takes_no_new_file_is_exit_2_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str,
+) -> None:
+    """README, Configuration: an output path that could not be written is exit 2 before
+    anything is sent. /proc passes a permission check (as root, everything does) but
+    takes no new file: only trying to create one tells."""
+    path = "/proc/rebrand-output"
+    with sandbox_in_thread(count=5, on_theme_fraction=0.0) as sandbox:
+        code = main(["run", "--config", str(write_config(tmp_path, sandbox.url)),
+                     "--backup-dir", str(tmp_path / "b"), "--log-format", "json",
+                     flag, path], env=SANDBOX_ENV)
+        written = sandbox.space.put_count
+    err = capsys.readouterr().err
+    assert (code, written) == (ExitCode.BAD_INPUT, 0)
+    assert f"{flag} {path}" in err
+    assert "Traceback" not in err

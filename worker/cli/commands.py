@@ -79,8 +79,15 @@ def check_output_path(path: Path, flag: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{flag} {path}: cannot create {path.parent} ({exc.strerror})") from exc
-    if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"{flag} {path}: {path.parent} is not writable")
+    # Create a file there rather than ask os.access: root passes every permission check,
+    # and a folder can take no new file whatever its mode says (/proc, a full inode table).
+    probe = path.parent / f".{path.name}.{os.getpid()}.probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: {path.parent} takes no new file "
+                          f"({exc.strerror}); give a path in a writable folder") from exc
+    probe.unlink()
 
 
 def write_output(path: Path, write: Callable[[], object]) -> str | None:
