@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,24 @@ def test_each_rebrand_command_the_readme_shows_uses_flags_its_command_has(shown:
                if f not in _options(command)
                and not any(o.startswith(f) for o in _options(command) if f.endswith("-"))]
     assert not unknown, f"README shows `{shown}`, but `rebrand {command}` has no {unknown}"
+
+
+def _fenced_commands() -> list[str]:
+    """Each `rebrand ...` line of the README's shell and console blocks (a prompt's `$ `,
+    and the image's `IMAGE ...` in a `docker run`, stand for `rebrand`)."""
+    found = []
+    for fence in re.findall(r"```(?:sh|console)\n(.*?)```", README, flags=re.S):
+        for line in fence.splitlines():
+            shown = re.match(r"(?:\$ )?(?:\.venv/bin/)?(?:rebrand|\s*IMAGE) (.*)", line)
+            if shown:
+                found.append(shown.group(1))
+    return found
+
+
+@pytest.mark.parametrize("line", _fenced_commands())
+def test_each_command_in_a_readme_code_block_parses(line: str) -> None:
+    """Flags exist, required ones are there, values are ones the parser takes."""
+    build_parser().parse_args(shlex.split(line, comments=True))
 
 
 def _flag_table() -> list[tuple[list[str], set[str]]]:
