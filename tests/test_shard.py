@@ -90,6 +90,26 @@ def test_bad_shards_are_refused(flag: str | None, env: dict[str, str], message: 
         resolve_shard(flag, env)
 
 
+@pytest.mark.parametrize(
+    ("flag", "env", "named", "not_named"),
+    [
+        (None, {"JOB_COMPLETION_INDEX": "5", "REBRAND_SHARD_COUNT": "4"},
+         ("JOB_COMPLETION_INDEX=5", "REBRAND_SHARD_COUNT=4"), "--shard"),
+        ("/4", {"JOB_COMPLETION_INDEX": "5"}, ("JOB_COMPLETION_INDEX=5", "--shard /4"), None),
+        ("5/4", {}, ("--shard 5/4",), "JOB_COMPLETION_INDEX"),
+    ],
+)
+def test_an_index_not_below_the_count_names_where_each_came_from(
+        flag: str | None, env: dict[str, str], named: tuple[str, ...],
+        not_named: str | None) -> None:
+    """An Indexed Job's pod sets no --shard: the message names the variables to change."""
+    with pytest.raises(ConfigError) as refused:
+        resolve_shard(flag, env)
+    for words in named:
+        assert words in str(refused.value)
+    assert not_named is None or not_named not in str(refused.value)
+
+
 def test_a_bad_shard_exits_2_before_anything_is_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,6 +52,8 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
         if flag.count("/") != 1:
             raise ConfigError(f"--shard {clipped(flag)!r}: write INDEX/COUNT, e.g. --shard 0/4")
         index_text, count_text = (part.strip() or None for part in flag.split("/"))
+    # Which side the flag gave, for a message that names what to change.
+    flag_index, flag_count = index_text is not None, count_text is not None
     index_text = index_text or env.get(INDEX_ENV) or None
     count_text = count_text or env.get(COUNT_ENV) or None
     if flag is None and count_text is None:
@@ -64,8 +66,12 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
     count = _whole(count_text, f"--shard COUNT (or {COUNT_ENV})", minimum=1)
     index = _whole(index_text, f"--shard INDEX (or {INDEX_ENV})", minimum=0)
     if index >= count:
-        raise ConfigError(f"--shard {index}/{count}: INDEX must be below COUNT "
-                          f"(0..{count - 1})")
+        # Name what was set: an Indexed Job's pod passes no --shard at all.
+        given = ([f"--shard {index if flag_index else ''}/{count if flag_count else ''}"]
+                 if flag is not None else [])
+        given += [f"{name}={value}" for name, value, from_flag in (
+            (INDEX_ENV, index, flag_index), (COUNT_ENV, count, flag_count)) if not from_flag]
+        raise ConfigError(f"{', '.join(given)}: INDEX must be below COUNT (0..{count - 1})")
     return Shard(index, count)
 
 
