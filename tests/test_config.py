@@ -415,3 +415,19 @@ def test_the_authorization_header_is_http_basic() -> None:
     assert credentials.authorization() == "Basic cHJvajp0b2tlbi00Mg=="
     assert "token-42" in credentials.secrets
     assert "cHJvajp0b2tlbi00Mg==" in credentials.secrets
+
+
+def test_a_misspelt_targets_key_is_pointed_at_targets() -> None:
+    """`targets` is a documented top-level key (README, Configuration): a typo of it gets
+    the same "did you mean" as any other key."""
+    raw = {"theme": BRAND, "target": [{"name": "a"}]}
+    with pytest.raises(ConfigError, match=r"target: unknown key; did you mean `targets`\?"):
+        parse_settings(raw, {"SIGNALWIRE_PROJECT_ID": "p", "SIGNALWIRE_API_TOKEN": "t" * 20})
+
+
+def test_max_parallel_targets_without_targets_says_it_needs_targets() -> None:
+    raw = {"space": "example.signalwire.com", "theme": BRAND, "max_parallel_targets": 4}
+    with pytest.raises(ConfigError) as refused:
+        parse_settings(raw, {})
+    assert "unknown key" not in str(refused.value)
+    assert "targets:" in str(refused.value)

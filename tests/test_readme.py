@@ -180,8 +180,7 @@ def _documented_keys() -> set[str]:
 
 def _accepted(key: str) -> bool:
     """Whether the config parser takes key (`a.b` for a nested one)."""
-    from worker.config import _RETRY_KEYS, _TOP_KEYS
-    from worker.fleet import FLEET_KEYS
+    from worker.config import _RETRY_KEYS, _TOP_KEYS, FLEET_KEYS
     from worker.select import _KEYS as SELECT_KEYS
 
     head, _, tail = key.partition(".")

@@ -64,6 +64,10 @@ _TOP_KEYS = (
     "confirm_above",
     "accessibility",
 )
+# A fleet's own keys: a config with `targets:` is read by worker.fleet, which takes these
+# off and reads the rest with the keys above. Named here so that a single-Space config's
+# messages know them too.
+FLEET_KEYS = ("targets", "max_parallel_targets")
 # The config is plain data: the YAML tags it may carry explicitly, by kind of node. Any
 # other (`!!binary`, `!!set`, `!!timestamp`, `!!python/...`, a local `!mine`) is refused.
 _CORE = "tag:yaml.org,2002:"
@@ -365,7 +369,11 @@ def parse_settings(raw: object, env: Mapping[str, str],
     # First, so that no later message quotes it, and no output (a rule's name in the
     # journal, the preview, a log line) carries it.
     refuse_secrets(raw, environment_secrets(env), "")
-    _check_keys(raw, _TOP_KEYS, "")
+    for key in FLEET_KEYS:
+        if key in raw:  # `targets:` itself makes a fleet, read before this
+            raise ConfigError(f"{key}: only in a fleet config, beside `targets:` (a list of "
+                              "Spaces); remove it, or add `targets:`")
+    _check_keys(raw, _TOP_KEYS, "", known=_TOP_KEYS + FLEET_KEYS)
     space_text, key = _space_text(raw, env)
     if "theme" in raw and "rules" in raw:
         raise ConfigError("theme and rules: both given; pick one: `theme:` for one theme "
@@ -476,7 +484,12 @@ def _numbers(raw: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
+def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str,
+                known: tuple[str, ...] | None = None) -> None:
+    """Refuse a key not in `allowed`, pointing at the nearest of `known` (default:
+    `allowed`), the keys this place takes in some config. The list stays `allowed`: the
+    message must fit in two lines at a terminal."""
+    known = known or allowed
     for key in raw:
         if key in allowed:
             continue
@@ -489,7 +502,7 @@ def _check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -
                 "SIGNALWIRE_API_TOKEN_FILE) in the environment"
             )
         raise ConfigError(
-            f"{prefix}{name}: unknown key; {did_you_mean(name, allowed)}"
+            f"{prefix}{name}: unknown key; {did_you_mean(name, known)}"
             f"allowed here: {', '.join(allowed)}"
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
 from worker.config import (
+    FLEET_KEYS,
     MIN_TOKEN_LENGTH,
     Credentials,
     Settings,
@@ -23,7 +24,6 @@ from worker.config import (
 from worker.errors import ConfigError, ExitCode
 from worker.targets import Target, parse_targets
 
-FLEET_KEYS = ("targets", "max_parallel_targets")
 DEFAULT_MAX_PARALLEL_TARGETS = 4
 # What a target may set for itself; every other key is the fleet's, shared by all.
 _OWN_KEYS = ("theme", "rules", "rate_limit")
