@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import pty
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 class TerminalRun:
     code: int
     output: str  # everything the terminal showed: stdout, stderr and the echoed answer
+    stdout: bytes = b""  # with `stdout_pipe`: what went to the pipe instead
 
 
 COLUMNS = 120
@@ -45,18 +50,54 @@ def rows(lines: list[str]) -> int:
     return sum(max(1, math.ceil(len(line) / COLUMNS)) for line in lines)
 
 
+def _window(size: tuple[int, int] | None) -> tuple[int, int, dict[str, str]]:
+    """A pty (master, slave) and the environment's COLUMNS: a window of `size` (columns,
+    rows) as a terminal sets it, or no size and COLUMNS=120."""
+    master, slave = pty.openpty()
+    if size is None:
+        return master, slave, {"COLUMNS": str(COLUMNS)}
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    return master, slave, {}
+
+
+def _drain(proc: subprocess.Popen[bytes], into: list[bytes]) -> threading.Thread | None:
+    """Read a piped stdout beside the pty, so a full pipe never stalls the child."""
+    out = proc.stdout
+    if out is None:
+        return None
+
+    def read() -> None:
+        with out:
+            into.append(out.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
 def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None = None,
                     prompt: str = "Re-theme them now?", timeout_s: float = 60.0,
                     stdin_tty: bool = True, program: list[str] | None = None,
-                    cwd: Path | None = None) -> TerminalRun:
+                    cwd: Path | None = None, keys: bytes | None = None,
+                    size: tuple[int, int] | None = None,
+                    stdout_pipe: bool = False) -> TerminalRun:
     """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
-    unless `stdin_tty` is false) on a pty; `answer` is typed when `prompt` appears."""
-    master, slave = pty.openpty()
+    unless `stdin_tty` is false) on a pty; `answer` is typed (with Enter) when `prompt`
+    appears, or else `keys` as they are (b"\\x04" is Ctrl-D). `size` (columns, rows) is
+    the window's, set as a terminal does and with no COLUMNS in the environment; without
+    it the window has no size and COLUMNS says 120. `stdout_pipe`: stdout is a pipe, as
+    in `rebrand run | jq`, while stderr stays on the terminal."""
+    master, slave, columns = _window(size)
     proc = subprocess.Popen(
         [*(program or [sys.executable, "-m", "worker"]), *args],
-        stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave, stderr=slave,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(COLUMNS), **env}, close_fds=True, cwd=cwd)
+        stdin=slave if stdin_tty else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout_pipe else slave, stderr=slave,
+        env={"PATH": "/usr/bin:/bin", **columns, **env}, close_fds=True, cwd=cwd)
     os.close(slave)
+    piped: list[bytes] = []
+    drain = _drain(proc, piped)
+    typed = None if answer is None and keys is None else (
+        answer.encode() + b"\n" if answer is not None else keys)
     chunks: list[bytes] = []
     answered = False
     deadline = time.monotonic() + timeout_s
@@ -71,15 +112,17 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                 if not data:
                     break
                 chunks.append(data)
-                if answer is not None and not answered and prompt.encode() in b"".join(chunks):
-                    os.write(master, answer.encode() + b"\n")
+                if typed is not None and not answered and prompt.encode() in b"".join(chunks):
+                    os.write(master, typed)
                     answered = True
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
+        if drain is not None:
+            drain.join(timeout=10)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(master)
-    return TerminalRun(code, b"".join(chunks).decode("utf-8", "replace"))
+    return TerminalRun(code, b"".join(chunks).decode("utf-8", "replace"), b"".join(piped))

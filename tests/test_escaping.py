@@ -12,7 +12,15 @@ import pytest
 import structlog
 from aiohttp import web
 
-from tests.support import rebrand, sandbox_env, serve_app, write_config
+from tests.support import (
+    SANDBOX_ENV,
+    rebrand,
+    sandbox_env,
+    sandbox_in_thread,
+    serve_app,
+    write_config,
+)
+from tests.terminal import run_on_terminal
 from tests.test_hostile_server import conference, ids, space_app
 from worker.cli.tables import plan_markdown, plan_table
 from worker.outcome import Change, Kind, Outcome, Summary
@@ -129,3 +137,27 @@ async def test_an_error_message_at_the_terminal_shows_control_characters_escaped
     assert ran.code == 4
     assert not CONTROL.search(ran.out + ran.err)
     assert "gone\\x1b[2J" in ran.out + ran.err
+
+
+WIDE_NAMES = ["会议室 design", "emoji 🎉 party", "Réunion d'équipe"]
+
+
+@pytest.mark.parametrize("encoding", [{"LC_ALL": "C", "PYTHONUTF8": "0"},
+                                      {"PYTHONIOENCODING": "latin-1"}],
+                         ids=["ascii-locale", "latin-1-terminal"])
+@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["table", "verbose-lines"])
+def test_a_terminal_that_cannot_show_a_name_gets_it_escaped_not_a_traceback(
+    tmp_path: Path, encoding: dict[str, str], verbosity: list[str]
+) -> None:
+    with sandbox_in_thread(count=3) as sb:
+        for conf, name in zip(sb.space.conferences.values(), WIDE_NAMES, strict=True):
+            conf["name"] = conf["display_name"] = name
+        run = run_on_terminal(["plan", "--config", str(write_config(tmp_path, sb.url)),
+                               *verbosity], {**SANDBOX_ENV, **encoding})
+        writes = sb.space.put_count
+    assert "Traceback" not in run.output, run.output
+    assert run.code == 10, run.output
+    assert writes == 0
+    assert "\\u4f1a\\u8bae\\u5ba4 design" in run.output  # 会议室, as the escapes say
+    assert "emoji \\U0001f389 party" in run.output
+    assert "3 of 3 conferences would change" in run.output

@@ -154,9 +154,10 @@ def load_cli() -> Callable[[Sequence[str] | None], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     # Before any file is opened: a closed descriptor 0-2 would be the next file's. (The
     # standard library only, as here.)
-    from worker.cli.streams import reopen_closed
+    from worker.cli.streams import escape_unencodable, reopen_closed
 
     reopen_closed()
+    escape_unencodable()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:
