@@ -95,3 +95,17 @@ def test_the_demo_at_a_terminal_shows_the_bar_with_its_known_total(tmp_path: Pat
     assert run.code == 0, run.output
     assert re.search(r"\d+/30 ", run.output)  # the total is known from the start
     assert re.search(r"Re-themed \d+ of 30 conferences", run.output)
+
+
+def test_a_dumb_terminal_gets_no_bar_and_no_escape_sequence(tmp_path: Path) -> None:
+    """TERM=dumb cannot erase a line: the bar's `ESC[2K` would show as garbage there."""
+    with sandbox_in_thread(count=40, latency_s=0.002) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "--backup-dir",
+                               str(tmp_path / "b")], {**SANDBOX_ENV, "TERM": "dumb"})
+        writes = sb.space.put_count
+    assert run.code == 0, run.output
+    assert writes > 0
+    assert "Re-themed" in run.output
+    assert "\x1b" not in run.output, repr(run.output[:300])
+    assert " done " not in run.output  # no bar drawn in its place

@@ -39,6 +39,8 @@ class Screen:
     verbosity: Verbosity
     log_format: Literal["json", "console", "auto"]
     secrets: tuple[str, ...] = ()
+    # Whether the terminal can erase a line, as the bar must to redraw: not TERM=dumb.
+    can_redraw: bool = True
     bar: ProgressBar | None = field(default=None)
 
     @property
@@ -49,9 +51,10 @@ class Screen:
         return HumanRenderer(self.palette, self.verbosity)
 
     def start_progress(self, reporter: Reporter, *, total: int | None, enabled: bool) -> None:
-        """A live bar on a terminal's stderr (not with -q); the event lines scroll above
-        it."""
-        if not (enabled and sys.stderr.isatty()) or self.verbosity is Verbosity.QUIET:
+        """A live bar on a terminal's stderr (not with -q, nor on a terminal that cannot
+        erase a line); the event lines scroll above it."""
+        if (not (enabled and self.can_redraw and sys.stderr.isatty())
+                or self.verbosity is Verbosity.QUIET):
             return
         self.bar = ProgressBar(reporter, sys.stderr, total=total).attach()
         if sys.stdout.isatty():
@@ -85,4 +88,5 @@ def open_screen(ns: argparse.Namespace, env: Mapping[str, str], *,
     level = verbosity(ns)
     fmt = configure_logging(ns.log_format, secrets=secrets,
                             console=HumanRenderer(palette, level), batched=True)
-    return Screen(fmt, palette, level, ns.log_format, secrets)
+    return Screen(fmt, palette, level, ns.log_format, secrets,
+                  can_redraw=env.get("TERM", "") != "dumb")
