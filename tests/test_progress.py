@@ -109,3 +109,18 @@ def test_a_dumb_terminal_gets_no_bar_and_no_escape_sequence(tmp_path: Path) -> N
     assert "Re-themed" in run.output
     assert "\x1b" not in run.output, repr(run.output[:300])
     assert " done " not in run.output  # no bar drawn in its place
+
+
+def test_with_stdout_piped_the_bar_fits_the_terminal_it_is_drawn_on(tmp_path: Path) -> None:
+    """`rebrand run | jq` in a 40-column window: the bar goes to stderr, the terminal,
+    and must fit its width (a line that wraps leaves a copy behind at every redraw)."""
+    with sandbox_in_thread(count=40, latency_s=0.002) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, size=(40, 24),
+                              stdout_pipe=True)
+    assert run.code == 0, run.output
+    drawings = [part for part in run.output.split("\r\x1b[2K")[1:] if "\n" not in part]
+    assert any(" done " in part for part in drawings), repr(run.output)
+    assert all(len(part) < 40 for part in drawings), drawings
+    assert json.loads(run.stdout.splitlines()[-1])["event"] == "run.summary"

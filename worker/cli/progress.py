@@ -9,6 +9,8 @@ the image stays free of a dependency for it.
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -59,8 +61,15 @@ def render(s: Snapshot, width: int = 80) -> str:
     return "  ".join(parts)[: max(width - 1, 0)]
 
 
-def _terminal_width() -> int:
-    return shutil.get_terminal_size().columns
+def terminal_width(stream: TextIO) -> int:
+    """The width of the window `stream` shows in, asked each time so a resize is
+    followed: its own size, not stdout's (`rebrand run | jq` draws on stderr); COLUMNS or
+    80 when it has none."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        columns = 0
+    return columns or shutil.get_terminal_size().columns
 
 
 @dataclass(eq=False, slots=True)
@@ -73,7 +82,7 @@ class ProgressBar:
     total: int | None = None
     interval: float = 0.1
     clock: Callable[[], float] = time.monotonic
-    width: Callable[[], int] = _terminal_width
+    width: Callable[[], int] | None = None  # None: the window `stream` shows in
     _started: float = field(init=False)
     _drawn_at: float | None = field(default=None, init=False)  # None: nothing on screen
 
@@ -92,7 +101,8 @@ class ProgressBar:
             self.draw(now)
 
     def draw(self, now: float | None = None) -> None:
-        self.stream.write(_CLEAR + render(self.snapshot(), self.width()))
+        width = self.width() if self.width is not None else terminal_width(self.stream)
+        self.stream.write(_CLEAR + render(self.snapshot(), width))
         self.stream.flush()
         self._drawn_at = self.clock() if now is None else now
 
