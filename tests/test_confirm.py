@@ -41,7 +41,8 @@ def test_consent_is_needed_only_above_confirm_above(count: int, above: int, ask:
 def test_only_yes_goes_on_and_end_of_input_is_no(answer: str, yes: bool) -> None:
     out = io.StringIO()
     assert confirm.ask("go? ", out=out, read=lambda: answer) is yes
-    assert out.getvalue() == "go? "
+    # An answer cut by end of input (no newline echoed) still ends the question's line.
+    assert out.getvalue() == ("go? " if answer.endswith("\n") else "go? \n")
 
 
 def test_declining_at_a_terminal_sends_no_write_and_exits_4(tmp_path: Path) -> None:
@@ -141,3 +142,20 @@ def test_validate_exits_2_on_a_bad_select_section(
                           select={"include": ["ok-*", 3]})
     assert main(["validate", "--config", str(config)], SANDBOX_ENV) == 2
     assert "select.include[1]: 3 is not a glob" in capsys.readouterr().err
+
+
+def test_ctrl_d_at_the_question_sends_nothing_and_says_so_on_a_line_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """End of input echoes no newline: the answer's line must still end before the
+    next words, not run on after the question."""
+    with sandbox_in_thread(count=70) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, keys=b"\x04")
+        puts = sb.space.put_count
+    assert run.code == 4, run.output
+    assert puts == 0
+    lines = run.output.replace("\r\n", "\n").split("\n")
+    assert "rebrand: nothing was changed" in lines, lines[-3:]
+    assert any(line.startswith("Re-theme them now?") for line in lines)

@@ -50,7 +50,12 @@ def ask(prompt: str, *, out: TextIO, read: Callable[[], str]) -> bool:
     """Ask once; end of input (Ctrl-D) is a no."""
     out.write(prompt)
     out.flush()
-    return is_yes(read())
+    answer = read()
+    if not answer.endswith("\n"):
+        # Ctrl-D echoes no newline: end the question's line before anything else is said.
+        out.write("\n")
+        out.flush()
+    return is_yes(answer)
 
 
 @contextmanager
