@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ from tests.support import (
     serve_app,
     write_config,
 )
-from tests.terminal import run_on_terminal
+from tests.terminal import run_on_terminal, screen_lines
 from tests.test_hostile_server import conference, ids, space_app
-from worker.cli.tables import plan_markdown, plan_table
+from worker.cli.style import Palette
+from worker.cli.tables import PLAIN, plan_markdown, plan_table
 from worker.outcome import Change, Kind, Outcome, Summary
 from worker.run.logs import configure_logging
 from worker.text import markdown_cell, printable
@@ -161,3 +163,55 @@ def test_a_terminal_that_cannot_show_a_name_gets_it_escaped_not_a_traceback(
     assert "\\u4f1a\\u8bae\\u5ba4 design" in run.output  # 会议室, as the escapes say
     assert "emoji \\U0001f389 party" in run.output
     assert "3 of 3 conferences would change" in run.output
+
+
+# How many terminal cells a character takes: two for East Asian wide and full-width (CJK,
+# most emoji), none for combining marks and invisible format characters.
+def _screen_cells(text: str) -> int:
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) in {"Mn", "Me", "Cf"}
+               else 2 if unicodedata.east_asian_width(c) in {"W", "F"} else 1 for c in text)
+
+
+ODD_WIDTH_NAMES = ["会议室会议室会议室 design", "emoji 🎉🎉🎉 party", "comb\u0301ining e\u0301",
+                   "zero\u200bwidth", "room-00001-plain", "x" * 150]
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _field_columns(lines: list[str]) -> set[int]:
+    """The cell at which each row's field (light_primary, ...) starts."""
+    starts = set()
+    for line in lines:
+        found = re.search(r"(light|dark)_\w+", line)
+        if found:
+            starts.add(_screen_cells(line[:found.start()]))
+    return starts
+
+
+@pytest.mark.parametrize("palette", [PLAIN, Palette(enabled=True)], ids=["plain", "swatches"])
+def test_the_plan_table_lines_up_in_cells_and_fits_the_window(palette: Palette) -> None:
+    planned = [Outcome(Kind.PLANNED, cid, name, changes=(
+        Change("light_primary", "#123456", "#0A84FF"),
+        Change("dark_primary", None, "#0A84FF")))
+        for cid, name in zip(ids(len(ODD_WIDTH_NAMES)), ODD_WIDTH_NAMES, strict=True)]
+    lines = [_SGR.sub("", line) for line in plan_table(planned, palette, width=80).split("\n")]
+    assert len(_field_columns(lines)) == 1, lines
+    assert max(_screen_cells(line) for line in lines) <= 80, lines
+    assert any(line.startswith("xxxxxxxxxx") and "…" in line for line in lines)
+    assert any(line.startswith("会议室会议室会议室 design ") for line in lines)
+
+
+def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=len(ODD_WIDTH_NAMES)) as sb:
+        for conf, name in zip(sb.space.conferences.values(), ODD_WIDTH_NAMES, strict=True):
+            conf["name"] = conf["display_name"] = name
+        run = run_on_terminal(["plan", "--config", str(write_config(tmp_path, sb.url))],
+                              SANDBOX_ENV, size=(80, 40))
+        writes = sb.space.put_count
+    assert run.code == 10, run.output
+    assert writes == 0
+    shown = screen_lines(run.output)
+    top = next(i for i, line in enumerate(shown) if line.startswith("conference "))
+    table = shown[top:shown.index("", top)]  # the header, its rule and every row
+    assert len(table) > 2 * len(ODD_WIDTH_NAMES), shown
+    assert len(_field_columns(table)) == 1, "\n".join(table)
+    assert max(_screen_cells(line) for line in table) <= 80, "\n".join(table)

@@ -10,6 +10,7 @@ GitHub-flavoured Markdown or HTML an entity, so a table row keeps its cells.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Shown escaped rather than sent: C0 and C1 controls, DEL, the line and paragraph
 # separators, and the bidirectional overrides and isolates that reorder what a reader
@@ -38,7 +39,7 @@ def markdown_cell(text: str) -> str:
     return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(text))
 
 
-__all__ = ["markdown_cell", "printable"]
+__all__ = ["cells", "fit", "markdown_cell", "printable"]
 
 
 def clipped(text: str, limit: int = 60) -> str:
@@ -46,3 +47,33 @@ def clipped(text: str, limit: int = 60) -> str:
     what a person typed into an error message, however long the value was."""
     shown = printable(text[: limit * 4])  # each character escapes to at most 6
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _char_cells(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in {"Mn", "Me", "Cf"}:
+        return 0  # a combining mark or an invisible format character (a zero-width space)
+    return 2 if unicodedata.east_asian_width(char) in {"W", "F"} else 1
+
+
+def cells(text: str) -> int:
+    """How many terminal cells `text` (already `printable`) takes: two for each wide
+    character (CJK, most emoji), none for combining marks. `len` counts characters, and a
+    column padded by it is misaligned by every wide or combining one."""
+    return sum(map(_char_cells, text))
+
+
+def fit(text: str, width: int) -> str:
+    """`text` cut to at most `width` cells, ending in `…` when cut, then padded with spaces
+    to exactly `width` cells: a column of a table at a terminal."""
+    width = max(width, 1)
+    used = cells(text)
+    if used > width:
+        kept, used = [], 1  # the ellipsis' cell
+        for char in text:
+            size = _char_cells(char)
+            if used + size > width:
+                break
+            kept.append(char)
+            used += size
+        text = "".join(kept) + "…"
+    return text + " " * (width - used)

@@ -20,6 +20,7 @@ from worker.cli import loop
 from worker.cli.commands import tell_stdout_lost, write_output
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import say_skipped, tidy_after_run
+from worker.cli.progress import terminal_width
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
@@ -208,7 +209,8 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     if fmt == "console":
         for r in results:
             if planned[r.name]:
-                print(f"target {r.name}:\n{plan_table(planned[r.name])}\n")
+                table = plan_table(planned[r.name], width=terminal_width(sys.stdout))
+                print(f"target {r.name}:\n{table}\n")
     if cause is not None:
         print(f"rebrand: target {cause} decided the exit code {code} "
               f"(it exited {codes[cause]})", file=sys.stderr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from worker.cli.human import Ending, HumanRenderer, Verbosity, summary_lines
-from worker.cli.progress import ProgressBar
+from worker.cli.progress import ProgressBar, terminal_width
 from worker.cli.style import Palette, choose_palette
 from worker.outcome import Summary
 from worker.run.logs import configure_logging
@@ -65,6 +65,10 @@ class Screen:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def width(self) -> int:
+        """The columns of the window stdout shows in (COLUMNS or 80 when none)."""
+        return terminal_width(sys.stdout)
 
     def show(self, lines: Iterable[str]) -> None:
         """Lines for the person (nothing when the output is JSON)."""

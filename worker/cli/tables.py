@@ -11,9 +11,14 @@ from collections.abc import Sequence
 
 from worker.cli.style import Palette
 from worker.outcome import Outcome, Summary
-from worker.text import markdown_cell, printable
+from worker.text import cells, fit, markdown_cell, printable
 
 _MAX_ROWS = 200
+# At a terminal: the narrowest the conference column is cut to, however narrow the window
+# (below that a row wraps rather than lose the name), and the widest an old value may be
+# (a color is 7; the Space may send anything).
+_MIN_NAME_CELLS = 16
+_MAX_OLD_CELLS = 24
 PLAIN = Palette()  # no color: for a file, a pipe, or NO_COLOR
 # Shown in a code span as they are: our own field names, and colors that are colors.
 _PLAIN = re.compile(r"[A-Za-z0-9_.#-]+|\(unset\)")
@@ -28,38 +33,46 @@ def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
     return groups
 
 
-def plan_table(planned: Sequence[Outcome], palette: Palette = PLAIN) -> str:
+def plan_table(planned: Sequence[Outcome], palette: Palette = PLAIN,
+               width: int | None = None) -> str:
     """One row per changing color: conference, field, old → new; with rules, a table per
     rule under its name. When the palette paints, each old and new color gets a swatch
-    beside its hex."""
+    beside its hex. Columns are measured in terminal cells (a CJK name takes two a
+    character); given the window's `width`, a long name is cut with `…` to fit it."""
     groups = by_rule(planned)
     if list(groups) == [None]:
-        return _plan_table(planned, palette)
+        return _plan_table(planned, palette, width)
     parts = [f"rule {printable(str(rule))}: {len(group)} conference(s)\n"
-             f"{_plan_table(group, palette)}"
+             f"{_plan_table(group, palette, width)}"
              for rule, group in groups.items()]
     return "\n\n".join(parts)
 
 
-def _plan_table(planned: Sequence[Outcome], palette: Palette) -> str:
+def _plan_table(planned: Sequence[Outcome], palette: Palette, width: int | None) -> str:
     rows = [("conference", "field", "old", "new")]
     for outcome in planned[:_MAX_ROWS]:
         label = printable(outcome.name or outcome.conference_id)
         for i, change in enumerate(outcome.changes):
             rows.append((label if i == 0 else "", change.field,
                          printable(change.old or "(unset)"), change.new))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(cells(r[i]) for r in rows) for i in range(4)]
+    widths[2] = min(widths[2], _MAX_OLD_CELLS)
     blank = palette.swatch(None)  # as wide as a swatch: keeps the headers over the hex
+    if width is not None:
+        # Every line at most width - 1 cells: one that fills the last column wraps on some
+        # terminals.
+        others = widths[1] + widths[2] + widths[3] + 2 * len(blank) + 3 * 2
+        widths[0] = min(widths[0], max(_MIN_NAME_CELLS, width - 1 - others))
 
-    def color_cell(text: str, width: int, header: bool) -> str:
+    def color_cell(text: str, cell_width: int, header: bool) -> str:
         swatch = blank if header else palette.swatch(text if text.startswith("#") else None)
-        return swatch + text.ljust(width)
+        return swatch + fit(text, cell_width)
 
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
-                 color_cell(row[2], widths[2], n == 0), color_cell(row[3], widths[3], n == 0)]
-        lines.append("  ".join(cells).rstrip())
+        row_cells = [fit(row[0], widths[0]), fit(row[1], widths[1]),
+                  color_cell(row[2], widths[2], n == 0), color_cell(row[3], widths[3], n == 0)]
+        lines.append("  ".join(row_cells).rstrip())
     lines.insert(1, "  ".join("-" * (w + (len(blank) if i >= 2 else 0))
                               for i, w in enumerate(widths)))
     if len(planned) > _MAX_ROWS:
