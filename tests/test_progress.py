@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO, SANDBOX_ENV, sandbox_in_thread, write_config
 from tests.terminal import run_on_terminal
 from worker.cli.progress import ProgressBar, Snapshot, render
@@ -37,7 +39,24 @@ def test_render_without_a_total_shows_what_has_been_listed_and_no_eta() -> None:
 
 def test_render_never_wraps_the_terminal_line() -> None:
     snapshot = Snapshot(done=10**9, listed=10**9, failed=10**6, elapsed_s=1.0, total=10**10)
-    assert len(render(snapshot, width=40)) == 39
+    assert len(render(snapshot, width=40)) <= 39
+
+
+@pytest.mark.parametrize("width", [1, 12, 20, 30, 40, 50, 60, 70, 80])
+@pytest.mark.parametrize("total", [1000, None])
+def test_a_narrow_bar_leaves_parts_out_whole_and_keeps_the_count_and_failures(
+    width: int, total: int | None
+) -> None:
+    """Cut mid-part, `ETA 0:30` read `ETA 0` and `250/1,000` read `2`; and below 80
+    columns the failures were the first thing lost."""
+    snapshot = Snapshot(done=250, listed=600, failed=3, elapsed_s=10.0, total=total)
+    whole = render(snapshot, width=200).split("  ")
+    text = render(snapshot, width=width)
+    assert len(text) <= max(width - 1, 0)
+    assert all(part in whole for part in text.split("  ") if text), (text, whole)
+    if width >= 30:
+        assert "3 failed" in text
+        assert ("250/1,000" if total else "250 done") in text
 
 
 def test_the_bar_redraws_at_most_every_interval_and_log_lines_wipe_it_first() -> None:

@@ -41,24 +41,34 @@ def _clock_text(seconds: float) -> str:
 
 def render(s: Snapshot, width: int = 80) -> str:
     """The bar's text (pure): done/total, percent, rate, ETA and failures when there is
-    a total; done, rate and listed-so-far when there is not. Never wider than `width`."""
+    a total; done, rate and listed-so-far when there is not. Never wider than `width`:
+    a narrow window loses whole parts, the least needed first (the drawn bar, the clock,
+    then ETA, rate, percent), never the count or the failures, and never half a part
+    (`ETA 0:30` cut to `ETA 0` would lie)."""
     rate = s.done / s.elapsed_s if s.elapsed_s > 0 else 0.0
-    parts: list[str] = []
+    parts: list[tuple[int, str]] = []  # (how much it is needed, its text), in display order
     if s.total:
         fraction = min(1.0, s.done / s.total)
         filled = int(fraction * _BAR_WIDTH)
-        parts.append("[" + "#" * filled + "." * (_BAR_WIDTH - filled) + "]")
-        parts.append(f"{s.done:,}/{s.total:,} {fraction:6.1%}")
-        parts.append(f"{rate:,.1f}/s")
+        parts.append((0, "[" + "#" * filled + "." * (_BAR_WIDTH - filled) + "]"))
+        parts.append((9, f"{s.done:,}/{s.total:,}"))
+        parts.append((5, f"{fraction:6.1%}".strip()))
+        parts.append((3, f"{rate:,.1f}/s"))
         if rate > 0 and s.done < s.total:
-            parts.append("ETA " + _clock_text((s.total - s.done) / rate))
+            parts.append((4, "ETA " + _clock_text((s.total - s.done) / rate)))
     else:
-        parts.append(f"{s.done:,} done")
-        parts.append(f"{rate:,.1f}/s")
-        parts.append(f"{s.listed:,} listed so far")
-    parts.append(f"{s.failed:,} failed")
-    parts.append(_clock_text(s.elapsed_s))
-    return "  ".join(parts)[: max(width - 1, 0)]
+        parts.append((9, f"{s.done:,} done"))
+        parts.append((3, f"{rate:,.1f}/s"))
+        parts.append((2, f"{s.listed:,} listed so far"))
+    parts.append((8, f"{s.failed:,} failed"))
+    parts.append((1, _clock_text(s.elapsed_s)))
+    room = max(width - 1, 0)
+    for need in sorted({need for need, _ in parts}):
+        text = "  ".join(part for _, part in parts)
+        if len(text) <= room:
+            return text
+        parts = [(n, part) for n, part in parts if n != need]
+    return ""
 
 
 def terminal_width(stream: TextIO) -> int:
