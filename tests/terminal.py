@@ -80,20 +80,24 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                     stdin_tty: bool = True, program: list[str] | None = None,
                     cwd: Path | None = None, keys: bytes | None = None,
                     size: tuple[int, int] | None = None,
-                    stdout_pipe: bool = False) -> TerminalRun:
+                    stdout_pipe: bool = False, stderr_to: Path | None = None) -> TerminalRun:
     """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
     unless `stdin_tty` is false) on a pty; `answer` is typed (with Enter) when `prompt`
     appears, or else `keys` as they are (b"\\x04" is Ctrl-D). `size` (columns, rows) is
     the window's, set as a terminal does and with no COLUMNS in the environment; without
     it the window has no size and COLUMNS says 120. `stdout_pipe`: stdout is a pipe, as
-    in `rebrand run | jq`, while stderr stays on the terminal."""
+    in `rebrand run | jq`, while stderr stays on the terminal; `stderr_to`: stderr goes to
+    that file (`2>err.log`)."""
     master, slave, columns = _window(size)
+    err = slave if stderr_to is None else os.open(stderr_to, os.O_WRONLY | os.O_CREAT, 0o600)
     proc = subprocess.Popen(
         [*(program or [sys.executable, "-m", "worker"]), *args],
         stdin=slave if stdin_tty else subprocess.DEVNULL,
-        stdout=subprocess.PIPE if stdout_pipe else slave, stderr=slave,
+        stdout=subprocess.PIPE if stdout_pipe else slave, stderr=err,
         env={"PATH": "/usr/bin:/bin", **columns, **env}, close_fds=True, cwd=cwd)
     os.close(slave)
+    if err != slave:
+        os.close(err)
     piped: list[bytes] = []
     drain = _drain(proc, piped)
     typed = None if answer is None and keys is None else (

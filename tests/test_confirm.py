@@ -159,3 +159,39 @@ def test_ctrl_d_at_the_question_sends_nothing_and_says_so_on_a_line_of_its_own(
     lines = run.output.replace("\r\n", "\n").split("\n")
     assert "rebrand: nothing was changed" in lines, lines[-3:]
     assert any(line.startswith("Re-theme them now?") for line in lines)
+
+
+def test_with_stderr_redirected_the_question_is_asked_where_the_person_sees_it(
+    tmp_path: Path,
+) -> None:
+    """`rebrand run 2>err.log` at a terminal: the question went to the file, and the run
+    waited, silent, for an answer to a question nobody saw."""
+    err = tmp_path / "err.log"
+    with sandbox_in_thread(count=70) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, answer="yes",
+                              stderr_to=err, timeout_s=15)
+        puts = sb.space.put_count
+    assert QUESTION in run.output
+    assert run.code == 0, run.output + err.read_text()
+    assert puts > 0
+    assert QUESTION not in err.read_text()
+    assert "\x1b" not in err.read_text()
+
+
+def test_with_no_terminal_to_ask_on_a_big_run_stops_and_says_pass_yes(tmp_path: Path) -> None:
+    """stdin a terminal, stdout and stderr both redirected: no one can see a question, so
+    none is asked and nothing is sent; the log says how to go on."""
+    err = tmp_path / "err.log"
+    with sandbox_in_thread(count=70) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, stdout_pipe=True,
+                              stderr_to=err, timeout_s=15)
+        puts = sb.space.put_count
+    said = err.read_text()
+    assert run.code == 4, said
+    assert puts == 0
+    assert "--yes" in said and "nothing was changed" in said
+    assert QUESTION not in said

@@ -255,8 +255,16 @@ def _ask_first(settings: Settings, credentials: Credentials,
         prompt = confirm.question(count, plan.summary.listed, settings.space.host,
                                   settings.confirm_above,
                                   details=changes_by_field(planned.planned, screen.palette))
-        if not confirm.ask(prompt, out=sys.stderr, read=sys.stdin.readline):
-            print("rebrand: nothing was changed", file=sys.stderr)
+        where = confirm.asking_stream(sys.stderr, sys.stdout)
+        if where is None:
+            print(f"rebrand: error: {count:,} conferences would change (more than "
+                  f"confirm_above: {settings.confirm_above}), and with stdout and stderr "
+                  "redirected there is no terminal to ask on; nothing was changed. Run "
+                  "`rebrand plan` to see what would change, then pass --yes to go on",
+                  file=sys.stderr)
+            return int(ExitCode.ABORTED), None
+        if not confirm.ask(prompt, out=where, read=sys.stdin.readline):
+            print("rebrand: nothing was changed", file=where)
             return int(ExitCode.ABORTED), None
     return None, plan.summary.listed
 

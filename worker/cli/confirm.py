@@ -2,8 +2,9 @@
 
 When stdin is a terminal and `--yes` was not given, the plan runs first (quietly: only
 warnings reach the log). Above `confirm_above` changes, the plan's table and count are
-shown and the person must answer yes. Without a terminal (CI, cron, Kubernetes) no
-question is ever asked.
+shown and the person must answer yes, on stderr, or on stdout when stderr is redirected.
+With neither a terminal, no one would see the question: the run stops, nothing sent.
+Without a terminal on stdin (CI, cron, Kubernetes) no question is ever asked.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def question(would_change: int, listed: int, space: str, confirm_above: int, *,
              f"change (more than confirm_above: {confirm_above})" + (":" if details else "."),
              *details]
     return "\n".join(lines) + "\nRe-theme them now? Only 'yes' goes on (or pass --yes next time): "
+
+
+def asking_stream(*streams: TextIO) -> TextIO | None:
+    """Where to ask: the first of `streams` that is a terminal, or None when the person
+    would see no question (`2>err.log` asked into the file and waited for ever)."""
+    return next((stream for stream in streams if stream.isatty()), None)
 
 
 def ask(prompt: str, *, out: TextIO, read: Callable[[], str]) -> bool:
