@@ -200,12 +200,19 @@ def test_the_plan_table_lines_up_in_cells_and_fits_the_window(palette: Palette) 
     assert any(line.startswith("会议室会议室会议室 design ") for line in lines)
 
 
-def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", [{}, {"LC_ALL": "C", "PYTHONUTF8": "0"},
+                                      {"PYTHONIOENCODING": "latin-1"}],
+                         ids=["utf-8", "ascii-locale", "latin-1-terminal"])
+def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(
+    tmp_path: Path, encoding: dict[str, str]
+) -> None:
+    """In any encoding: one the terminal cannot show a name in gets the name's escapes
+    (`\\u4f1a`), and the columns are measured as those escapes."""
     with sandbox_in_thread(count=len(ODD_WIDTH_NAMES)) as sb:
         for conf, name in zip(sb.space.conferences.values(), ODD_WIDTH_NAMES, strict=True):
             conf["name"] = conf["display_name"] = name
         run = run_on_terminal(["plan", "--config", str(write_config(tmp_path, sb.url))],
-                              SANDBOX_ENV, size=(80, 40))
+                              {**SANDBOX_ENV, **encoding}, size=(80, 40))
         writes = sb.space.put_count
     assert run.code == 10, run.output
     assert writes == 0
@@ -215,3 +222,4 @@ def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(tmp_path:
     assert len(table) > 2 * len(ODD_WIDTH_NAMES), shown
     assert len(_field_columns(table)) == 1, "\n".join(table)
     assert max(_screen_cells(line) for line in table) <= 80, "\n".join(table)
+    assert "\\u2026" not in run.output  # a cut name ends in what the terminal can show

@@ -39,7 +39,7 @@ def markdown_cell(text: str) -> str:
     return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(text))
 
 
-__all__ = ["cells", "fit", "markdown_cell", "printable"]
+__all__ = ["cells", "encodable", "fit", "markdown_cell", "printable"]
 
 
 def clipped(text: str, limit: int = 60) -> str:
@@ -62,18 +62,26 @@ def cells(text: str) -> int:
     return sum(map(_char_cells, text))
 
 
-def fit(text: str, width: int) -> str:
-    """`text` cut to at most `width` cells, ending in `…` when cut, then padded with spaces
-    to exactly `width` cells: a column of a table at a terminal."""
-    width = max(width, 1)
+def encodable(text: str, encoding: str | None) -> str:
+    """`text` as a stream in `encoding` writes it (worker.cli.streams): what the encoding
+    lacks as its escape (`\\u4f1a`), so a column can be measured as the terminal shows it."""
+    if encoding is None:
+        return text
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def fit(text: str, width: int, ellipsis: str = "…") -> str:
+    """`text` cut to at most `width` cells, ending in `ellipsis` when cut, then padded with
+    spaces to exactly `width` cells: a column of a table at a terminal."""
+    width = max(width, len(ellipsis))
     used = cells(text)
     if used > width:
-        kept, used = [], 1  # the ellipsis' cell
+        kept, used = [], len(ellipsis)
         for char in text:
             size = _char_cells(char)
             if used + size > width:
                 break
             kept.append(char)
             used += size
-        text = "".join(kept) + "…"
+        text = "".join(kept) + ellipsis
     return text + " " * (width - used)

@@ -161,7 +161,8 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
         code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
         result = replace(result, exit_code=code)
     if planned and screen.verbosity is not Verbosity.QUIET:
-        screen.show([clean(plan_table(planned, screen.palette, screen.width()))])
+        screen.show([clean(plan_table(planned, screen.palette, screen.width(),
+                                      screen.encoding))])
     exported = _export_metrics(result, ns, shard)
     tell_stdout_lost([("the journal", result.journal),
                       ("the report", getattr(ns, "report", None)),

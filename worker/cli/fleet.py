@@ -209,7 +209,8 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     if fmt == "console":
         for r in results:
             if planned[r.name]:
-                table = plan_table(planned[r.name], width=terminal_width(sys.stdout))
+                table = plan_table(planned[r.name], width=terminal_width(sys.stdout),
+                                   encoding=getattr(sys.stdout, "encoding", None))
                 print(f"target {r.name}:\n{table}\n")
     if cause is not None:
         print(f"rebrand: target {cause} decided the exit code {code} "

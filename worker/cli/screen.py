@@ -70,6 +70,11 @@ class Screen:
         """The columns of the window stdout shows in (COLUMNS or 80 when none)."""
         return terminal_width(sys.stdout)
 
+    @property
+    def encoding(self) -> str | None:
+        """stdout's encoding: what it cannot show, it writes as escapes."""
+        return getattr(sys.stdout, "encoding", None)
+
     def show(self, lines: Iterable[str]) -> None:
         """Lines for the person (nothing when the output is JSON)."""
         if self.for_a_person:

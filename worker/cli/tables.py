@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from worker.cli.style import Palette
 from worker.outcome import Outcome, Summary
-from worker.text import cells, fit, markdown_cell, printable
+from worker.text import cells, encodable, fit, markdown_cell, printable
 
 _MAX_ROWS = 200
 # At a terminal: the narrowest the conference column is cut to, however narrow the window
@@ -34,27 +34,33 @@ def by_rule(planned: Sequence[Outcome]) -> dict[str | None, list[Outcome]]:
 
 
 def plan_table(planned: Sequence[Outcome], palette: Palette = PLAIN,
-               width: int | None = None) -> str:
+               width: int | None = None, encoding: str | None = None) -> str:
     """One row per changing color: conference, field, old → new; with rules, a table per
     rule under its name. When the palette paints, each old and new color gets a swatch
     beside its hex. Columns are measured in terminal cells (a CJK name takes two a
-    character); given the window's `width`, a long name is cut with `…` to fit it."""
+    character); given the window's `width`, a long name is cut with `…` to fit it. Given
+    the stream's `encoding`, what it cannot show is measured as the escape it writes."""
     groups = by_rule(planned)
     if list(groups) == [None]:
-        return _plan_table(planned, palette, width)
+        return _plan_table(planned, palette, width, encoding)
     parts = [f"rule {printable(str(rule))}: {len(group)} conference(s)\n"
-             f"{_plan_table(group, palette, width)}"
+             f"{_plan_table(group, palette, width, encoding)}"
              for rule, group in groups.items()]
     return "\n\n".join(parts)
 
 
-def _plan_table(planned: Sequence[Outcome], palette: Palette, width: int | None) -> str:
+def _plan_table(planned: Sequence[Outcome], palette: Palette, width: int | None,
+                encoding: str | None) -> str:
+    def shown(text: str) -> str:
+        return encodable(printable(text), encoding)
+
+    ellipsis = "…" if shown("…") == "…" else "..."
     rows = [("conference", "field", "old", "new")]
     for outcome in planned[:_MAX_ROWS]:
-        label = printable(outcome.name or outcome.conference_id)
+        label = shown(outcome.name or outcome.conference_id)
         for i, change in enumerate(outcome.changes):
             rows.append((label if i == 0 else "", change.field,
-                         printable(change.old or "(unset)"), change.new))
+                         shown(change.old or "(unset)"), change.new))
     widths = [max(cells(r[i]) for r in rows) for i in range(4)]
     widths[2] = min(widths[2], _MAX_OLD_CELLS)
     blank = palette.swatch(None)  # as wide as a swatch: keeps the headers over the hex
@@ -66,11 +72,11 @@ def _plan_table(planned: Sequence[Outcome], palette: Palette, width: int | None)
 
     def color_cell(text: str, cell_width: int, header: bool) -> str:
         swatch = blank if header else palette.swatch(text if text.startswith("#") else None)
-        return swatch + fit(text, cell_width)
+        return swatch + fit(text, cell_width, ellipsis)
 
     lines = []
     for n, row in enumerate(rows):
-        row_cells = [fit(row[0], widths[0]), fit(row[1], widths[1]),
+        row_cells = [fit(row[0], widths[0], ellipsis), fit(row[1], widths[1], ellipsis),
                   color_cell(row[2], widths[2], n == 0), color_cell(row[3], widths[3], n == 0)]
         lines.append("  ".join(row_cells).rstrip())
     lines.insert(1, "  ".join("-" * (w + (len(blank) if i >= 2 else 0))
