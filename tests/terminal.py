@@ -60,6 +60,31 @@ def _window(size: tuple[int, int] | None) -> tuple[int, int, dict[str, str]]:
     return master, slave, {}
 
 
+def _take_terminal() -> None:
+    """In the child: a session of its own, with its stdin (the pty) as the controlling
+    terminal, so the line discipline turns Ctrl-C into SIGINT for it."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def as_seen(line: str) -> str:
+    """A line as the terminal leaves it: each carriage return moves back to its start,
+    and what follows overwrites what was there (`^C` then `\\rstopping` shows
+    `stopping`)."""
+    cells: list[str] = []
+    column = 0
+    for char in line:
+        if char == "\r":
+            column = 0
+            continue
+        if column < len(cells):
+            cells[column] = char
+        else:
+            cells.append(char)
+        column += 1
+    return "".join(cells)
+
+
 def _drain(proc: subprocess.Popen[bytes], into: list[bytes]) -> threading.Thread | None:
     """Read a piped stdout beside the pty, so a full pipe never stalls the child."""
     out = proc.stdout
@@ -80,21 +105,25 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                     stdin_tty: bool = True, program: list[str] | None = None,
                     cwd: Path | None = None, keys: bytes | None = None,
                     size: tuple[int, int] | None = None,
-                    stdout_pipe: bool = False, stderr_to: Path | None = None) -> TerminalRun:
+                    stdout_pipe: bool = False, stderr_to: Path | None = None,
+                    more_keys: tuple[tuple[str, bytes], ...] = ()) -> TerminalRun:
     """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
     unless `stdin_tty` is false) on a pty; `answer` is typed (with Enter) when `prompt`
     appears, or else `keys` as they are (b"\\x04" is Ctrl-D). `size` (columns, rows) is
     the window's, set as a terminal does and with no COLUMNS in the environment; without
     it the window has no size and COLUMNS says 120. `stdout_pipe`: stdout is a pipe, as
     in `rebrand run | jq`, while stderr stays on the terminal; `stderr_to`: stderr goes to
-    that file (`2>err.log`)."""
+    that file (`2>err.log`). `more_keys`: (text, keys) typed once the text has appeared,
+    in order. The pty is the child's controlling terminal, so Ctrl-C (b"\\x03") sends it
+    SIGINT, as at a shell."""
     master, slave, columns = _window(size)
     err = slave if stderr_to is None else os.open(stderr_to, os.O_WRONLY | os.O_CREAT, 0o600)
     proc = subprocess.Popen(
         [*(program or [sys.executable, "-m", "worker"]), *args],
         stdin=slave if stdin_tty else subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout_pipe else slave, stderr=err,
-        env={"PATH": "/usr/bin:/bin", **columns, **env}, close_fds=True, cwd=cwd)
+        env={"PATH": "/usr/bin:/bin", **columns, **env}, close_fds=True, cwd=cwd,
+        preexec_fn=_take_terminal if stdin_tty else None)  # noqa: PLW1509 - no locks taken
     os.close(slave)
     if err != slave:
         os.close(err)
@@ -102,6 +131,7 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
     drain = _drain(proc, piped)
     typed = None if answer is None and keys is None else (
         answer.encode() + b"\n" if answer is not None else keys)
+    later = list(more_keys)
     chunks: list[bytes] = []
     answered = False
     deadline = time.monotonic() + timeout_s
@@ -119,6 +149,8 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                 if typed is not None and not answered and prompt.encode() in b"".join(chunks):
                     os.write(master, typed)
                     answered = True
+                while later and later[0][0].encode() in b"".join(chunks):
+                    os.write(master, later.pop(0)[1])
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))

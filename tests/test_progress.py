@@ -8,15 +8,20 @@ import json
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support import REPO, SANDBOX_ENV, sandbox_in_thread, write_config
-from tests.terminal import run_on_terminal
+from tests.terminal import as_seen, run_on_terminal
 from worker.cli.progress import ProgressBar, Snapshot, render
 from worker.outcome import Kind, Outcome
 from worker.run.report import Reporter
+from worker.sandbox import RunningSandbox
+from worker.sandbox.space import SpaceState
 
 
 def test_render_with_a_total_shows_counts_percent_rate_eta_and_failures() -> None:
@@ -143,3 +148,63 @@ def test_with_stdout_piped_the_bar_fits_the_terminal_it_is_drawn_on(tmp_path: Pa
     assert any(" done " in part for part in drawings), repr(run.output)
     assert all(len(part) < 40 for part in drawings), drawings
     assert json.loads(run.stdout.splitlines()[-1])["event"] == "run.summary"
+
+
+def _seen(output: str) -> list[str]:
+    """The lines a person reads: colors gone, each carriage return applied."""
+    return [as_seen(re.sub(r"\x1b\[[0-9;]*[mK]", "", line))
+            for line in output.replace("\r\n", "\n").split("\n")]
+
+
+@contextmanager
+def writes_held_after_the_first() -> Iterator[RunningSandbox]:
+    """A Space whose first write goes through (a line or the bar shows it) and whose
+    next ones stay in flight until the block ends (the server stops answering): a signal
+    then always finds a write in its grace period, and no other line comes after it."""
+    released = threading.Event()
+    puts: list[str] = []
+
+    def hold(_space: SpaceState, conference_id: str, _body: object) -> None:
+        puts.append(conference_id)
+        if len(puts) > 1:
+            released.wait(timeout=20)
+
+    with sandbox_in_thread(count=300, on_theme_fraction=0.0) as sb:
+        sb.space.before_put = hold
+        try:
+            yield sb
+        finally:
+            released.set()
+
+
+def test_ctrl_c_without_a_bar_says_stopping_on_a_line_of_its_own(tmp_path: Path) -> None:
+    """The terminal echoes `^C` where the cursor is; with no bar to wipe, the stopping
+    line ran on after it: `^Cstopping: ...`."""
+    with writes_held_after_the_first() as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "-v",
+                               "--no-progress", "--grace-seconds", "0.5", "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, prompt="updated ",
+                              keys=b"\x03")
+    assert run.code == 130, run.output
+    seen = _seen(run.output)
+    assert any(line.startswith("stopping: interrupted (SIGINT)") for line in seen), seen
+    assert any(line.startswith("Stopped early: interrupted (SIGINT)") for line in seen)
+
+
+def test_a_second_ctrl_c_says_in_words_what_may_have_landed_and_what_to_do(
+    tmp_path: Path,
+) -> None:
+    with writes_held_after_the_first() as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, prompt="listed so far",
+                              keys=b"\x03", more_keys=(("stopping:", b"\x03"),))
+    assert run.code == 130, run.output
+    seen = _seen(run.output)
+    killed = [line for line in seen if "second" in line and not line.startswith("stopping:")]
+    assert killed, seen
+    assert killed[0].startswith("stopped at once:"), killed
+    assert "run.killed" not in run.output and "reason=" not in run.output
+    assert "may have landed" in killed[0]
+    assert "run the same command again" in killed[0] and "rebrand restore" in killed[0]

@@ -151,9 +151,17 @@ def event_line(event: Mapping[str, Any], palette: Palette) -> str:
         return conference_line(name.removeprefix("conference."), event, palette)
     if name == "run.aborted":
         return palette.paint("error:", "red", "bold") + " " + printable(str(event.get("error")))
+    # A signal's line starts with a carriage return: the terminal echoed `^C` where the
+    # cursor was, and with no bar there to wipe the line ran on after it.
     if name == "run.stopping":
-        return (palette.paint("stopping:", "yellow") + f" {event.get('reason')}; the writes "
-                "in flight get their grace period to finish (a second signal exits at once)")
+        return ("\r" + palette.paint("stopping:", "yellow") + f" {event.get('reason')}; the "
+                "writes in flight get their grace period to finish (a second signal exits at "
+                "once)")
+    if name == "run.killed":
+        return ("\r" + palette.paint("stopped at once:", "red", "bold") + " a second signal "
+                "came during the grace period, so each write in flight may have landed or "
+                "not. Next: run the same command again to finish (what took is skipped); the "
+                "journal in the backup directory holds each pre-image, for `rebrand restore`")
     level = str(event.get("level", "info"))
     # An event that carries its own `message` is shown by it; its name then goes last.
     said = event.get("message")
