@@ -68,21 +68,20 @@ def _take_terminal() -> None:
 
 
 def as_seen(line: str) -> str:
-    """A line as the terminal leaves it: each carriage return moves back to its start,
-    and what follows overwrites what was there (`^C` then `\\rstopping` shows
-    `stopping`)."""
+    """A line as the terminal leaves it: colors gone, each carriage return moving back to
+    its start, what follows overwriting what was there (`^C` then `\\rstopping` shows
+    `stopping`), and `ESC[2K` erasing the whole line (the bar wiping itself)."""
     cells: list[str] = []
     column = 0
-    for char in line:
-        if char == "\r":
+    for part in re.split(r"(\r|\x1b\[[0-9;]*[A-Za-z])", _SGR.sub("", line)):
+        if part == "\r":
             column = 0
-            continue
-        if column < len(cells):
-            cells[column] = char
-        else:
-            cells.append(char)
-        column += 1
-    return "".join(cells)
+        elif part == _CLEAR[1:]:
+            cells = [" "] * len(cells)
+        elif not part.startswith("\x1b"):
+            cells[column:column + len(part)] = part
+            column += len(part)
+    return "".join(cells).rstrip()
 
 
 def _drain(proc: subprocess.Popen[bytes], into: list[bytes]) -> threading.Thread | None:

@@ -381,3 +381,15 @@ def test_each_command_help_opens_with_a_sentence_and_examples_and_ends_with_exit
     tail = text.rsplit("exit codes:", 1)[1]
     assert re.search(r"^\s+0  ", tail, re.MULTILINE)
     assert text.rstrip().endswith(words.epilog().splitlines()[-1].strip())
+
+
+def test_an_unknown_write_says_it_may_have_landed_in_the_summarys_red() -> None:
+    """At a stop whose grace ran out, each write whose answer never came got a bare
+    `unknown  <id>` line: no color, no word of what it means."""
+    line = event_line({"event": "conference.unknown", "level": "warning", "name": "",
+                       "conference_id": "c1", "errors": ["its PUT was sent but the run "
+                                                         "ended before the answer came"]},
+                      COLOR)
+    assert line.startswith("\x1b[31;1munknown")
+    assert SGR.sub("", line) == ("unknown     c1  sent, but the answer never came: it may "
+                                 "have landed")

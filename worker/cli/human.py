@@ -124,6 +124,10 @@ def conference_line(kind: str, event: Mapping[str, Any], palette: Palette) -> st
         status = event.get("status")
         prefix = f"HTTP {status}: " if isinstance(status, int) and status != 200 else ""
         detail = prefix + (_join(errors) if errors else "no detail given") + tries
+    elif kind == "unknown":
+        # The event's own errors say it at length; the summary below says what to do.
+        styles = ("red", "bold")
+        detail = "sent, but the answer never came: it may have landed"
     elif kind in {"conflict", "vanished"}:
         styles = ("yellow",)
         detail = _join(errors) if errors else (
