@@ -223,3 +223,22 @@ def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(
     assert len(_field_columns(table)) == 1, "\n".join(table)
     assert max(_screen_cells(line) for line in table) <= 80, "\n".join(table)
     assert "\\u2026" not in run.output  # a cut name ends in what the terminal can show
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("room\u200b-1", "room\\u200b-1"),  # zero-width space: looks like room-1
+    ("room\u2060-1", "room\\u2060-1"),  # word joiner
+    ("\ufeffroom-1", "\\ufeffroom-1"),  # byte order mark
+    ("room\u00ad-1", "room\\xad-1"),  # soft hyphen
+])
+def test_invisible_characters_are_shown_escaped_so_two_names_never_look_alike(
+    name: str, shown: str
+) -> None:
+    assert printable(name) == shown
+    assert plan_table([Outcome(Kind.PLANNED, "c1", name, changes=(
+        Change("light_primary", None, "#0A84FF"),))]).count(shown) == 1
+
+
+def test_an_emoji_joined_by_zero_width_joiners_stays_as_it_is() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 room"
+    assert printable(family) == family

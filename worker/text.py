@@ -13,10 +13,12 @@ import re
 import unicodedata
 
 # Shown escaped rather than sent: C0 and C1 controls, DEL, the line and paragraph
-# separators, and the bidirectional overrides and isolates that reorder what a reader
-# sees ("Trojan Source").
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e"
-                      "\u2066-\u2069]")
+# separators, the bidirectional overrides and isolates that reorder what a reader
+# sees ("Trojan Source"), and the invisible characters that make two names look alike
+# (soft hyphen, zero-width space and non-joiner, word joiner and the invisible operators,
+# byte order mark). The zero-width joiner stays: it draws emoji sequences.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\xad\u2028\u2029\u200b\u200c\u200e\u200f\u061c"
+                      "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 # Every ASCII character with a meaning in a GFM table cell or in HTML.
 _MARKUP = re.compile(r"[\\`*_{}\[\]()<>#+!|~&:]")
 
