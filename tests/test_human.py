@@ -393,3 +393,19 @@ def test_an_unknown_write_says_it_may_have_landed_in_the_summarys_red() -> None:
     assert line.startswith("\x1b[31;1munknown")
     assert SGR.sub("", line) == ("unknown     c1  sent, but the answer never came: it may "
                                  "have landed")
+
+
+def test_an_interrupted_plan_says_it_is_partial_and_offers_no_apply() -> None:
+    """A plan stopped by Ctrl-C told of 'writes in flight' (a plan sends none), said what
+    was done 'is skipped' next time (a plan skips nothing), and offered to apply a plan
+    the person had only seen part of."""
+    stopping = event_line({"event": "run.stopping", "reason": "interrupted (SIGINT)"}, PLAIN)
+    assert "the writes in flight get" not in stopping
+    assert "any write in flight" in stopping
+    lines = summary_lines(_summary(updated=0, unchanged=58, planned=453, not_started=489,
+                                   listed=1000, stopped=StopReason.SIGINT.value),
+                          _run_ending(exit_code=130, dry_run=True, journal=None), PLAIN)
+    stopped = next(line for line in lines if line.startswith("Stopped early:"))
+    assert "is skipped" not in stopped
+    assert "run the same command again for the whole plan" in stopped
+    assert not any(line.startswith("Apply:") for line in lines)

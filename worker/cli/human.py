@@ -22,7 +22,8 @@ from worker.run.stopping import StopReason
 from worker.text import printable
 
 _LABEL_WIDTH = 10
-_AGAIN = "then run the same command again (what is already done is skipped)"
+_SKIPPED = "(what is already done is skipped)"
+_AGAIN = f"then run the same command again {_SKIPPED}"
 _ALLOW = ("upgrade rebrand to a version whose API spec names it, or, if the Space's PUT "
           "leaves it alone, allow it with --allow-field NAME")
 # Why a run stopped, in words, and what to do next. `stopped` in the summary is either a
@@ -30,10 +31,10 @@ _ALLOW = ("upgrade rebrand to a version whose API spec names it, or, if the Spac
 # name (worker.errors): every class of that tree has its words here, a test walks it.
 _STOP_WORDS: dict[str, tuple[str, str]] = {
     # StopReason values
-    StopReason.SIGINT.value: ("interrupted (SIGINT)", "run the same command again to finish "
-                                                      "(what is already done is skipped)"),
-    StopReason.SIGTERM.value: ("terminated (SIGTERM)", "run the same command again to finish "
-                                                       "(what is already done is skipped)"),
+    StopReason.SIGINT.value: ("interrupted (SIGINT)", f"run the same command again to finish "
+                                                      f"{_SKIPPED}"),
+    StopReason.SIGTERM.value: ("terminated (SIGTERM)", f"run the same command again to finish "
+                                                       f"{_SKIPPED}"),
     StopReason.DEADLINE.value: ("--deadline reached", "the next run takes up the rest; if it "
                                                       "keeps happening, raise --deadline"),
     StopReason.MAX_FAILURES.value: ("--max-failures reached", "read the failures above, fix "
@@ -158,9 +159,10 @@ def event_line(event: Mapping[str, Any], palette: Palette) -> str:
     # A signal's line starts with a carriage return: the terminal echoed `^C` where the
     # cursor was, and with no bar there to wipe the line ran on after it.
     if name == "run.stopping":
-        return ("\r" + palette.paint("stopping:", "yellow") + f" {event.get('reason')}; the "
-                "writes in flight get their grace period to finish (a second signal exits at "
-                "once)")
+        # A plan is stopped by the same signal and sends no writes: words true of both.
+        return ("\r" + palette.paint("stopping:", "yellow") + f" {event.get('reason')}; no "
+                "new conference starts, and any write in flight gets its grace period to "
+                "finish (a second signal exits at once)")
     if name == "run.killed":
         return ("\r" + palette.paint("stopped at once:", "red", "bold") + " a second signal "
                 "came during the grace period, so each write in flight may have landed or "
@@ -272,8 +274,12 @@ def _stopped(s: Summary, end: Ending) -> str | None:
                                           StopReason.UNKNOWN_PROPERTY.value):
         reason += f" ({', '.join(printable(f) for f in s.unknown_fields)})"
     where = str(end.journal.parent) if end.journal is not None else "the backup directory"
-    return f"Stopped early: {reason} (exit {end.exit_code}). Next: " + then.format(
-        journal_dir=where) + "."
+    then = then.format(journal_dir=where)
+    if end.dry_run:
+        # A plan did nothing that a next one skips: it reads every conference again.
+        then = then.replace(f"to finish {_SKIPPED}", _SKIPPED).replace(
+            _SKIPPED, "for the whole plan")
+    return f"Stopped early: {reason} (exit {end.exit_code}). Next: {then}."
 
 
 def _unknown(s: Summary, end: Ending) -> str | None:
@@ -314,7 +320,9 @@ def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
         rows.append(("Metrics", str(end.metrics)))
     if end.pushgateway is not None:
         rows.append(("Metrics", f"pushed to {end.pushgateway}"))
-    if end.config is not None and end.command == "run" and end.dry_run and s.planned:
+    # Not after a plan stopped early: the person has seen only part of what a run would do.
+    if (end.config is not None and end.command == "run" and end.dry_run and s.planned
+            and s.stopped is None):
         rows.append(("Apply", shlex.join(["rebrand", "run", "--config", str(end.config)])))
     if (end.config is not None and end.command == "run" and not end.dry_run
             and (s.failed or s.unknown)):
