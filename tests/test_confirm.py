@@ -195,3 +195,16 @@ def test_with_no_terminal_to_ask_on_a_big_run_stops_and_says_pass_yes(tmp_path: 
     assert puts == 0
     assert "--yes" in said and "nothing was changed" in said
     assert QUESTION not in said
+
+
+def test_ctrl_c_at_the_question_ends_at_once_with_nothing_sent(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=70) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, keys=b"\x03")
+        puts = sb.space.put_count
+    assert run.code == 130, run.output
+    assert puts == 0
+    assert "Traceback" not in run.output
+    lines = run.output.replace("\r\n", "\n").split("\n")
+    assert "rebrand: interrupted by SIGINT" in lines, lines[-3:]
