@@ -60,6 +60,15 @@ def _window(size: tuple[int, int] | None) -> tuple[int, int, dict[str, str]]:
     return master, slave, {}
 
 
+def _press(master: int, keys: bytes | tuple[int, int]) -> None:
+    """Type `keys`, or resize the window to (columns, rows) as a person dragging it does:
+    the kernel sends the terminal's foreground process SIGWINCH."""
+    if isinstance(keys, bytes):
+        os.write(master, keys)
+    else:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", keys[1], keys[0], 0, 0))
+
+
 def _take_terminal() -> None:
     """In the child: a session of its own, with its stdin (the pty) as the controlling
     terminal, so the line discipline turns Ctrl-C into SIGINT for it."""
@@ -105,7 +114,8 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                     cwd: Path | None = None, keys: bytes | None = None,
                     size: tuple[int, int] | None = None,
                     stdout_pipe: bool = False, stderr_to: Path | None = None,
-                    more_keys: tuple[tuple[str, bytes], ...] = ()) -> TerminalRun:
+                    more_keys: tuple[tuple[str, bytes | tuple[int, int]], ...] = (),
+                    ) -> TerminalRun:
     """`python -m worker ARGS` (or `program ARGS`) with stdout and stderr (and stdin
     unless `stdin_tty` is false) on a pty; `answer` is typed (with Enter) when `prompt`
     appears, or else `keys` as they are (b"\\x04" is Ctrl-D). `size` (columns, rows) is
@@ -113,7 +123,7 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
     it the window has no size and COLUMNS says 120. `stdout_pipe`: stdout is a pipe, as
     in `rebrand run | jq`, while stderr stays on the terminal; `stderr_to`: stderr goes to
     that file (`2>err.log`). `more_keys`: (text, keys) typed once the text has appeared,
-    in order. The pty is the child's controlling terminal, so Ctrl-C (b"\\x03") sends it
+    in order; keys that are (columns, rows) resize the window instead (SIGWINCH). The pty is the child's controlling terminal, so Ctrl-C (b"\\x03") sends it
     SIGINT, as at a shell."""
     master, slave, columns = _window(size)
     err = slave if stderr_to is None else os.open(stderr_to, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -149,7 +159,7 @@ def run_on_terminal(args: list[str], env: dict[str, str], *, answer: str | None 
                     os.write(master, typed)
                     answered = True
                 while later and later[0][0].encode() in b"".join(chunks):
-                    os.write(master, later.pop(0)[1])
+                    _press(master, later.pop(0)[1])
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))

@@ -207,3 +207,16 @@ def test_a_second_ctrl_c_says_in_words_what_may_have_landed_and_what_to_do(
     assert "run.killed" not in run.output and "reason=" not in run.output
     assert "may have landed" in killed[0]
     assert "run the same command again" in killed[0] and "rebrand restore" in killed[0]
+
+
+def test_the_bar_follows_the_window_when_it_is_narrowed_mid_run(tmp_path: Path) -> None:
+    with sandbox_in_thread(count=300, latency_s=0.05) as sb:
+        config = write_config(tmp_path, sb.url)
+        run = run_on_terminal(["run", "--config", str(config), "--yes", "--backup-dir",
+                               str(tmp_path / "b")], SANDBOX_ENV, size=(120, 30),
+                              prompt="listed so far", more_keys=(("listed so far", (40, 30)),))
+    assert run.code == 0, run.output
+    drawings = [part for part in run.output.split("\r\x1b[2K")[1:]
+                if "\n" not in part and part]
+    assert len(drawings[0]) >= 40, drawings  # drawn for 120 columns
+    assert len(drawings[-1]) < 40, drawings  # then for 40
