@@ -242,3 +242,21 @@ def test_invisible_characters_are_shown_escaped_so_two_names_never_look_alike(
 def test_an_emoji_joined_by_zero_width_joiners_stays_as_it_is() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 room"
     assert printable(family) == family
+
+
+async def test_validate_online_shows_what_the_space_names_escaped(tmp_path: Path) -> None:
+    """The drift report quotes the Space: a property's name, a conference's id. Printed
+    as it came, a key holding `ESC[2J` cleared the screen of whoever ran the check."""
+    cid = ids(1)[0]
+    listed = [{**conference(cid), "\x1b[2J\x1b]0;owned\x07extra": 1}]
+
+    def pages(_number: int, _request: web.Request) -> dict[str, object]:
+        return {"links": {}, "data": listed}
+
+    async with serve_app(space_app(pages, [])) as url:
+        ran = await rebrand("validate", "--online", "--config", write_config(tmp_path, url),
+                            env=sandbox_env())
+    assert ran.code == 4, ran.out + ran.err
+    assert "not in the spec" in ran.out
+    assert not CONTROL.search(ran.out + ran.err), repr(ran.out)
+    assert "\\x1b[2J\\x1b]0;owned\\x07extra" in ran.out

@@ -50,6 +50,7 @@ from worker.run.report import Reporter, scrubbed, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
+from worker.text import printable
 from worker.theme import COLOR_FIELDS
 
 if TYPE_CHECKING:  # the probe loads the HTTP stack: only `validate --online` imports it
@@ -462,12 +463,14 @@ def _validate_online(settings: Settings, credentials: Credentials) -> int:
 
 def _report_probe(result: ProbeResult, origin: str, clean: Scrubber) -> int:
     """What `validate --online` found. Each problem quotes the Space's answer (a value of
-    the wrong type, a property's name), which may echo what we sent."""
+    the wrong type, a property's name), which may echo what we sent, and may hold control
+    characters: shown escaped, never sent to the terminal."""
     read = f"1 listing page ({result.listed} conferences)" + (
-        f" and conference {result.conference_id}" if result.conference_id else
+        f" and conference {printable(result.conference_id)}" if result.conference_id else
         " (no conference to read)")
     if result.allowed:
-        print(f"rebrand: allowed properties beyond the spec met: {', '.join(result.allowed)}")
+        print("rebrand: allowed properties beyond the spec met: "
+              + ", ".join(printable(name) for name in result.allowed))
     if not result.problems:
         print(f"rebrand: {origin} answers as the API spec this rebrand carries "
               f"says ({spec_version()}): checked {read}; nothing was written")
@@ -475,7 +478,7 @@ def _report_probe(result: ProbeResult, origin: str, clean: Scrubber) -> int:
     print(f"rebrand: {origin} does not answer as the API spec this rebrand "
           f"carries says ({spec_version()}); checked {read}, nothing was written:")
     for problem in result.problems:
-        print(f"  {clean(problem)}")
+        print(f"  {printable(clean(problem))}")
     print("rebrand: error: the Space's answers differ from the spec: a run would stop at a "
           "property the spec does not name, and fail conferences whose answers lack required "
           "ones. Upgrade rebrand to a version whose spec matches the Space, or, for a property "
