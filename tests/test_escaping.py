@@ -260,3 +260,26 @@ async def test_validate_online_shows_what_the_space_names_escaped(tmp_path: Path
     assert "not in the spec" in ran.out
     assert not CONTROL.search(ran.out + ran.err), repr(ran.out)
     assert "\\x1b[2J\\x1b]0;owned\\x07extra" in ran.out
+
+
+def test_the_contrast_warning_names_rooms_escaped_at_the_terminal_and_in_markdown(
+    tmp_path: Path,
+) -> None:
+    """A partial theme's warning names example rooms: their names came out raw, control
+    characters to the terminal and HTML into the CI job summary."""
+    hostile = "\x1b[2J<script>alert(1)</script>"
+    md = tmp_path / "plan.md"
+    with sandbox_in_thread(count=20) as sb:
+        for conf in sb.space.conferences.values():
+            conf["name"] = conf["display_name"] = hostile
+        config = write_config(tmp_path, sb.url, theme={"light": {"foreground": "#9CA3AF"}})
+        run = run_on_terminal(["plan", "--config", str(config), "--summary-md", str(md)],
+                              SANDBOX_ENV)
+    assert run.code == 10, run.output
+    assert "would fail the WCAG AA contrast check" in run.output
+    assert "\\x1b[2J<script>" in run.output
+    shown = _SGR.sub("", run.output).replace("\r\x1b[2K", "").replace("\r\n", "\n")
+    assert not CONTROL.search(shown), repr(shown[:400])
+    text = md.read_text(encoding="utf-8")
+    assert "**Contrast:**" in text
+    assert "<script>" not in text and "\x1b" not in text

@@ -50,7 +50,7 @@ from worker.run.report import Reporter, scrubbed, write_report
 from worker.run.stopping import Stop
 from worker.shard import Shard
 from worker.space import NamedSpace, allowed_hosts, parse_space, restore_space
-from worker.text import printable
+from worker.text import markdown_cell, printable
 from worker.theme import COLOR_FIELDS
 
 if TYPE_CHECKING:  # the probe loads the HTTP stack: only `validate --online` imports it
@@ -183,7 +183,9 @@ def _report_audit(audit: PlanAudit, log_format: str, clean: Scrubber, *, done: b
     theme itself passed)."""
     warning = audit.warning(done=done)
     if warning is not None and log_format == "console":
-        print(f"rebrand: warning: {clean(warning)}", file=sys.stderr)
+        # It names example rooms, whose names come from the Space: escaped, line by line.
+        shown = "\n".join(printable(line) for line in clean(warning).split("\n"))
+        print(f"rebrand: warning: {shown}", file=sys.stderr)
 
 
 def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: str,
@@ -221,7 +223,8 @@ def _audit_markdown(audit: PlanAudit | None, ns: argparse.Namespace, clean: Scru
     if audit is not None and audit.failing:
         lines.append(f"**Contrast:** {audit.failing:,} of {audit.checked:,} conferences would "
                      f"fail WCAG {audit.level.value} with the theme over their own colors, e.g.:")
-        lines += [f"- {clean(e.line())}".replace("|", "\\|") for e in audit.examples]
+        # Each names a room from the Space: text, not markup (worker.text.markdown_cell).
+        lines += [f"- {markdown_cell(clean(e.line()))}" for e in audit.examples]
     return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
