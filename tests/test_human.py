@@ -409,3 +409,11 @@ def test_an_interrupted_plan_says_it_is_partial_and_offers_no_apply() -> None:
     assert "is skipped" not in stopped
     assert "run the same command again for the whole plan" in stopped
     assert not any(line.startswith("Apply:") for line in lines)
+
+
+def test_a_signals_line_goes_back_over_the_echoed_ctrl_c_only_at_a_terminal() -> None:
+    event = {"event": "run.stopping", "level": "warning", "reason": "interrupted (SIGINT)"}
+    at_terminal = HumanRenderer(PLAIN, Verbosity.NORMAL, terminal=True)
+    to_a_file = HumanRenderer(PLAIN, Verbosity.NORMAL)
+    assert at_terminal(None, "warning", dict(event)).startswith("\rstopping: ")
+    assert to_a_file(None, "warning", dict(event)).startswith("stopping: ")

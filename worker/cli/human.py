@@ -156,15 +156,13 @@ def event_line(event: Mapping[str, Any], palette: Palette) -> str:
         return conference_line(name.removeprefix("conference."), event, palette)
     if name == "run.aborted":
         return palette.paint("error:", "red", "bold") + " " + printable(str(event.get("error")))
-    # A signal's line starts with a carriage return: the terminal echoed `^C` where the
-    # cursor was, and with no bar there to wipe the line ran on after it.
     if name == "run.stopping":
         # A plan is stopped by the same signal and sends no writes: words true of both.
-        return ("\r" + palette.paint("stopping:", "yellow") + f" {event.get('reason')}; no "
+        return (palette.paint("stopping:", "yellow") + f" {event.get('reason')}; no "
                 "new conference starts, and any write in flight gets its grace period to "
                 "finish (a second signal exits at once)")
     if name == "run.killed":
-        return ("\r" + palette.paint("stopped at once:", "red", "bold") + " a second signal "
+        return (palette.paint("stopped at once:", "red", "bold") + " a second signal "
                 "came during the grace period, so each write in flight may have landed or "
                 "not. Next: run the same command again to finish (what took is skipped); the "
                 "journal in the backup directory holds each pre-image, for `rebrand restore`")
@@ -180,17 +178,29 @@ def event_line(event: Mapping[str, Any], palette: Palette) -> str:
     return f"{head} {text}" + (f"  {tail}" if tail else "")
 
 
+# Events a signal causes: at a terminal the `^C` it echoed sits where the cursor was.
+_AFTER_A_SIGNAL = frozenset({"run.stopping", "run.killed"})
+
+
 class HumanRenderer:
     """A structlog renderer for a terminal: `shown` decides, `event_line` words it."""
 
-    def __init__(self, palette: Palette, verbosity: Verbosity) -> None:
+    def __init__(self, palette: Palette, verbosity: Verbosity, *,
+                 terminal: bool = False) -> None:
         self._palette = palette
         self._verbosity = verbosity
+        self._terminal = terminal
 
     def __call__(self, _logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
-        if not shown(str(event.get("event")), str(event.get("level")), self._verbosity):
+        name = str(event.get("event"))
+        if not shown(name, str(event.get("level")), self._verbosity):
             raise structlog.DropEvent
-        return event_line(event, self._palette)
+        line = event_line(event, self._palette)
+        if self._terminal and name in _AFTER_A_SIGNAL:
+            # Back to the line's start, over the echoed `^C`: with no bar there to wipe,
+            # the line ran on after it (`^Cstopping: ...`).
+            return "\r" + line
+        return line
 
 
 def undo_command(space: str, journal: Path) -> str:

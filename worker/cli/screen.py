@@ -48,7 +48,7 @@ class Screen:
         return self.fmt == "console"
 
     def _renderer(self) -> HumanRenderer:
-        return HumanRenderer(self.palette, self.verbosity)
+        return HumanRenderer(self.palette, self.verbosity, terminal=sys.stdout.isatty())
 
     def start_progress(self, reporter: Reporter, *, total: int | None, enabled: bool) -> None:
         """A live bar on a terminal's stderr (not with -q, nor on a terminal that cannot
@@ -96,6 +96,8 @@ def open_screen(ns: argparse.Namespace, env: Mapping[str, str], *,
                              no_color=getattr(ns, "no_color", False))
     level = verbosity(ns)
     fmt = configure_logging(ns.log_format, secrets=secrets,
-                            console=HumanRenderer(palette, level), batched=True)
+                            console=HumanRenderer(palette, level,
+                                                  terminal=sys.stdout.isatty()),
+                            batched=True)
     return Screen(fmt, palette, level, ns.log_format, secrets,
                   can_redraw=env.get("TERM", "") != "dumb")
