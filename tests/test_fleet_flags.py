@@ -4,11 +4,16 @@ sent: journal retention is kept per target's folder, -q quiets the terminal, and
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
 from tests.test_fleet import NAMES, _config, _env, fleet_in_thread
+from tests.test_output_failures import _SMALL_FILES
 from worker.cli.main import main
 from worker.errors import ExitCode
 
@@ -87,3 +92,22 @@ def test_space_on_a_fleet_restore_is_refused_not_ignored(
     assert code == ExitCode.BAD_INPUT
     assert "--space does not apply to a fleet config" in capsys.readouterr().err
     assert seen == 0
+
+
+@pytest.mark.parametrize(("flag", "name"), [("--report", "report.json"),
+                                            ("--summary-md", "plan.md")])
+def test_a_fleet_output_the_disk_refuses_turns_its_exit_into_4(
+    tmp_path: Path, flag: str, name: str,
+) -> None:
+    """README: a --report or --summary-md that cannot be written at the end turns exit 0,
+    1 or 10 into 4; CI reads the file, and a fleet's is no different from one Space's."""
+    with fleet_in_thread(count=8) as fleet:
+        config = _config(tmp_path, fleet)
+        done = subprocess.run(
+            [sys.executable, "-c", _SMALL_FILES, "plan", "--config", str(config),
+             flag, str(tmp_path / name), "--log-format", "json"],
+            capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+            env={**os.environ, **_env(), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert "Traceback" not in done.stderr
+    assert done.returncode == ExitCode.ABORTED, done.stderr
+    assert f"could not write {tmp_path / name} (File too large)" in done.stderr

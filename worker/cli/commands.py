@@ -133,6 +133,13 @@ def write_error_summary(path: Path | None, exit_code: int, error: str) -> None:
 _SOFT_CODES = frozenset({ExitCode.OK, ExitCode.FAILURES, ExitCode.CHANGES_PENDING})
 
 
+def after_lost_output(code: int) -> int:
+    """The exit code once an output file (--report, --summary-md) could not be written:
+    CI reads that file, so a run whose file is missing did not succeed (4), unless it
+    already failed harder."""
+    return int(ExitCode.ABORTED) if code in _SOFT_CODES else code
+
+
 def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, screen: Screen,
               ending: Ending, *, secrets: tuple[str, ...], shard: Shard | None = None,
               audit: PlanAudit | None = None) -> int:
@@ -159,8 +166,7 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
         # report is missing did not succeed (exit 4, unless it already failed harder).
         print(f"rebrand: error: {failure}; the run's outcome is in the log above",
               file=sys.stderr)
-        code = ExitCode.ABORTED if result.exit_code in _SOFT_CODES else result.exit_code
-        result = replace(result, exit_code=code)
+        result = replace(result, exit_code=ExitCode(after_lost_output(result.exit_code)))
     if planned and screen.verbosity is not Verbosity.QUIET:
         screen.show([clean(plan_table(planned, screen.palette, screen.width(),
                                       screen.encoding))])

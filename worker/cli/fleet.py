@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from worker.cli import loop
-from worker.cli.commands import tell_stdout_lost, write_output
+from worker.cli.commands import after_lost_output, tell_stdout_lost, write_output
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import say_skipped, tidy_after_run
 from worker.cli.progress import terminal_width
@@ -205,7 +205,9 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
         failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
             _markdown(results, codes, planned), encoding="utf-8")))
     for failure in filter(None, failures):
-        print(f"rebrand: error: {failure}", file=sys.stderr)
+        print(f"rebrand: error: {failure}; the fleet's outcome is in the log above",
+              file=sys.stderr)
+        code = after_lost_output(code)
     if fmt == "console":
         for r in results:
             if planned[r.name]:
