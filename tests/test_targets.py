@@ -65,6 +65,7 @@ def test_a_target_carries_its_own_theme_rules_select_and_rate() -> None:
     ([_target(), _target(space="x.signalwire.com")], "targets[1].name: 'acme' is used"),
     ([_target(), _target(name="again")], "targets.again: same Space and project"),
     ([_target(space=None)], "targets.acme.space: missing"),
+    ([_target(space=5)], "targets.acme.space: 5 is not a Space address; write it as text"),
     ([_target(space="http://example.com")], "targets.acme.space: plain http://"),
     ([_target(project_id_env=None)], "targets.acme.project_id_env: missing"),
     ([_target(token_env=None)], "targets.acme: name where its token lives"),

@@ -19,6 +19,7 @@ from worker.errors import ConfigError
 from worker.rules import Rules, parse_rules
 from worker.select import Selection, parse_selection
 from worker.space import Space, parse_space
+from worker.text import clipped
 from worker.theme import parse_theme
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -106,9 +107,12 @@ def _target(item: object, index: int, allow: frozenset[str]) -> Target:
             raise ConfigError(f"{label}.{key}: unknown key; allowed here: "
                               f"{', '.join(_TARGET_KEYS)}")
     space = item.get("space")
-    if not isinstance(space, str):
+    if space is None:
         raise ConfigError(f"{label}.space: missing; set it to the target's Space, e.g. "
                           "`space: acme.signalwire.com`")
+    if not isinstance(space, str):
+        raise ConfigError(f"{label}.space: {clipped(repr(space))} is not a Space address; "
+                          "write it as text, e.g. `space: acme.signalwire.com`")
     project_id_env = _env_name(item, "project_id_env", label)
     if project_id_env is None:
         raise ConfigError(f"{label}.project_id_env: missing; name the environment variable "
