@@ -488,11 +488,13 @@ def _report_probe(result: ProbeResult, origin: str, clean: Scrubber) -> int:
           f"carries says ({spec_version()}); checked {read}, nothing was written:")
     for problem in result.problems:
         print(f"  {printable(clean(problem))}")
-    print("rebrand: error: the Space's answers differ from the spec: a run would stop at a "
-          "property the spec does not name, and fail conferences whose answers lack required "
-          "ones. Upgrade rebrand to a version whose spec matches the Space, or, for a property "
-          "the Space's PUT leaves alone, allow it with --allow-field NAME "
-          "(or REBRAND_ALLOW_FIELDS)", file=sys.stderr)
+    # Said of each kind of difference, not of the ones found: a list page's links that
+    # break the spec's shape need no --allow-field, an unknown property does.
+    print("rebrand: error: the Space's answers differ from the spec, as listed above. A run "
+          "stops at a property the spec does not name and fails a conference whose answer "
+          "lacks a required one; other differences may stop its listing. Upgrade rebrand to "
+          "a version whose spec matches the Space, or, for a property the Space's PUT leaves "
+          "alone, allow it with --allow-field NAME (or REBRAND_ALLOW_FIELDS)", file=sys.stderr)
     return ExitCode.ABORTED
 
 
