@@ -271,9 +271,28 @@ async def test_an_error_body_of_unknown_shape_is_shown_as_a_short_snippet(
     async with serve_app(space_app(pages, [], put=html)) as url:
         result = await run(url, tmp_path)
     (failure,) = result_failures(result)
-    assert failure.startswith("answer: <html><body> <h1>Bad gateway\\x1b[31m</h1>")
+    # The page's words, not its markup, with the escape shown, never sent.
+    assert failure.startswith("answer: an HTML page: Bad gateway\\x1b[31m padding padding")
+    assert "<" not in failure
     assert len(failure) < 250
     assert "\x1b" not in failure
+
+
+async def test_a_gateways_html_error_page_is_shown_by_its_title(tmp_path: Path) -> None:
+    cid = ids(1)[0]
+
+    async def gateway(_request: web.Request) -> web.Response:
+        page = ("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title>"
+                "<style>body{font:12px}</style></head><body><center><h1>502 Bad Gateway"
+                "</h1></center><hr><center>nginx</center></body></html>")
+        return web.Response(text=page, status=400, content_type="text/html")
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": [conference(cid)]}
+
+    async with serve_app(space_app(pages, [], put=gateway)) as url:
+        result = await run(url, tmp_path)
+    assert result_failures(result) == ["answer: an HTML page: 502 Bad Gateway"]
 
 
 def result_failures(ran: Ran) -> list[str]:

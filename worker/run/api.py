@@ -39,6 +39,10 @@ SNIPPET_CHARS = 200
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A conference as the API gives it: the JSON object, untyped past its keys.
 Conference = dict[str, Any]
+# An error body that is an HTML page (a proxy's 502, a gateway's 504), and its parts.
+_HTML = re.compile(r"\s*<(?:!doctype|html|head|body|title|h1)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 # Three or more percent-encoded bytes in a row: where a secret encoded byte by byte hides.
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # A proxy's answers that its upstream failed or timed out: the Space may still have applied
@@ -259,6 +263,11 @@ def snippet(raw: bytes, payload: Any, clean: Callable[[str], str] = str) -> str:
     whole before it is cut (cut first, half a secret would show)."""
     text = (orjson.dumps(payload).decode() if payload is not None
             else raw.decode("utf-8", errors="replace"))
+    if payload is None and _HTML.match(text):
+        # A proxy's or gateway's error page: its title (or its words) say what happened;
+        # its markup only fills the snippet.
+        title = _TITLE.search(text)
+        text = "an HTML page: " + _TAG.sub(" ", title.group(1) if title else text)
     text = clean(" ".join(text.split()))
     return "answer: " + _shown(text, quoted=False, limit=SNIPPET_CHARS)
 
