@@ -18,7 +18,8 @@ from aiohttp import web
 from anyio.from_thread import start_blocking_portal
 
 from worker.body import echo_mismatches, writable_state
-from worker.config import Credentials, Settings, parse_settings
+from worker.config import Settings, parse_settings
+from worker.credentials import Credentials
 from worker.sandbox import RunningSandbox, SandboxConfig, serve
 from worker.theme import COLOR_FIELDS
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, trap_app
-from worker.config import Credentials
+from worker.credentials import Credentials
 from worker.errors import ApiError, AuthError, NotFoundError, RetryableApiError
 from worker.run.api import CONFERENCES, SpaceClient, error_messages
 from worker.sandbox import FaultConfig

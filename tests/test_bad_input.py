@@ -15,7 +15,8 @@ import yaml
 
 from tests.support import BRAND, REPO
 from tests.test_cli import clean_env, sandbox_env
-from worker.config import load_credentials, load_settings, parse_settings
+from worker.config import load_settings, parse_settings
+from worker.credentials import load_credentials
 from worker.errors import ConfigError
 from worker.space import Space, parse_space
 

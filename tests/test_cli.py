@@ -324,7 +324,7 @@ async def test_the_token_never_appears_in_any_output(
     assert {p.name for p in files} >= {"good.json", "refused.json"}
     texts = [good.out, good.err, refused.out, refused.err,
              *(p.read_text(encoding="utf-8") for p in files)]
-    from worker.config import Credentials
+    from worker.credentials import Credentials
 
     refused_creds = Credentials(SANDBOX_CREDENTIALS.project_id, SECRET)
     for secret in (*SANDBOX_CREDENTIALS.secrets, *refused_creds.secrets):

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support import BRAND
-from worker.config import load_credentials, load_settings, parse_settings
+from worker.config import load_settings, parse_settings
+from worker.credentials import load_credentials
 from worker.errors import ConfigError, ExitCode
 from worker.retry import RetryPolicy
 from worker.shard import Shard

@@ -24,8 +24,9 @@ from worker.cli.human import Ending, Verbosity
 from worker.cli.main import main
 from worker.cli.screen import Screen
 from worker.cli.style import Palette
-from worker.config import Credentials, parse_settings
+from worker.config import parse_settings
 from worker.contrast import Level
+from worker.credentials import Credentials
 from worker.errors import ExitCode
 from worker.outcome import Change, Kind, Outcome
 from worker.palettes import PlanAudit

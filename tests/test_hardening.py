@@ -23,7 +23,7 @@ from tests.support import (
     whole_conference,
     write_config,
 )
-from worker.config import Credentials
+from worker.credentials import Credentials
 from worker.sandbox import ON_THEME
 from worker.theme import COLOR_FIELDS, parse_theme
 

@@ -25,7 +25,7 @@ from tests.support import (
     trap_app,
 )
 from worker.body import WRITABLE_FIELDS
-from worker.config import Credentials
+from worker.credentials import Credentials
 from worker.errors import AbortError, AuthError, ExitCode, single_error
 from worker.outcome import Kind, Outcome
 from worker.run.job import JobResult, run_job

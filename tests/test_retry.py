@@ -30,7 +30,7 @@ from tests.support import (
     settings_for,
 )
 from tests.test_hostile_server import conference, ids, space_app
-from worker.config import Credentials
+from worker.credentials import Credentials
 from worker.errors import ApiError, AuthError, ExitCode, NotFoundError, RetryableApiError
 from worker.retry import (
     RetryPolicy,

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from worker.version import __version__
 
 if TYPE_CHECKING:
-    from worker.config import Credentials, Settings, load_credentials, load_settings
+    from worker.config import Settings, load_settings
+    from worker.credentials import Credentials, load_credentials
     from worker.errors import (
         AbortError,
         ApiError,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from worker.theme import Theme, parse_theme
 
 _HOMES = {
-    "worker.config": ("Credentials", "Settings", "load_credentials", "load_settings"),
+    "worker.config": ("Settings", "load_settings"),
+    "worker.credentials": ("Credentials", "load_credentials"),
     "worker.errors": ("AbortError", "ApiError", "AuthError", "ConfigError", "ExitCode",
                       "RebrandError", "UnsafeLinkError"),
     "worker.outcome": ("Kind", "Outcome", "Summary"),

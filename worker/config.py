@@ -1,27 +1,25 @@
-"""Settings and credentials: read, checked, and frozen before anything is sent.
+"""Settings: the run specification, checked and frozen before anything is sent.
 
-Settings (the run specification) come from the YAML config file, the environment and the
-flags, merged in `parse_settings`; credentials come only from the environment. Every problem is a ConfigError that names the key and says what to
-change. Nothing here reads `os.environ` itself: the CLI passes the environment in.
+Settings come from the YAML config file (read by worker.configfile), the environment and
+the flags, merged in `parse_settings`; credentials are worker.credentials'. Every problem
+is a ConfigError that names the key and says what to change. Nothing here reads
+`os.environ` itself: the CLI passes the environment in.
 """
 
 from __future__ import annotations
 
-import base64
 import math
-import os
-import stat
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, BinaryIO, Literal, TypeVar
-
-import yaml
+from typing import Any, Literal, TypeVar
 
 from worker.answers import ALLOW_ENV, allowed_fields
+from worker.configfile import read_config
 from worker.contrast import DEFAULT_LEVEL, Level, parse_accessibility
+from worker.credentials import environment_secrets
 from worker.errors import ConfigError
 from worker.retry import RetryPolicy
 from worker.rules import Rules, parse_rules, selected
@@ -29,18 +27,9 @@ from worker.select import Predicate, Selection, all_of, parse_selection
 from worker.shard import Shard, resolve_shard
 from worker.space import Space, allowed_hosts, parse_space
 from worker.suggest import did_you_mean
-from worker.text import clipped
 from worker.theme import Theme, parse_theme
 
 DEFAULT_RATE_LIMIT = 1380.0
-MIN_TOKEN_LENGTH = 8
-MAX_TOKEN_LENGTH = 4096  # as much as a token file may hold
-MAX_PROJECT_ID_LENGTH = 256  # a UUID is 36
-# Bounds on what is read, so a wrong path (`/dev/zero`, a log file) fails fast and small.
-MAX_CONFIG_BYTES = 1 << 20
-MAX_TOKEN_FILE_BYTES = 4096
-MAX_YAML_DEPTH = 32  # the config nests four deep; PyYAML's composer recurses per level
-MAX_NUMBER_DIGITS = 30  # far above any setting; int() of 4,300+ digits raises
 # Upper bounds that catch typos before they cost memory: each consumer is a task with its
 # own connection, each queue slot a conference.
 MAX_CONCURRENCY = 1024
@@ -68,45 +57,8 @@ _TOP_KEYS = (
 # off and reads the rest with the keys above. Named here so that a single-Space config's
 # messages know them too.
 FLEET_KEYS = ("targets", "max_parallel_targets")
-# The config is plain data: the YAML tags it may carry explicitly, by kind of node. Any
-# other (`!!binary`, `!!set`, `!!timestamp`, `!!python/...`, a local `!mine`) is refused.
-_CORE = "tag:yaml.org,2002:"
-_PLAIN_TAGS: Mapping[type[yaml.Event], frozenset[str]] = MappingProxyType({
-    yaml.ScalarEvent: frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null")),
-    yaml.SequenceStartEvent: frozenset({_CORE + "seq"}),
-    yaml.MappingStartEvent: frozenset({_CORE + "map"}),
-})
-# What a value YAML could not build was meant to be, for the message.
-_KINDS = MappingProxyType({_CORE + "int": "!!int",
-                           _CORE + "float": "!!float", _CORE + "bool": "!!bool"})
 _RETRY_KEYS = ("max_attempts", "backoff_base_s", "backoff_cap_s", "retry_after_cap_s", "deadline_s")
 _SECRET_WORDS = ("token", "password", "secret", "project", "credential", "auth", "key")
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Project ID and API token. The token never appears in a repr."""
-
-    project_id: str
-    api_token: str = field(repr=False)
-    # In a fleet, the other targets' secrets: never sent, but watched for in this target's
-    # answers and scrubbed like its own. A Space whose data holds another target's token
-    # must not get it back in a PUT, nor put it into this target's journal.
-    others: tuple[str, ...] = field(default=(), repr=False)
-
-    def authorization(self) -> str:
-        """The HTTP Basic `Authorization` header value (RFC 7617)."""
-        pair = f"{self.project_id}:{self.api_token}".encode()
-        return "Basic " + base64.b64encode(pair).decode("ascii")
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Strings scrubbed from everything rebrand writes: the token, and the header that
-        carries it, in standard and URL-safe base64 (base64 hides it from a plain search,
-        not from a reader). `secret_forms` adds their escaped and encoded forms."""
-        pair = f"{self.project_id}:{self.api_token}".encode()
-        return (self.api_token, base64.b64encode(pair).decode("ascii"),
-                base64.urlsafe_b64encode(pair).decode("ascii"), *self.others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,165 +149,11 @@ _RETRY_NUMBERS: tuple[tuple[str, type[int] | type[float], float], ...] = (
 )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, but a key given twice is an error: YAML would keep the last silently,
-    and a second `theme:` further down a long file is an easy mistake to miss."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, yaml.MappingNode):
-            return super().construct_mapping(node, deep=deep)  # raises a ConstructorError
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool | None):
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a "
-                                  "plain word, not a list or mapping")
-            if key in seen:
-                raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); "
-                                  "keep one")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        # An alias (`*name`) can repeat a mapping inside itself: a few lines that expand
-        # to gigabytes ("billion laughs"). A config has no use for one: refuse it.
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            # `include: [*-legacy]` is the usual way to meet this: a glob left unquoted.
-            written = clipped(f"*{event.anchor}", 40)
-            raise ConfigError(f"{_where(event.start_mark)}: YAML aliases (*name) are not "
-                              f"allowed in the config, and {written} reads as one: quote a "
-                              f"glob that starts with * (\"{written}\"); otherwise write the "
-                              "value out in full")
-        _check_tag(self.peek_event())  # type: ignore[no-untyped-call]
-        self._depth = getattr(self, "_depth", 0) + 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise ConfigError(f"line {mark.line + 1}: nested more than {MAX_YAML_DEPTH} "
-                                  "levels deep; a config nests four at most")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        # A scalar of the right shape can still fail to build (`2025-13-01`, `!!int abc`):
-        # PyYAML lets the ValueError through, without saying where.
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:
-            kind = _KINDS.get(str(node.tag))
-            raise ConfigError(
-                f"{_where(node.start_mark)}: {clipped(str(node.value))} "
-                f"cannot be read{f' as {kind}' if kind else ''} ({clipped(str(exc))}); "
-                "correct it, or quote it if it is text") from exc
-
-    def construct_yaml_as_written(self, node: yaml.ScalarNode) -> str:
-        return self.construct_scalar(node)
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        _check_digits(node)
-        return super().construct_yaml_int(node)
-
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        _check_digits(node)
-        return super().construct_yaml_float(node)
-
-
-def _where(mark: Any) -> str:
-    """Where a YAML mark points, as a person counts (from 1)."""
-    return "somewhere in the file" if mark is None else \
-        f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def _check_tag(event: yaml.Event) -> None:
-    """Refuse an explicit YAML tag that builds anything but plain data."""
-    tag = getattr(event, "tag", None)
-    if tag is None or tag == "!" or tag in _PLAIN_TAGS.get(type(event), ()):
-        return
-    shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
-    raise ConfigError(f"{_where(event.start_mark)}: the YAML tag "
-                      f"{clipped(shown)} is not allowed here; the config is plain data: "
-                      "remove the tag (and quote the value if it is text)")
-
-
-def _check_digits(node: yaml.ScalarNode) -> None:
-    value = str(node.value)
-    if len(value) > MAX_NUMBER_DIGITS:
-        raise ConfigError(f"line {node.start_mark.line + 1}: a number {len(value):,} "
-                          f"characters long; no setting needs more than {MAX_NUMBER_DIGITS}")
-
-
-# A date or time is kept as the text written: the key that takes one (select's
-# starts_after) parses it, and anywhere else (a rule's name, a glob, a number) it is the
-# text the operator wrote, named as written in a message, never `datetime.date(...)`.
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp",
-                                 _UniqueKeyLoader.construct_yaml_as_written)
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float",
-                                 _UniqueKeyLoader.construct_yaml_float)
-
-
-def open_input(path: Path, what: str) -> BinaryIO:
-    """`path` opened to read; `what` names it in the error (`--config x.yaml:`).
-
-    A pipe is refused: open() on a named pipe waits for a writer, forever if none comes.
-    So the file is opened without waiting (O_NONBLOCK, which a regular file ignores) and
-    checked through the open descriptor, which no rename after a check can swap. A symlink
-    (a Kubernetes secret mount) is followed to its file; a device such as /dev/zero is
-    read as a file is, to the caller's bound."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        _refuse_pipe(fd, what)
-        os.set_blocking(fd, True)  # reads of a device wait as they always did
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _refuse_pipe(fd: int, what: str) -> None:
-    if stat.S_ISFIFO(os.fstat(fd).st_mode):
-        raise ConfigError(f"{what} is not a regular file (a pipe: reading it would wait for "
-                          "a writer); give the file itself")
-
-
-def _read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """The file's first `limit + 1` bytes: more than `limit` means it is too long."""
-    with open_input(path, what) as handle:
-        return handle.read(limit + 1)
-
-
 def load_settings(path: Path, env: Mapping[str, str],
                   flags: Mapping[str, Any] | None = None, *, restoring: bool = False) -> Settings:
     """Read the config file at `path`, then merge it with `env` and `flags` (see
     `parse_settings`)."""
     return parse_settings(read_config(path), env, flags, restoring=restoring)
-
-
-def read_config(path: Path) -> object:
-    """The config file's YAML, parsed and not yet checked (a fleet's or a single Space's)."""
-    try:
-        data = _read_bounded(path, MAX_CONFIG_BYTES, f"--config {path}:")
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"--config {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
-                              "is this the config file?")
-        if b"\0" in data:
-            raise ConfigError(f"--config {path}: not text (it holds NUL bytes)")
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start}); save it as UTF-8") from exc
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from exc
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        # The usual cause in a `select`: a glob such as [abc]-x or {a,b}-x left unquoted,
-        # which YAML reads as a list or a mapping.
-        raise ConfigError(f"--config {path}: not valid YAML ({exc}); quote a glob that "
-                          "starts with [ or { (\"[abc]-*\")") from exc
-    return raw
 
 
 def parse_settings(raw: object, env: Mapping[str, str],
@@ -527,115 +325,3 @@ def _number(
     if maximum is not None and value > maximum:
         raise ConfigError(f"{prefix}{key}: {value!r} is too large; use at most {maximum:g}")
     return kind(value)
-
-
-def load_credentials(env: Mapping[str, str]) -> Credentials:
-    """Project ID and token from `SIGNALWIRE_PROJECT_ID` and `SIGNALWIRE_API_TOKEN`, or
-    `SIGNALWIRE_API_TOKEN_FILE` (a mounted secret)."""
-    project_id = env.get("SIGNALWIRE_PROJECT_ID", "").strip()
-    # Stripped before the presence check: a blank token is a missing one, not a "" token.
-    token = env.get("SIGNALWIRE_API_TOKEN", "").strip()
-    token_file = env.get("SIGNALWIRE_API_TOKEN_FILE", "")
-    if token and token_file:
-        raise ConfigError(
-            "SIGNALWIRE_API_TOKEN and SIGNALWIRE_API_TOKEN_FILE are both set; unset one"
-        )
-    if token_file:
-        token = _read_token_file(token_file)
-    missing = [
-        name
-        for name, value in (("SIGNALWIRE_PROJECT_ID", project_id),
-                            ("SIGNALWIRE_API_TOKEN", token))
-        if not value
-    ]
-    if missing:
-        raise ConfigError(
-            f"missing credentials: set {' and '.join(missing)} in the environment "
-            "(or SIGNALWIRE_API_TOKEN_FILE to a file holding the token)"
-        )
-    token_source = f"SIGNALWIRE_API_TOKEN_FILE {_path_shown(token_file)}" if token_file \
-        else "SIGNALWIRE_API_TOKEN"
-    _check_project_id(project_id)
-    _check_token(token, token_source)
-    return Credentials(project_id, token)
-
-
-def _check_project_id(project_id: str) -> None:
-    """A project ID is a UUID: refuse what cannot be one, never echoing it (it may be a
-    token in the wrong variable, or a whole file)."""
-    name = "SIGNALWIRE_PROJECT_ID"
-    if len(project_id) > MAX_PROJECT_ID_LENGTH:
-        raise ConfigError(f"{name}: {len(project_id):,} characters; a project ID is a UUID "
-                          "(36 characters) from your Space's API page: check the variable "
-                          "holds it alone")
-    if not project_id.isprintable():
-        raise ConfigError(f"{name}: holds control characters or line breaks; it should be "
-                          "the value alone, on one line")
-    if ":" in project_id:
-        # HTTP Basic (RFC 7617) splits user and password at the first colon.
-        raise ConfigError(f"{name}: holds ':', which cannot be part of a project ID; it "
-                          "should be the project ID alone (the token goes in "
-                          "SIGNALWIRE_API_TOKEN)")
-
-
-def _check_token(token: str, source: str) -> None:
-    """A token's shape, checked without showing any of it."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        # Sent in every request's header; a server that refuses a huge header may quote it.
-        raise ConfigError(f"{source}: {len(token):,} characters; SignalWire API tokens are "
-                          f"far shorter (at most {MAX_TOKEN_LENGTH}): check it holds the "
-                          "token alone")
-    if not token.isprintable():
-        raise ConfigError(f"{source}: holds control characters or line breaks; it should "
-                          "be the value alone, on one line")
-    if len(token) < MIN_TOKEN_LENGTH:
-        # Real tokens are long; a short one is a mistake (and could not be told apart from
-        # ordinary text when it is scrubbed from the logs).
-        raise ConfigError(
-            f"SIGNALWIRE_API_TOKEN: only {len(token)} characters; SignalWire API tokens are "
-            "far longer: check the variable holds the token from your Space's API page"
-        )
-
-
-def _path_shown(token_file: str) -> str:
-    """The token file's path for a message: a token pasted into the variable by mistake
-    is not a path, and must not be echoed. Tokens never start with `/`."""
-    return clipped(token_file, 120) if token_file.startswith("/") else "(the path it names)"
-
-
-def environment_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
-    """What to scrub from a message written before, or instead of, a run (a config error
-    quotes the bad value, and a token pasted into the file is that value): the
-    credentials' secrets when they load, else the token as the environment gives it."""
-    try:
-        return load_credentials(env).secrets
-    except ConfigError:
-        token = env.get("SIGNALWIRE_API_TOKEN", "").strip()
-        # Shorter than any token, it could not be told apart from ordinary words.
-        return (token,) if len(token) >= MIN_TOKEN_LENGTH else ()
-
-
-def _read_token_file(token_file: str) -> str:
-    """The token from a mounted secret: a small text file (read at most 4 KiB, so a
-    wrong path such as `/dev/zero` fails at once)."""
-    shown = _path_shown(token_file)
-    what = f"SIGNALWIRE_API_TOKEN_FILE: {shown}"
-    try:
-        data = _read_bounded(Path(token_file), MAX_TOKEN_FILE_BYTES, what)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        reason = exc.strerror if isinstance(exc, OSError) else "not a path"
-        raise ConfigError(f"SIGNALWIRE_API_TOKEN_FILE: cannot read {shown} ({reason}); set "
-                          "it to the path of a file holding the token") from exc
-    if b"\0" in data:
-        raise ConfigError(f"{what} is not text (it holds NUL bytes); it should hold only "
-                          "the token")
-    if len(data) > MAX_TOKEN_FILE_BYTES:
-        raise ConfigError(f"{what} holds more than {MAX_TOKEN_FILE_BYTES} bytes; it should "
-                          "hold only the token")
-    try:
-        token = data.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} is not UTF-8 text; it should hold only the token") from exc
-    if not token:
-        raise ConfigError(f"{what} is empty")
-    return token

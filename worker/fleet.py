@@ -12,15 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
-from worker.config import (
-    FLEET_KEYS,
-    MIN_TOKEN_LENGTH,
-    Credentials,
-    Settings,
-    environment_secrets,
-    parse_settings,
-    refuse_secrets,
-)
+from worker.config import FLEET_KEYS, Settings, parse_settings, refuse_secrets
+from worker.credentials import MIN_TOKEN_LENGTH, Credentials, environment_secrets
 from worker.errors import ConfigError, ExitCode
 from worker.targets import Target, parse_targets
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.config import Credentials, load_credentials
+from worker.credentials import Credentials, load_credentials
 from worker.errors import ConfigError
 from worker.rules import Rules, parse_rules
 from worker.select import Selection, parse_selection

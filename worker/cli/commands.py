@@ -27,16 +27,10 @@ from worker.cli.human import Ending, Verbosity, changes_by_field
 from worker.cli.screen import Screen, open_screen
 from worker.cli.signals import end_if_signalled, with_signals
 from worker.cli.tables import error_markdown, plan_markdown, plan_table
-from worker.config import (
-    DEFAULTS,
-    Credentials,
-    Settings,
-    load_credentials,
-    load_settings,
-    parse_settings,
-    read_config,
-)
+from worker.config import DEFAULTS, Settings, load_settings, parse_settings
+from worker.configfile import read_config
 from worker.contrast import check_palette
+from worker.credentials import Credentials, load_credentials
 from worker.errors import ConfigError, ExitCode
 from worker.fleet import is_fleet, parse_fleet, plan_runs
 from worker.openapi import conference_shape, spec_version

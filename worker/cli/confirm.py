@@ -17,7 +17,8 @@ from typing import Any, TextIO
 
 import structlog
 
-from worker.config import Credentials, Settings
+from worker.config import Settings
+from worker.credentials import Credentials
 from worker.run.job import JobResult, run_job
 from worker.run.report import Reporter
 from worker.run.stopping import Stop

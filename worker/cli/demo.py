@@ -18,7 +18,8 @@ from worker.cli import loop
 from worker.cli.human import Ending
 from worker.cli.screen import open_screen
 from worker.cli.signals import watch_signals
-from worker.config import Credentials, Settings, load_settings, parse_settings
+from worker.config import Settings, load_settings, parse_settings
+from worker.credentials import Credentials
 from worker.errors import single_error
 from worker.run.job import JobResult, run_job
 from worker.run.logs import configure_logging

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from worker.cli import commands, helptext, streams
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
-from worker.config import DEFAULTS, environment_secrets
+from worker.config import DEFAULTS
+from worker.credentials import environment_secrets
 from worker.errors import ConfigError, ExitCode, RebrandError
 from worker.run.logs import lose_stdout, scrub, secret_forms
 from worker.space import ALLOW_FLAG, is_loopback

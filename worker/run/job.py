@@ -20,7 +20,8 @@ from anyio.abc import ObjectSendStream
 
 from worker.answers import AnswerRules
 from worker.concurrency import INITIAL, AdaptiveConcurrency, Tuning
-from worker.config import AUTO, Credentials, Settings
+from worker.config import AUTO, Settings
+from worker.credentials import Credentials
 from worker.decide import Restore, Retheme, Strategy
 from worker.errors import ConfigError, ExitCode, JournalError, RebrandError
 from worker.outcome import Summary

@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from worker.config import open_input
+from worker.configfile import open_input
 from worker.errors import ConfigError, JournalError
 
 FORMAT_VERSION = 1

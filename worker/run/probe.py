@@ -15,7 +15,8 @@ import anyio
 
 from worker import conformance
 from worker.answers import AnswerRules
-from worker.config import Credentials, Settings
+from worker.config import Settings
+from worker.credentials import Credentials
 from worker.errors import ApiError, UnreachableError
 from worker.openapi import CONFERENCE_SCHEMA, LIST_SCHEMA
 from worker.retry import Sleep, with_retries
