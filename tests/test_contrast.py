@@ -67,6 +67,23 @@ def test_ratios_follow_wcag_relative_luminance() -> None:
     assert contrast_ratio("#767676", "#FFFFFF") == pytest.approx(4.54, abs=0.005)
 
 
+# Worked by hand from WCAG 2.2's definition (relative luminance L = 0.2126 R + 0.7152 G +
+# 0.0722 B of the linearised channels, c/12.92 up to 0.04045, else ((c+0.055)/1.055)^2.4;
+# ratio (L1 + 0.05)/(L2 + 0.05)). Colorimetric matrices (0.2126729, 0.7151522, 0.0721750)
+# differ in the fifth digit, enough to flip these three across their minimums.
+@pytest.mark.parametrize(("color", "role", "ratio", "ok"), [
+    ("#0D8764", Role.FOREGROUND, 4.49995, False),  # L = 0.183336
+    ("#DF2771", Role.FOREGROUND, 4.50040, True),   # L = 0.183313
+    ("#559AD8", Role.PRIMARY, 2.99997, False),     # L = 0.300004
+])
+def test_a_pair_at_its_minimum_is_judged_by_wcags_own_coefficients(
+        color: str, role: Role, ratio: float, ok: bool) -> None:
+    (finding,) = check_palette({f"light_{role.value}": color, "light_background": "#FFFFFF"},
+                               Level.AA)
+    assert finding.ratio == pytest.approx(ratio, abs=5e-6)
+    assert finding.ok is ok
+
+
 def test_a_failing_ratio_never_reads_as_its_minimum() -> None:
     finding = Finding(Mode.LIGHT, Role.FOREGROUND, "#777777", "#FFFFFF", 4.4999, 4.5)
     assert not finding.ok
