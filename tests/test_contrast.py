@@ -91,6 +91,15 @@ def test_a_failing_ratio_never_reads_as_its_minimum() -> None:
     assert Finding(Mode.LIGHT, Role.PRIMARY, "#777777", "#FFFFFF", 3.0, 3.0).ok
 
 
+def test_a_failing_ratio_is_not_rounded_up_in_its_event_either() -> None:
+    # The README: "one that fails is never rounded up to its minimum"; a CI log reading
+    # `"ratio": 4.5, "minimum": 4.5, "ok": false` contradicts itself.
+    failing = Finding(Mode.LIGHT, Role.FOREGROUND, "#777777", "#FFFFFF", 4.4951, 4.5)
+    assert failing.event()["ratio"] == 4.49
+    passing = Finding(Mode.LIGHT, Role.FOREGROUND, "#777777", "#FFFFFF", 4.5051, 4.5)
+    assert passing.event()["ratio"] == 4.51
+
+
 def test_the_example_config_passes_aa_in_both_modes() -> None:
     findings = check_palette(parse_theme(EXAMPLE["theme"]).as_dict(), Level.AA)
     assert len(findings) == 8

@@ -95,13 +95,17 @@ class Finding:
         return f"{self.role.value}/{Role.BACKGROUND.value}"
 
     @property
-    def shown_ratio(self) -> str:
+    def rounded_ratio(self) -> float:
         """The ratio to two decimals; a failing ratio that would round up to its minimum
-        is cut instead, so it never reads as passing (4.497 shows as 4.49, not 4.50)."""
+        is cut instead, so it never reads as passing (4.497 gives 4.49, not 4.50)."""
         shown = round(self.ratio, 2)
         if not self.ok and shown >= self.minimum:
             shown = math.floor(self.ratio * 100) / 100
-        return f"{shown:.2f}"
+        return shown
+
+    @property
+    def shown_ratio(self) -> str:
+        return f"{self.rounded_ratio:.2f}"
 
     def line(self) -> str:
         verdict = "at least" if self.ok else "below"
@@ -112,7 +116,7 @@ class Finding:
     def event(self) -> dict[str, object]:
         """The fields of a `theme.contrast` event."""
         return {"mode": self.mode.value, "pair": self.pair, "color": self.color.upper(),
-                "background": self.background.upper(), "ratio": round(self.ratio, 2),
+                "background": self.background.upper(), "ratio": self.rounded_ratio,
                 "minimum": self.minimum, "ok": self.ok}
 
 
