@@ -176,18 +176,36 @@ def test_a_partial_theme_over_a_rooms_own_colors_is_counted_when_unreadable() ->
     for i in range(3):
         audit.observe(_planned(f"w{i}", white, theme))
     audit.observe(_planned("d0", dark, theme))
-    audit.observe(_planned("n0", {"light_background": None}, theme))  # no pair to check
+    audit.observe(_planned("n0", {"light_background": None}, theme))  # shows the default
     audit.observe(Outcome(Kind.UNCHANGED, "u0", "room-u0"))
-    assert (audit.checked, audit.failing) == (5, 3)
-    assert [e.conference_id for e in audit.examples] == ["w0", "w1", "w2"]
+    assert (audit.checked, audit.failing) == (5, 4)
+    assert [e.conference_id for e in audit.examples] == ["w0", "w1", "w2", "n0"]
     warning = audit.warning()
-    assert warning is not None and warning.startswith("3 of 5 conferences would fail")
+    assert warning is not None and warning.startswith("4 of 5 conferences would fail")
     assert "room-w0: light foreground #9CA3AF on background #FFFFFF: 2.54:1" in warning
     groups = audit.groups()
     assert [g.count for g in groups] == [3, 1, 1]
     # Case does not split a palette, and the after-palette is the theme over the before.
     assert dict(groups[0].after)["light_foreground"] == "#9CA3AF"
     assert dict(groups[0].before)["light_background"] == "#FFFFFF"
+
+
+def test_a_room_color_left_unset_is_checked_as_the_default_the_room_shows() -> None:
+    # The API's default light background is #FFFFFF (Video.CreateConferenceRequest), and
+    # the preview draws an unset color with it; grey text over it is 2.54:1.
+    theme = parse_theme({"light": {"foreground": "#9CA3AF"}})
+    audit = PlanAudit(Level.AA)
+    audit.observe(_planned("n0", {"light_background": None}, theme))
+    assert (audit.checked, audit.failing) == (1, 1)
+    warning = audit.warning()
+    assert warning is not None
+    assert "light foreground #9CA3AF on background #FFFFFF: 2.54:1" in warning
+    (group,) = audit.groups()
+    page = render_preview([("", theme)], Level.AA, groups=[
+        Group(group.count, group.examples, dict(group.before), dict(group.after))])
+    # The group's verdict names the pair (the theme's own table leaves it to each room).
+    assert 'class="verdict fail">after: ' in page
+    assert "light foreground #9CA3AF on background #FFFFFF: 2.54:1, below" in page
 
 
 def test_a_pair_the_theme_does_not_touch_is_not_blamed_on_it() -> None:

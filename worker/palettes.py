@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from worker.contrast import Finding, Level, check_palette
 from worker.outcome import Kind, Outcome
-from worker.theme import COLOR_FIELDS, is_color
+from worker.theme import COLOR_FIELDS, as_shown, is_color
 
 Look = tuple[tuple[str, str | None], ...]
 # A Space usually has a handful of palettes; past this many distinct ones the rest are
@@ -96,7 +96,8 @@ class PlanAudit:
         if not checking:
             return
         self.checked += 1
-        failures = tuple(f for f in check_palette(dict(after), self.level, over)
+        # A color the room leaves unset shows as the API's default, and is checked so.
+        failures = tuple(f for f in check_palette(as_shown(dict(after)), self.level, over)
                          if not f.ok)
         if failures:
             self.failing += 1

@@ -23,16 +23,8 @@ from worker.contrast import (
     readability,
     simulate,
 )
-from worker.theme import Mode, Role, Theme, is_color
+from worker.theme import API_DEFAULTS, Mode, Role, Theme, as_shown, is_color
 
-# What a conference shows for a color it does not set: the API's defaults
-# (Video.CreateConferenceRequest in worker/sandbox/openapi.yaml).
-API_DEFAULTS: Mapping[str, str] = {
-    "light_primary": "#044EF4", "light_background": "#FFFFFF", "light_foreground": "#1D2127",
-    "light_success": "#17BB58", "light_negative": "#F42C50",
-    "dark_primary": "#044EF4", "dark_background": "#FFFFFF", "dark_foreground": "#1D2127",
-    "dark_success": "#17BB58", "dark_negative": "#F42C50",
-}
 _PEOPLE = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Frances", "Donald", "Radia",
            "Tim", "Margaret", "Dennis", "Lynn", "Niklaus", "Shafi", "Robin")
 _GRID = re.compile(r"(\d+)x(\d+)")
@@ -211,9 +203,10 @@ def vision_table(palette: Mapping[str, str | None]) -> str:
 
 def _after_verdict(after: Mapping[str, str | None], level: Level) -> str:
     """Whether the merged palette passes: a partial theme over these rooms' own colors."""
-    failing = [f for f in check_palette(after, level) if not f.ok]
     if level is Level.OFF:
         return ""
+    # Checked as drawn: an unset color is the API's default, in the check as in the room.
+    failing = [f for f in check_palette(as_shown(after), level) if not f.ok]
     if not failing:
         return f'<span class="verdict pass">after: every pair meets {level.value}</span>'
     pairs = "; ".join(escape(f.line()) for f in failing)

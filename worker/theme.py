@@ -32,6 +32,22 @@ class Role(Enum):
 COLOR_FIELDS: tuple[str, ...] = tuple(f"{m.value}_{r.value}" for m in Mode for r in Role)
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
+# What a conference shows for a color it does not set: the API's defaults
+# (Video.CreateConferenceRequest in worker/openapi.yaml).
+API_DEFAULTS: Mapping[str, str] = {
+    "light_primary": "#044EF4", "light_background": "#FFFFFF", "light_foreground": "#1D2127",
+    "light_success": "#17BB58", "light_negative": "#F42C50",
+    "dark_primary": "#044EF4", "dark_background": "#FFFFFF", "dark_foreground": "#1D2127",
+    "dark_success": "#17BB58", "dark_negative": "#F42C50",
+}
+
+
+def as_shown(palette: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`palette` (color fields and others, None when unset) with each unset color as the
+    API's default: the colors a room actually shows, and so the ones to check."""
+    return {name: API_DEFAULTS[name] if value is None and name in API_DEFAULTS else value
+            for name, value in palette.items()}
+
 
 def is_color(value: object) -> bool:
     """True for a `#RRGGBB` string, the only form the API accepts."""
