@@ -94,3 +94,63 @@ async def test_chromium_renders_the_theme_in_both_modes_with_no_request(
     capsys.readouterr()
     for mode in ("light", "dark"):
         assert (ARTIFACTS / f"preview-{mode}.png").stat().st_size > 5000
+
+
+RULES_COMPUTED = """(() => {
+  const out = {};
+  for (const id of ["room-light", "room-dark", "room-light-2", "room-dark-2"]) {
+    const room = document.getElementById(id);
+    const style = (selector, property) =>
+      getComputedStyle(room.querySelector(selector))[property];
+    out[id] = {
+      background: getComputedStyle(room).backgroundColor,
+      name: style(".room-name", "color"),
+      primary: style(".button.primary", "backgroundColor"),
+      success: style(".button.success", "backgroundColor"),
+      negative: style(".button.negative", "backgroundColor"),
+    };
+  }
+  out.headings = [...document.querySelectorAll("section.theme > h2")].map(h => h.textContent);
+  return out;
+})()"""
+
+
+async def test_chromium_draws_each_rules_theme_with_the_api_defaults_it_leaves_unset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert CHROMIUM is not None, "CI must install chromium (apt-get install chromium)"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        'space: https://example.signalwire.com\n'
+        'rules:\n'
+        '  - name: "sales <&>"\n'
+        '    select: {include: ["sales-*"]}\n'
+        '    theme: {light: {primary: "#b45309"}, dark: {primary: "#FD7E14"}}\n'
+        '  - name: rest\n'
+        '    theme: {light: {background: "#0B1220", foreground: "#F9FAFB"}}\n',
+        encoding="utf-8")
+    page_path = tmp_path / "preview.html"
+    assert main(["preview", "--config", str(config), "--out", str(page_path)], env={}) == 0
+    # What a room shows for a color it does not set (worker/openapi.yaml's defaults),
+    # written out here rather than read from the code under test.
+    defaults = {"primary": "#044EF4", "background": "#FFFFFF", "foreground": "#1D2127",
+                "success": "#17BB58", "negative": "#F42C50"}
+    expected = {
+        "room-light": {**defaults, "primary": "#B45309"},
+        "room-dark": {**defaults, "primary": "#FD7E14"},
+        "room-light-2": {**defaults, "background": "#0B1220", "foreground": "#F9FAFB"},
+        "room-dark-2": defaults,
+    }
+    async with chromium_page(CHROMIUM) as page:
+        await page.open(page_path.as_uri())
+        computed = await page.evaluate(RULES_COMPUTED)
+        assert computed["headings"] == ["Rule sales <&>", "Rule rest"]
+        for ident, colors in expected.items():
+            seen = computed[ident]
+            assert seen["background"] == rgb(colors["background"]), ident
+            assert seen["name"] == rgb(colors["foreground"]), ident
+            for role in ("primary", "success", "negative"):
+                assert seen[role] == rgb(colors[role]), (ident, role)
+        assert page.requests == [page_path.as_uri()]
+        assert page.problems == []
+    capsys.readouterr()
