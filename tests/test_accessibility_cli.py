@@ -167,3 +167,36 @@ def test_each_rules_theme_is_checked_and_named(
     assert main(["preview", "--config", str(path), "--out", str(out)], env={}) == 0
     page = out.read_text(encoding="utf-8")
     assert 'id="room-light"' in page and 'id="room-light-2"' in page
+
+
+def _wcag_luminance(color: str) -> float:
+    # WCAG 2.2's definition, written out independently of worker.contrast.
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_plan_counts_exactly_the_rooms_grey_text_makes_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grey = "#9CA3AF"
+    with sandbox_in_thread(count=300) as sb:
+        rooms = {cid: dict(c) for cid, c in sb.space.conferences.items()}
+        config = write_config(tmp_path, sb.url, theme={"light": {"foreground": grey}})
+        assert main(["plan", "--config", str(config)], env=SANDBOX_ENV) == 10
+    events = json_events(capsys.readouterr().out)
+    planned = [e["conference_id"] for e in events if e["event"] == "conference.planned"]
+    (audit,) = [e for e in events if e["event"] == "conferences.contrast"]
+
+    def unreadable(room: dict[str, Any]) -> bool:
+        background = room["light_background"]
+        if background is None:  # the room shows the API's default (worker/openapi.yaml)
+            background = "#FFFFFF"
+        lighter, darker = sorted((_wcag_luminance(grey), _wcag_luminance(background)),
+                                 reverse=True)
+        return (lighter + 0.05) / (darker + 0.05) < 4.5
+
+    assert any(rooms[cid]["light_background"] is None for cid in planned)  # the case at stake
+    assert audit["checked"] == len(planned)
+    assert audit["failing"] == sum(unreadable(rooms[cid]) for cid in planned)
