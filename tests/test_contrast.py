@@ -26,7 +26,7 @@ from worker.contrast import (
 from worker.decide import color_changes, look
 from worker.errors import ConfigError
 from worker.outcome import Kind, Outcome
-from worker.palettes import PlanAudit
+from worker.palettes import MAX_TRACKED_PALETTES, PlanAudit
 from worker.preview import Group, render_preview, tiles_for
 from worker.theme import Mode, Role, Theme, parse_theme
 
@@ -206,6 +206,21 @@ def test_a_room_color_left_unset_is_checked_as_the_default_the_room_shows() -> N
     # The group's verdict names the pair (the theme's own table leaves it to each room).
     assert 'class="verdict fail">after: ' in page
     assert "light foreground #9CA3AF on background #FFFFFF: 2.54:1, below" in page
+
+
+def test_rooms_past_the_palette_cap_are_not_said_to_share_one_palette() -> None:
+    # Past MAX_TRACKED_PALETTES a room's palette is only counted: 500 such rooms may have
+    # 500 palettes, so the page must not say "in 1 other palettes".
+    audit = PlanAudit(Level.AA, group=True)
+    cap = MAX_TRACKED_PALETTES
+    for i in range(cap + 500):
+        colors = {"light_background": f"#{i:06X}"}  # every room its own palette
+        audit.observe(_planned(f"c{i}", colors, parse_theme({"dark": {"primary": "#0A84FF"}})))
+    assert audit.untracked == 500
+    page = render_preview([("", parse_theme(EXAMPLE["theme"]))], Level.AA,
+                          groups=[], others=audit.others())
+    assert "500 more conferences in at least 1 other palette" in page
+    assert "1 other palettes" not in page
 
 
 def test_a_pair_the_theme_does_not_touch_is_not_blamed_on_it() -> None:

@@ -129,6 +129,11 @@ class PlanAudit:
             out.append(PaletteGroup(before, key[1] + layout, count, tuple(labels)))
         return out
 
+    def others(self) -> tuple[int, int]:
+        """(palettes, conferences) past the tracking cap. Their palettes were not kept, so
+        the first is a floor: each such room's palette is new, so there is at least one."""
+        return (1 if self.untracked else 0), self.untracked
+
     def warning(self, *, done: bool = False) -> str | None:
         """Lines for a person, or None when every merged palette passes. `done`: the
         theme was applied (run), not planned."""

@@ -232,8 +232,11 @@ def _groups_section(groups: Sequence[Group], others: tuple[int, int], level: Lev
     hidden = sum(g.count for g in groups[MAX_GROUPS:]) + others[1]
     palettes = max(len(groups) - MAX_GROUPS, 0) + others[0]
     if hidden:
-        parts.append(f"<p>… and {hidden:,} more conferences in {palettes:,} other "
-                     "palettes (see the plan's JSON events).</p>")
+        # Rooms past the tracking cap were counted, not grouped: their palettes are a floor.
+        floor = "at least " if others[1] else ""
+        noun = "palette" if palettes == 1 else "palettes"
+        parts.append(f"<p>… and {hidden:,} more conference{'s' if hidden != 1 else ''} in "
+                     f"{floor}{palettes:,} other {noun} (see the plan's JSON events).</p>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -261,7 +264,7 @@ def render_preview(themes: Sequence[tuple[str, Theme]], level: Level, *,
                    others: tuple[int, int] = (0, 0)) -> str:
     """The whole page: each (rule name, theme), the name empty for a plain `theme:`.
     `groups` (a plan's palettes, most common first) adds the before → after section;
-    `others` is (palettes, conferences) not grouped."""
+    `others` is (palettes, conferences) not grouped; with conferences, palettes is a floor."""
     sections = "".join(_theme_section(i, name, theme, level, room_name, layout)
                        for i, (name, theme) in enumerate(themes))
     plan = "" if groups is None else _groups_section(groups, others, level)

@@ -197,7 +197,7 @@ def _write_plan_preview(path: Path, audit: PlanAudit, rules: Rules, log_format: 
               for g in audit.groups()]
     page = render_preview([(clean(rule.name), rule.theme) for rule in rules.rules], audit.level,
                           title="rebrand plan preview", groups=groups,
-                          others=(int(bool(audit.untracked)), audit.untracked))
+                          others=audit.others())
     try:
         path.write_text(page, encoding="utf-8")
     except OSError as exc:
