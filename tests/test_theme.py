@@ -107,3 +107,14 @@ def test_a_conference_wears_the_theme_exactly_when_no_color_would_change(
     for seen in (conference, {**conference, **colors},
                  {**conference, **{f: v.lower() for f, v in colors.items()}}):
         assert (color_changes(seen, theme) == ()) == wears_theme(seen, theme)
+
+
+@pytest.mark.parametrize("value", [" #0A84FF", "#0a84ff ", "#0A84FF\n", "\t#0A84FF"])
+def test_a_color_with_spaces_around_it_says_to_remove_them(value: str) -> None:
+    # The API takes #RRGGBB and nothing else, so the spaces are refused, not stripped:
+    # the message names the trouble and the value to write instead.
+    with pytest.raises(ConfigError) as caught:
+        parse_theme({"light": {"primary": value}})
+    message = str(caught.value)
+    assert message.startswith("theme.light.primary: ")
+    assert f'remove the spaces around it: write "{value.strip().upper()}"' in message

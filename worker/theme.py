@@ -65,6 +65,8 @@ def color_hint(value: object) -> str:
         fix = f"write all six digits, \"{full}\""
     elif text is not None and _COLOR.fullmatch("#" + text):
         fix = f"it needs its #: write \"#{text.upper()}\" (quoted in YAML)"
+    elif text is not None and _COLOR.fullmatch(text.strip()):
+        fix = f"remove the spaces around it: write \"{text.strip().upper()}\""
     return f"{value!r} is not a #RRGGBB color: {fix}"
 
 
