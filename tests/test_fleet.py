@@ -203,6 +203,28 @@ def test_one_bad_target_stops_the_whole_run_before_anything_is_sent(
     assert seen == 0
 
 
+@pytest.mark.parametrize("command", ["plan", "run", "validate"])
+def test_a_targets_unreadable_theme_is_refused_naming_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str,
+) -> None:
+    # Every target shares the lines' wording; without the name, a fleet of ten leaves
+    # the reader to guess whose theme to fix.
+    with fleet_in_thread(count=10) as fleet:
+        path = _config(tmp_path, fleet)
+        raw = yaml.safe_load(path.read_text())
+        raw["targets"][1]["theme"] = {"light": {"foreground": "#9CA3AF",
+                                                "background": "#FFFFFF"}}
+        path.write_text(json.dumps(raw))
+        extra = [] if command == "validate" else ["--backup-dir", str(tmp_path / "b")]
+        code = main([command, "--config", str(path), *extra], env=_env())
+        seen = sum(len(fleet[n].space.requests) for n in NAMES)
+    assert code == ExitCode.BAD_INPUT
+    assert seen == 0
+    err = capsys.readouterr().err
+    assert ("target 'globex': light foreground #9CA3AF on background #FFFFFF: 2.54:1, "
+            "below the minimum 4.5:1") in err
+
+
 def test_space_and_targets_together_is_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

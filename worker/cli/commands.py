@@ -440,7 +440,7 @@ def validate_command(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
         runs = plan_runs(parse_fleet(raw, allow=allowed_hosts(
             env, getattr(ns, "allow_space_host", None)), env=env), env, flags)
         for run in runs:
-            check_theme(run.settings, "auto", verbose=True)
+            check_theme(run.settings, "auto", verbose=True, target=run.name)
         print(f"rebrand: {ns.config} is valid: {len(runs)} targets")
         for run in runs:
             print(f"  {run.name}: Space {run.settings.space.origin}, {_themes(run.settings)}, "

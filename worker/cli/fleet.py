@@ -51,7 +51,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
         tuple(getattr(ns, "target", None) or ()))
     runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run})
     for run in runs:  # every target's theme meets the level before any Space is asked
-        check_theme(run.settings, ns.log_format)
+        check_theme(run.settings, ns.log_format, target=run.name)
     if not dry_run and not getattr(ns, "yes", False) and sys.stdin.isatty():
         raise ConfigError("a fleet run at a terminal changes several Spaces: run "
                           "`rebrand plan` first to see what would change, then `run --yes`")

@@ -26,9 +26,11 @@ from worker.run.logs import LogFormat, configure_logging, resolve_format
 
 
 def check_theme(settings: Settings, log_format: LogFormat, *,
-                out: TextIO | None = None, verbose: bool = False) -> None:
+                out: TextIO | None = None, verbose: bool = False,
+                target: str | None = None) -> None:
     """Raise ConfigError (exit 2) naming every pair below the level, in every rule's
-    theme. `verbose` (validate) also prints each ratio and the advisories at a terminal."""
+    theme. `verbose` (validate) also prints each ratio and the advisories at a terminal.
+    `target`: a fleet's target, named on each line and event, since each has its own."""
     level = settings.accessibility
     rules = settings.themes
     if level is Level.OFF or rules is None:
@@ -40,8 +42,10 @@ def check_theme(settings: Settings, log_format: LogFormat, *,
     failures: list[str] = []
     for rule in rules.rules:
         # With `rules:`, each line and event says whose theme it is about.
-        prefix = f"rule {rule.name!r}: " if rules.named else ""
-        tag = {"rule": rule.name} if rules.named else {}
+        prefix = (f"target {target!r}: " if target is not None else "") + \
+            (f"rule {rule.name!r}: " if rules.named else "")
+        tag = ({"target": target} if target is not None else {}) | \
+            ({"rule": rule.name} if rules.named else {})
         colors = rule.theme.as_dict()
         findings = check_palette(colors, level)
         failures += [prefix + f.line() for f in findings if not f.ok]
