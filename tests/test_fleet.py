@@ -538,3 +538,24 @@ def test_a_signal_starts_no_target_that_was_waiting_for_its_turn(tmp_path: Path)
         assert summary["targets"][name]["journal"] is None
         assert summary["targets"][name]["stopped"] == "terminated (SIGTERM)"
         assert summary["targets"][name]["exit_code"] == ExitCode.SIGTERM
+
+
+def test_a_target_run_alone_still_watches_for_the_other_targets_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--target acme` runs acme only, but globex's token is still globex's: an acme
+    answer holding it is used for nothing, as in a run of the whole fleet."""
+    globex_token = _credentials("globex")[1]
+    with fleet_in_thread(count=10) as fleet:
+        leaked = next(iter(fleet["acme"].space.conferences.values()))
+        leaked["description"] = f"ask globex: {globex_token}"
+        code = main(["run", "--config", str(_config(tmp_path, fleet)), "--target", "acme",
+                     "--backup-dir", str(tmp_path / "backups"), "--log-format", "json"],
+                    env=_env())
+        acme_puts = fleet["acme"].space.put_count
+    captured = capsys.readouterr()
+    assert code == ExitCode.ABORTED and acme_puts == 0
+    for path in (tmp_path / "backups").rglob("*"):
+        if path.is_file():
+            assert globex_token not in path.read_text(encoding="utf-8"), path
+    assert globex_token not in captured.out + captured.err

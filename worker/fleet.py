@@ -91,10 +91,27 @@ def _named_tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, 
     return (*(t for t in tokens if len(t) >= MIN_TOKEN_LENGTH), *environment_secrets(env))
 
 
-def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) -> tuple[
-        TargetRun, ...]:
+def unpicked_secrets(whole: Fleet, picked: Fleet, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets of the targets `--target` left out, as far as this environment holds
+    them: a picked target still watches its answers for them (a target not run need not
+    have its credentials here, so one that does not load is passed over)."""
+    chosen = {t.name for t in picked.targets}
+    found: list[str] = []
+    for target in whole.targets:
+        if target.name in chosen:
+            continue
+        try:
+            found.extend(target.credentials(env).secrets)
+        except ConfigError:
+            continue
+    return tuple(found)
+
+
+def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any],
+              also_watch: tuple[str, ...] = ()) -> tuple[TargetRun, ...]:
     """Every target's run specification and credentials, all checked before any is used:
-    one bad target is bad input for the whole run, named in the message."""
+    one bad target is bad input for the whole run, named in the message. Each target
+    watches its answers for every other target's secrets, and for `also_watch`'s."""
     if env.get("SIGNALWIRE_SPACE"):
         raise ConfigError("SIGNALWIRE_SPACE is set, but the config is a fleet that names each "
                           "Space in `targets:`; unset it")
@@ -128,7 +145,8 @@ def plan_runs(fleet: Fleet, env: Mapping[str, str], flags: Mapping[str, Any]) ->
                     "conferences: remove one target")
         runs.append(TargetRun(target.name, settings, held))
     # Each target watches its answers for every target's credentials, not only its own.
-    every = tuple(dict.fromkeys(s for run in runs for s in run.credentials.secrets))
+    every = tuple(dict.fromkeys([*(s for run in runs for s in run.credentials.secrets),
+                                 *also_watch]))
     return tuple(replace(run, credentials=replace(run.credentials, others=tuple(
         s for s in every if s not in run.credentials.secrets))) for run in runs)
 

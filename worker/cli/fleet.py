@@ -24,7 +24,14 @@ from worker.cli.progress import terminal_width
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
-from worker.fleet import Fleet, TargetRun, fleet_exit_code, parse_fleet, plan_runs
+from worker.fleet import (
+    Fleet,
+    TargetRun,
+    fleet_exit_code,
+    parse_fleet,
+    plan_runs,
+    unpicked_secrets,
+)
 from worker.outcome import Outcome
 from worker.retention import Retention
 from worker.run.fleet import TargetResult, run_fleet, totals
@@ -47,9 +54,10 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
             "CONFIG --out FILE.html` on a single-Space config, or plan one target's Space "
             "with its own config and --preview")
     dry_run = ns.command == "plan" or bool(getattr(ns, "dry_run", False))
-    fleet = parse_fleet(raw, allow=_allowed(ns, env), env=env).pick(
-        tuple(getattr(ns, "target", None) or ()))
-    runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run})
+    whole = parse_fleet(raw, allow=_allowed(ns, env), env=env)
+    fleet = whole.pick(tuple(getattr(ns, "target", None) or ()))
+    runs = plan_runs(fleet, env, {**vars(ns), "dry_run": dry_run},
+                     also_watch=unpicked_secrets(whole, fleet, env))
     for run in runs:  # every target's theme meets the level before any Space is asked
         check_theme(run.settings, ns.log_format, target=run.name)
     if not dry_run and not getattr(ns, "yes", False) and sys.stdin.isatty():
