@@ -238,3 +238,32 @@ return 0
     assert len(blocked) == 1  # the fallback's thread, still asleep
     for signum in SIGNALS:
         assert blocked[0] & (1 << (signum - 1)), signal.Signals(signum).name
+
+
+def test_a_signals_exception_swallowed_by_a_weakref_callback_ends_the_process_quietly() -> None:
+    """The import system's module locks have weakref callbacks, and an exception raised in
+    one is printed ("Exception ignored in ...", with a traceback) and dropped. The
+    Interrupted of a signal that lands there ends the process at once, as `main` would,
+    and prints no traceback (seen once in CI: a SIGTERM 0.1 s into start-up, as PID 1)."""
+    code = textwrap.dedent("""
+        import signal, sys, weakref
+        from worker.cli import entry
+        entry.quiet_swallowed_interrupts()
+
+        class Held:
+            pass
+
+        def callback(_ref):
+            raise entry.Interrupted(signal.SIGTERM)
+
+        held = Held()
+        ref = weakref.ref(held, callback)
+        del held
+        print("went on after the signal", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 128 + signal.SIGTERM, done
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert "rebrand: interrupted by SIGTERM" in done.stderr
+    assert "went on" not in done.stdout

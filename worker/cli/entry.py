@@ -42,7 +42,8 @@ class Interrupted(BaseException):
 # signal can be swallowed on its way: Python prints and drops an exception raised in a
 # `__del__` or a weakref callback (the import system's module locks have one), as does a
 # library's bare `except:`. Of ~1,100 signals sent at random moments of the import,
-# 2 were lost so and 4 became a traceback (see `_stopped_by`).
+# 2 were lost so and 4 became a traceback (see `_stopped_by`); one swallowed where
+# Python prints and drops it now ends the process at once (`quiet_swallowed_interrupts`).
 UNWIND_S = 0.5
 # The signals `interrupt` took: what a swallowed Interrupted leaves behind.
 _taken: list[int] = []
@@ -61,6 +62,23 @@ def interrupt(signum: int, _frame: FrameType | None) -> None:
     if _fallback_armed.acquire(blocking=False):
         _start_deaf(_end_unless_unwound, signum)
     raise Interrupted(signum)
+
+
+def quiet_swallowed_interrupts() -> None:
+    """An Interrupted raised where Python prints and drops exceptions (a weakref callback,
+    a `__del__`: the import system's module locks have one) ends the process at once, as
+    `main` would have, instead of printing a traceback and leaving it to the fallback."""
+    default = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, Interrupted):
+            if _ending.acquire(blocking=False):
+                _end_now(exc.signum)
+            return  # `main` or the fallback is ending the process as we speak
+        default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _start_deaf(target: Callable[[int], None], signum: int) -> None:
@@ -158,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reopen_closed()
     escape_unencodable()
+    quiet_swallowed_interrupts()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:
