@@ -183,13 +183,15 @@ class SpaceClient:
             raise RetryableApiError(None, (_transport_message(exc),), unanswered=True) from exc
         except TimeoutError as exc:
             raise RetryableApiError(None, ("request timed out",), unanswered=True) from exc
-        payload = _interpret(status, raw, retry_after, project_id=self._project_id,
-                             host=self._space.host, clean=self._clean)
+        payload = _interpret(status, raw, retry_after, method=method,
+                             project_id=self._project_id, host=self._space.host,
+                             clean=self._clean)
         if self._carries_secret(raw, payload):
             # Its data would go into the journal and back into a PUT: use none of it.
             raise ApiError(status, (
                 f"the answer to {method} {request_path(url)} carries this run's credentials "
-                "(a server echoing our request?); nothing from it was used or written",))
+                "(a server echoing our request?); nothing from it was used or journalled, "
+                f"and {_unusable_success(method)}",))
         return payload
 
     def _carries_secret(self, raw: bytes, payload: Any) -> bool:
@@ -297,8 +299,22 @@ def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
                                     "firewall or proxy is in the way",))
 
 
-def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: str = "",
-               host: str = "", clean: Callable[[str], str] = str) -> dict[str, Any]:
+def _unusable_success(method: str) -> str:
+    """What a success answer that cannot be used means for the request it answered, and
+    what to do: a PUT's write may have landed (the Space said it took it); a GET wrote
+    nothing."""
+    if method == "PUT":
+        return ("the write may have landed but cannot be checked from this answer: running "
+                "the same command again reads the conference afresh (a write that took is "
+                "skipped), and `rebrand restore` with this run's journal undoes it")
+    return ("nothing was written from it: run again, and if the Space answers so again, "
+            "check that `space` names the Space itself, not a proxy or a login page in "
+            "front of it")
+
+
+def _interpret(status: int, raw: bytes, retry_after: str | None, *, method: str,
+               project_id: str = "", host: str = "",
+               clean: Callable[[str], str] = str) -> dict[str, Any]:
     """A 200's JSON object, or the error its status and body mean, with the server's
     words `clean`ed (decoded, so an echo hidden by JSON escapes shows to `clean`)."""
     undecodable: str | None = None
@@ -308,18 +324,18 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, project_id: 
         payload = None
         undecodable = str(exc)  # where and why, never the text itself
     if 200 < status < 300:
-        # A success the spec does not document for these calls: a PUT's write may have
-        # landed, but its answer is not the conference, so it cannot be checked or used.
+        # A success the spec does not document for these calls: its answer is not the
+        # conference, so it cannot be checked or used.
         raise ApiError(status, (
-            f"the Space answered HTTP {status}, not the 200 with the conference that the "
-            "spec documents: a write may have landed but cannot be checked from this "
-            "answer; a re-run reads each conference again, and `rebrand restore` undoes "
-            "the run",))
+            f"the Space answered HTTP {status}, not the 200 with the JSON that the spec "
+            f"documents; {_unusable_success(method)}",))
     if status == 200:
         if undecodable is not None:
-            raise ApiError(status, (f"answer is not valid JSON ({undecodable})",))
+            raise ApiError(status, (f"answer is not valid JSON ({undecodable}); "
+                                    f"{_unusable_success(method)}",))
         if not isinstance(payload, dict):
-            raise ApiError(status, ("answer was not a JSON object",))
+            raise ApiError(status, ("answer was not a JSON object; "
+                                    f"{_unusable_success(method)}",))
         return payload
     messages = tuple(clean(message) for message in error_messages(payload))
     if not messages and raw.strip():
