@@ -160,3 +160,23 @@ async def test_a_restores_put_answered_200_with_no_usable_conference_says_it_may
     [error] = restored.failed[ODD].errors
     assert "may have landed" in error and "rebrand restore" in error, error
     assert SANDBOX_CREDENTIALS.api_token not in error
+
+
+async def _login_page(_request: web.Request, _conference: dict[str, Any]) -> web.Response:
+    page = ("<!DOCTYPE html>\n<html><head><title>Sign in to the guest network</title>"
+            "<script>var x = 1;</script></head><body><form>...</form></body></html>")
+    return web.Response(text=page, content_type="text/html")
+
+
+async def test_a_restores_get_answered_200_with_an_html_page_names_the_page(
+    tmp_path: Path
+) -> None:
+    # A login page or a proxy's answers 200 in the Space's place: where its JSON parse
+    # failed ("line 1 column 1") says nothing of what answered; its title does.
+    restored = await _restore(tmp_path, get=_login_page)
+    assert restored.puts == [GOOD]
+    assert restored.result.exit_code == ExitCode.FAILURES
+    [error] = restored.failed[ODD].errors
+    assert error.startswith("answer is an HTML page (Sign in to the guest network), not "
+                            "JSON; nothing was written from it"), error
+    assert "<" not in error and "column" not in error, error

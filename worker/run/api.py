@@ -266,12 +266,24 @@ def snippet(raw: bytes, payload: Any, clean: Callable[[str], str] = str) -> str:
     text = (orjson.dumps(payload).decode() if payload is not None
             else raw.decode("utf-8", errors="replace"))
     if payload is None and _HTML.match(text):
-        # A proxy's or gateway's error page: its title (or its words) say what happened;
-        # its markup only fills the snippet.
-        title = _TITLE.search(text)
-        text = "an HTML page: " + _TAG.sub(" ", title.group(1) if title else text)
+        text = "an HTML page: " + _page_words(text)
     text = clean(" ".join(text.split()))
     return "answer: " + _shown(text, quoted=False, limit=SNIPPET_CHARS)
+
+
+def _page_words(page: str) -> str:
+    """What an HTML page (a proxy's error, a login page) says: its title, or its words;
+    its markup says nothing."""
+    title = _TITLE.search(page)
+    return _TAG.sub(" ", title.group(1) if title else page)
+
+
+def _html_page(raw: bytes, clean: Callable[[str], str]) -> str | None:
+    """The short words of a body that is an HTML page, `clean`ed; None if it is not one."""
+    text = raw.decode("utf-8", errors="replace")
+    if not _HTML.match(text):
+        return None
+    return _shown(clean(" ".join(_page_words(text).split())), quoted=False, limit=80)
 
 
 def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
@@ -330,6 +342,12 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, method: str,
             f"the Space answered HTTP {status}, not the 200 with the JSON that the spec "
             f"documents; {_unusable_success(method)}",))
     if status == 200:
+        page = _html_page(raw, clean) if undecodable is not None else None
+        if page is not None:
+            # A login page or a proxy's, answering 200 in the Space's place: its title
+            # says what answered; where the JSON parse failed does not.
+            raise ApiError(status, (f"answer is an HTML page ({page}), not JSON; "
+                                    f"{_unusable_success(method)}",))
         if undecodable is not None:
             raise ApiError(status, (f"answer is not valid JSON ({undecodable}); "
                                     f"{_unusable_success(method)}",))
