@@ -145,6 +145,8 @@ async def test_a_hand_edited_pre_image_without_a_required_property_is_failed_not
         failed = next(e for e in events if e.get("conference_id") == victim)
         assert failed["event"] == "conference.failed"
         assert "the journal's pre-image lacks required properties: description" in str(failed)
+        # What to do: the journal, not the Space, is at fault.
+        assert "an undamaged copy of the journal" in str(failed)
 
 
 @pytest.mark.parametrize("mode", ["keep", "defaults", "nulls"])

@@ -180,3 +180,36 @@ async def test_a_restores_get_answered_200_with_an_html_page_names_the_page(
     assert error.startswith("answer is an HTML page (Sign in to the guest network), not "
                             "JSON; nothing was written from it"), error
     assert "<" not in error and "column" not in error, error
+
+
+async def _other_id(_request: web.Request, conference: dict[str, Any]) -> web.Response:
+    return web.json_response({**conference, "id": GOOD})
+
+
+async def _no_description(_request: web.Request, conference: dict[str, Any]) -> web.Response:
+    return web.json_response({k: v for k, v in conference.items() if k != "description"})
+
+
+_NOT_THE_CONFERENCE: dict[str, Answer] = {"another id": _other_id,
+                                          "a property missing": _no_description}
+
+
+@pytest.mark.parametrize("answer", list(_NOT_THE_CONFERENCE))
+async def test_a_restores_get_answered_with_not_this_conference_says_what_to_do(
+    tmp_path: Path, answer: str
+) -> None:
+    restored = await _restore(tmp_path, get=_NOT_THE_CONFERENCE[answer])
+    assert restored.puts == [GOOD]
+    [error] = restored.failed[ODD].errors
+    assert "no PUT was sent for it" in error and "run again" in error, error
+
+
+@pytest.mark.parametrize("answer", list(_NOT_THE_CONFERENCE))
+async def test_a_restores_put_answered_with_not_this_conference_says_it_may_have_landed(
+    tmp_path: Path, answer: str
+) -> None:
+    restored = await _restore(tmp_path, put=_NOT_THE_CONFERENCE[answer])
+    assert restored.result.summary.updated == 1
+    [error] = restored.failed[ODD].errors
+    assert error.startswith("the PUT was sent, but its answer cannot be checked: "), error
+    assert "may have landed" in error and "rebrand restore" in error, error

@@ -58,6 +58,8 @@ class Strategy(Protocol):
     # read: it must then be a whole conference, as an answer must. None when `given`
     # only decides whether to read (and which rule applies).
     body_source: str | None
+    # What to do when `given` is not a whole conference (None when body_source is).
+    body_source_fix: str | None
     # True when the PUT body cannot be worked out again from the pre-image and the
     # journal's header (a restore's comes from another journal): the journal then keeps
     # it beside the pre-image, for a restore of this run to tell our write from others'.
@@ -101,6 +103,7 @@ class Retheme:
 
     plans_from_listing = True
     body_source: str | None = None  # the body is built from the fresh read
+    body_source_fix: str | None = None
     journals_body = False  # the pre-image and the header's theme give it again
 
     def __init__(self, themes: Theme | Rules) -> None:
@@ -154,6 +157,9 @@ class Restore:
     # A journal is a file that may have been edited: a pre-image without a property the
     # API always sends would restore it by leaving it out, which resets it.
     body_source: str | None = "the journal's pre-image"
+    body_source_fix: str | None = (
+        "the journal was edited or damaged; restore with an undamaged copy of the journal, "
+        "or put this conference back by hand")
     journals_body = True
 
     def __init__(self, written_at: Mapping[str, str | None], *, force: bool,

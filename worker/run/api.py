@@ -311,17 +311,23 @@ def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
                                     "firewall or proxy is in the way",))
 
 
+# What to do about a read whose answer cannot be used (nothing was written from it).
+ASK_AGAIN = ("run again, and if the Space answers so again, check that `space` names the "
+             "Space itself, not a proxy or a login page in front of it")
+# What a PUT answered with success, but not with the conference, means, and what to do.
+PUT_MAY_HAVE_LANDED = (
+    "the write may have landed but cannot be checked from this answer: running the same "
+    "command again reads the conference afresh (a write that took is skipped), and "
+    "`rebrand restore` with this run's journal undoes it")
+
+
 def _unusable_success(method: str) -> str:
     """What a success answer that cannot be used means for the request it answered, and
     what to do: a PUT's write may have landed (the Space said it took it); a GET wrote
     nothing."""
     if method == "PUT":
-        return ("the write may have landed but cannot be checked from this answer: running "
-                "the same command again reads the conference afresh (a write that took is "
-                "skipped), and `rebrand restore` with this run's journal undoes it")
-    return ("nothing was written from it: run again, and if the Space answers so again, "
-            "check that `space` names the Space itself, not a proxy or a login page in "
-            "front of it")
+        return PUT_MAY_HAVE_LANDED
+    return f"nothing was written from it: {ASK_AGAIN}"
 
 
 def _interpret(status: int, raw: bytes, retry_after: str | None, *, method: str,
@@ -369,5 +375,5 @@ def _interpret(status: int, raw: bytes, retry_after: str | None, *, method: str,
     raise ApiError(status, messages)
 
 
-__all__ = ["CONFERENCES", "MAX_BODY_BYTES", "Conference", "Page", "SpaceClient",
-           "error_messages", "request_path"]
+__all__ = ["ASK_AGAIN", "CONFERENCES", "MAX_BODY_BYTES", "PUT_MAY_HAVE_LANDED", "Conference",
+           "Page", "SpaceClient", "error_messages", "request_path"]

@@ -25,7 +25,7 @@ from worker.decide import Skip, Strategy, Write
 from worker.errors import ApiError, NotFoundError, RetryableApiError, UnknownPropertyError
 from worker.outcome import Kind, Outcome
 from worker.retry import RetryPolicy, Sleep, parse_retry_after, with_retries
-from worker.run.api import Conference, SpaceClient
+from worker.run.api import ASK_AGAIN, PUT_MAY_HAVE_LANDED, Conference, SpaceClient
 from worker.run.limiter import RateLimiter
 from worker.run.logs import bound
 from worker.run.report import Reporter
@@ -192,7 +192,9 @@ class ConferenceUpdater:
         if self.strategy.body_source is not None:
             unusable = self.rules.problems(given, cid, self.strategy.body_source)
             if unusable:
-                return Outcome(Kind.FAILED, cid, name, errors=unusable, allowed=allowed)
+                return Outcome(Kind.FAILED, cid, name, allowed=allowed, errors=tuple(
+                    f"{p}; nothing was sent for it: {self.strategy.body_source_fix}"
+                    for p in unusable))
         quick = self.strategy.quick(given)
         if quick is not None:
             return Outcome(quick.kind, cid, name, errors=quick.errors, allowed=allowed)
@@ -236,7 +238,8 @@ class ConferenceUpdater:
             problems = self.rules.problems(read.value, cid)
             if problems:
                 return Outcome(Kind.FAILED, cid, name, read.attempts, status=200,
-                               errors=problems)
+                               errors=tuple(f"{p}; no PUT was sent for it: {ASK_AGAIN}"
+                                            for p in problems))
             halt, allowed = self._beyond_spec(read.value, cid, name, read.attempts)
             if halt is not None:
                 return halt
@@ -312,7 +315,8 @@ class ConferenceUpdater:
         if problems:
             return Outcome(Kind.FAILED, cid, name, attempts, status=200, allowed=allowed,
                            errors=tuple(f"the PUT was sent, but its answer cannot be "
-                                        f"checked: {p}" for p in problems))
+                                        f"checked: {p}; {PUT_MAY_HAVE_LANDED}"
+                                        for p in problems))
         mismatched = echo_mismatches(decision.body, answer)
         missed = tuple(f for f in mismatched if f in decision.must_take)
         if missed:
