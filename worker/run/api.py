@@ -190,8 +190,8 @@ class SpaceClient:
             # Its data would go into the journal and back into a PUT: use none of it.
             raise ApiError(status, (
                 f"the answer to {method} {request_path(url)} carries this run's credentials "
-                "(a server echoing our request?); nothing from it was used or journalled, "
-                f"and {_unusable_success(method)}",))
+                "(a server echoing our request?); nothing from it was used or journalled; "
+                f"{PUT_MAY_HAVE_LANDED if method == 'PUT' else ASK_AGAIN}",))
         return payload
 
     def _carries_secret(self, raw: bytes, payload: Any) -> bool:
