@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 from aiohttp import web
 from anyio.abc import Process
@@ -170,4 +171,48 @@ async def test_sigterm_sends_no_write_that_was_still_waiting_for_its_pacing_slot
     assert summary["event"] == "run.summary"
     assert (summary["updated"], summary["unknown"]) == (1, 0)
     check_counts(summary, events, tmp_path / "b", set(puts))
+
+
+
+# -- A stop that comes when nothing is left to start stops nothing ------------------------
+
+
+@pytest.mark.parametrize(("broken", "code", "stopped", "not_started"),
+                         [(2, 1, None, 0), (0, 4, "too many failures", 2)])
+async def test_the_failure_budget_spent_on_the_last_conference_stops_nothing(
+    tmp_path: Path, broken: int, code: int, stopped: str | None, not_started: int
+) -> None:
+    """One at a time, the budget is spent by conference `broken`: the last one leaves
+    nothing to stop (its failure is exit 1, as without --max-failures); the first leaves
+    two not started (exit 4, as before)."""
+    async with serve_app(listed_space(3, answer, broken=broken)) as url, \
+            run_cli(tmp_path, url, "--max-failures", "1", "--report",
+                    str(tmp_path / "r.json"), concurrency=1) as (proc, out):
+        exit_code, events = await finish(proc, out)
+    summary = events[-1]
+    assert (exit_code, summary["stopped"], summary["not_started"]) == (
+        code, stopped, not_started), summary
+    assert orjson.loads((tmp_path / "r.json").read_bytes())["exit_code"] == code
+
+
+@pytest.mark.parametrize(("count", "code", "stopped", "not_started"),
+                         [(1, 0, None, 0), (2, 5, "deadline reached", 1)])
+async def test_a_deadline_that_passes_during_the_last_write_stops_nothing(
+    tmp_path: Path, count: int, code: int, stopped: str | None, not_started: int
+) -> None:
+    """The deadline passes while the first PUT is held open, and the grace lets it finish:
+    with nothing else listed the run is whole (exit 0); with one more conference still to
+    start, the deadline stopped it (exit 5, as before)."""
+
+    async def slow(request: web.Request) -> web.Response:
+        await anyio.sleep(1.5)
+        return await answer(request)
+
+    async with serve_app(listed_space(count, slow)) as url, \
+            run_cli(tmp_path, url, "--deadline", "0.5", concurrency=1) as (proc, out):
+        exit_code, events = await finish(proc, out)
+    summary = events[-1]
+    assert (exit_code, summary["stopped"], summary["not_started"]) == (
+        code, stopped, not_started), summary
+    assert summary["updated"] == 1
 

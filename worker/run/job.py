@@ -161,6 +161,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
                              lambda: stop.request(StopReason.MAX_FAILURES))
     rules = AnswerRules.from_spec(settings.allow_fields)
     error: RebrandError | None = None
+    listed_all = False
     try:
         async with session_for(settings.max_concurrency if controller else limit.limit) as session:
             client = SpaceClient(session, settings.space, credentials.authorization(),
@@ -171,7 +172,7 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
                                         limiter=limiter, journal=journal,
                                         dry_run=settings.dry_run, sleep=sleep, rules=rules,
                                         controller=controller)
-            await run_pipeline(job.source(client, reporter), updater, reporter, stop,
+            listed_all = await run_pipeline(job.source(client, reporter), updater, reporter, stop,
                                concurrency=limit,
                                queue_size=settings.queue_size, grace_s=settings.grace_s,
                                deadline_s=settings.deadline_s)
@@ -186,16 +187,21 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     # A stop that has more to say than its reason (an unknown property) is reported like
     # an error, and ends with its exit code.
     error = error or stop.error
-    reporter.unanswered()
+    cut = reporter.unanswered()
+    # A stop that came when every listed conference had its outcome or was finishing (the
+    # deadline during the last write, the failure budget spent by the last conference)
+    # left nothing undone: the run is whole, and its outcomes decide its exit code.
+    undone = left_undone(listed_all=listed_all, cut=cut, not_started=reporter.not_started)
+    stopped = stop.reason if undone else None
     summary = reporter.summary(
         effective_rate=limiter.effective_rate() if limiter else None,
         concurrency=controller.settled() if controller else (limit.limit,) * 3,
         # The error, when there is one, says more than the stop it caused.
         stopped=(type(error).__name__ if error else None)
-        or (stop.reason.value if stop.reason else None),
+        or (stopped.value if stopped else None),
     )
     code = error.exit_code if error is not None else exit_code_for(
-        summary, stop, dry_run=settings.dry_run)
+        summary, stopped, dry_run=settings.dry_run)
     if error is not None:
         # Say why before the summary, so the summary stays the last line of every run.
         reporter.aborted(error, int(code))
@@ -203,10 +209,16 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
     return JobResult(summary, ExitCode(code), journal.path if journal else None, error)
 
 
-def exit_code_for(summary: Summary, stop: Stop, *, dry_run: bool) -> ExitCode:
-    """The exit code a finished (or stopped) job earns."""
-    if stop.reason is not None:
-        return stop.reason.exit_code
+def left_undone(*, listed_all: bool, cut: int, not_started: int) -> bool:
+    """Did the run end with something undone: the listing cut short, a listed conference
+    not started, or a write cut off before its answer came (`cut`)?"""
+    return not listed_all or cut > 0 or not_started > 0
+
+
+def exit_code_for(summary: Summary, stopped: StopReason | None, *, dry_run: bool) -> ExitCode:
+    """The exit code a finished job earns, or one that `stopped` left work undone."""
+    if stopped is not None:
+        return stopped.exit_code
     # A conflict is a conference a restore left as someone else edited it: not undone,
     # and CI and operators read 0 as "undone".
     if summary.failed or summary.conflict:

@@ -51,21 +51,25 @@ async def run_pipeline(
     queue_size: int,
     grace_s: float,
     deadline_s: float | None = None,
-) -> None:
+) -> bool:
     """Run the source and `concurrency.limit` consumers (read again after each
     conference) to completion or to a stop (asked for,
-    or `deadline_s` reached). Raises AuthError or AbortError (after cancelling everything)
-    when the run cannot go on."""
+    or `deadline_s` reached). Returns whether the source was listed to its end (a stop
+    may come after it was: then it cut no listing). Raises AuthError or AbortError (after
+    cancelling everything) when the run cannot go on."""
     send, receive = anyio.create_memory_object_stream[Conference](queue_size)
     producer_scope = anyio.CancelScope()
 
     listing_failed: list[AbortError] = []
+    listed_all = False
 
     async def producer() -> None:
+        nonlocal listed_all
         with producer_scope:
             async with send:
                 try:
                     await source(send)
+                    listed_all = True
                 except AbortError as exc:
                     # A stop like any other: what is in flight finishes within the grace
                     # period, nothing new starts; the error decides the exit afterwards.
@@ -104,6 +108,7 @@ async def run_pipeline(
         receive.close()
     if listing_failed:
         raise listing_failed[0]
+    return listed_all
 
 
 @dataclass(eq=False, slots=True)

@@ -77,14 +77,17 @@ class Reporter:
         write is no longer in flight (a retry calls `sending` again)."""
         self._sending.discard(conference_id)
 
-    def unanswered(self) -> None:
+    def unanswered(self) -> int:
         """At the end of a run: each conference whose PUT went out but whose outcome never
         came (the grace period ran out, or an abort cut it) is `unknown`, not `not_started`:
-        it may have landed. Its pre-image is in the journal, so a restore can undo it."""
-        for cid in sorted(self._sending):
+        it may have landed. Its pre-image is in the journal, so a restore can undo it.
+        Returns how many there were: writes the end of the run cut off."""
+        cut = sorted(self._sending)
+        for cid in cut:
             self.record(Outcome(Kind.UNKNOWN, cid, "", errors=(
                 "its PUT was sent but the run ended before the answer came; it may have "
                 "landed (the journal holds its pre-image; a new run or a restore settles it)",)))
+        return len(cut)
 
     def record(self, outcome: Outcome) -> None:
         self._sending.discard(outcome.conference_id)
@@ -110,12 +113,16 @@ class Reporter:
         for listener in self.listeners:
             listener(outcome)
 
+    @property
+    def not_started(self) -> int:
+        """Listed conferences with no outcome (yet)."""
+        return max(0, self.listed - sum(self.counts.values()))
+
     def summary(self, *, effective_rate: float | None = None,
                 stopped: str | None = None,
                 concurrency: tuple[int, int, int] | None = None) -> Summary:
         duration = max(self._clock() - self._started, 1e-9)
         c = self.counts
-        done = sum(c.values())
         return Summary(
             listed=self.listed,
             updated=c[Kind.UPDATED],
@@ -129,7 +136,7 @@ class Reporter:
             conflict=c[Kind.CONFLICT],
             excluded=c[Kind.EXCLUDED],
             unknown=c[Kind.UNKNOWN],
-            not_started=max(0, self.listed - done),
+            not_started=self.not_started,
             throttled=self.throttled,
             effective_rate=None if effective_rate is None else round(effective_rate, 1),
             stopped=stopped,
