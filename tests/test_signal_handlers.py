@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -267,3 +268,43 @@ def test_a_signals_exception_swallowed_by_a_weakref_callback_ends_the_process_qu
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     assert "rebrand: interrupted by SIGTERM" in done.stderr
     assert "went on" not in done.stdout
+
+
+# `write_stating` as `_conclude` calls it for --report, then more bookkeeping (the metrics).
+REPORT_THEN_MORE = """
+from pathlib import Path
+from worker.cli.commands import write_stating
+
+def write():
+    {before_write}
+    Path({path!r}).write_text('{{"exit_code": 0}}')
+
+{before_report}
+write_stating(Path({path!r}), write, 0)
+print("ready", flush=True)
+time.sleep(10)
+return 0
+"""
+
+
+@pytest.mark.parametrize(("moment", "code"), [("before", 143), ("during", 0), ("after", 0)])
+def test_a_signal_near_the_report_exits_with_the_code_the_report_holds(
+        tmp_path: Path, moment: str, code: int) -> None:
+    """Before the report is written the signal stops the bookkeeping: no report, exit 143.
+    While it is written the signal waits for it; after it, the exit code is the report's."""
+    path = tmp_path / "report.json"
+    wait = 'print("ready", flush=True)\ntime.sleep(10)'
+    body = REPORT_THEN_MORE.format(
+        path=str(path),
+        before_report=wait if moment == "before" else "",
+        before_write=('print("ready", flush=True)\n    time.sleep(0.3)' if moment == "during"
+                      else "pass"))
+    exit_code, _, _, err = _signal_probe(body, signal.SIGTERM)
+    assert exit_code == code, err
+    if code == 143:
+        assert not path.exists()
+        assert err.strip() == "rebrand: interrupted by SIGTERM"
+    else:
+        assert path.read_text() == '{"exit_code": 0}'
+        assert "exit 0, as the report says" in err
+        assert "Traceback" not in err

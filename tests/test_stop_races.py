@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +216,51 @@ async def test_a_deadline_that_passes_during_the_last_write_stops_nothing(
         code, stopped, not_started), summary
     assert summary["updated"] == 1
 
+
+
+# -- A signal after the work ended: report and exit code agree -----------------------------
+
+
+def held_pushgateway(pushed: anyio.Event, release: anyio.Event) -> web.Application:
+    """A Pushgateway that holds the push open until `release`: the run is then past its
+    report, with its metrics still to send."""
+
+    async def push(_request: web.Request) -> web.Response:
+        pushed.set()
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", push)
+    return app
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGTERM, signal.SIGINT]])
+async def test_a_signal_after_the_report_is_written_exits_with_the_reports_code(
+    tmp_path: Path, signals: list[int]
+) -> None:
+    """Every conference is done and the report (and the Markdown summary) say exit 0 when
+    SIGTERM comes, while the metrics are pushed: the signal ends the push, but the work was
+    not interrupted, so the process exits 0 as its report says. A second signal at once
+    after it ends the process with that code too."""
+    pushed, release = anyio.Event(), anyio.Event()
+    report, markdown = tmp_path / "r.json", tmp_path / "plan.md"
+    async with serve_app(listed_space(3, answer)) as url, \
+            serve_app(held_pushgateway(pushed, release)) as gateway, \
+            run_cli(tmp_path, url, "--report", str(report), "--summary-md", str(markdown),
+                    "--pushgateway", gateway) as (proc, out):
+        with anyio.fail_after(30):
+            await pushed.wait()
+        for signum in signals:
+            with suppress(ProcessLookupError):  # the first may have ended it already
+                proc.send_signal(signum)
+        code, events = await finish(proc, out)
+        release.set()
+        assert proc.stderr is not None
+        err = b"".join([chunk async for chunk in proc.stderr]).decode()
+    document = orjson.loads(report.read_bytes())
+    assert document["exit_code"] == 0
+    assert document["summary"]["updated"] == 3
+    assert code == document["exit_code"], (events[-3:], err)
+    assert "exit 0, as the report says" in err
+    assert markdown.is_file()  # written before the metrics, with the same code

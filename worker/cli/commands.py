@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.cli import confirm, loop
+from worker.cli.entry import settle, signals_held
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy_after_run
 from worker.cli.human import Ending, Verbosity, changes_by_field
@@ -95,6 +96,17 @@ def write_output(path: Path, write: Callable[[], object]) -> str | None:
     return None
 
 
+def write_stating(path: Path, write: Callable[[], object], exit_code: int) -> str | None:
+    """`write_output` for a file that states the exit code (--report, --summary-md): once
+    it is on disk, a signal still ends the process, but with that code (worker.cli.entry).
+    The signal waits for the write: none lands between the file and the code it holds."""
+    with signals_held():
+        failure = write_output(path, write)
+        if failure is None:
+            settle(exit_code)
+    return failure
+
+
 def tell_stdout_lost(places: Sequence[tuple[str, Path | None]] = ()) -> None:
     """Once, at the end: stdout was lost before it (its reader went away, or it was
     closed), so say on stderr where the events it did not get still are. `places`:
@@ -145,16 +157,16 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
         _report_audit(audit, screen.fmt, clean, done=ns.command == "run" and not ns.dry_run)
     failures: list[str | None] = []
     if getattr(ns, "report", None) is not None:
-        failures.append(write_output(ns.report, lambda: write_report(
+        failures.append(write_stating(ns.report, lambda: write_report(
             ns.report, result.summary, reporter.failures, result.journal,
-            exit_code=int(result.exit_code), secrets=secrets)))
+            exit_code=int(result.exit_code), secrets=secrets), int(result.exit_code)))
     if getattr(ns, "summary_md", None) is not None:
         error = clean(str(result.error)) if result.error else None
         markdown = clean(plan_markdown(planned, result.summary,
                                        exit_code=int(result.exit_code), error=error)
                          + _audit_markdown(audit, ns, clean))
-        failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
-            markdown, encoding="utf-8")))
+        failures.append(write_stating(ns.summary_md, lambda: ns.summary_md.write_text(
+            markdown, encoding="utf-8"), int(result.exit_code)))
     for failure in filter(None, failures):
         # The run is over and what it did stands, but CI reads this file: a run whose
         # report is missing did not succeed (exit 4, unless it already failed harder).

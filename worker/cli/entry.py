@@ -17,8 +17,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -50,6 +50,53 @@ _taken: list[int] = []
 # Taken by whichever ends the process for a signal first: `main`, or the fallback.
 _ending = _thread.allocate_lock()
 _fallback_armed = _thread.allocate_lock()
+# The exit code an output on disk (--report, --summary-md) already states: from then on a
+# signal still ends the process, but with this code. The run's work is over by then, and
+# the report and the exit code must not disagree.
+_settled: list[int] = []
+
+
+def settle(code: int) -> None:
+    """An output stating `code` as the exit code is on disk: exit with it, signal or not."""
+    _settled.append(code)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then go to the handlers that were
+    there: around writing an output and `settle`, so no signal lands between the two. (A
+    signal mask would not do: Python runs a handler in the main thread whichever thread
+    the kernel gave the signal to.) Signal handlers belong to the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    for signum in SIGNALS:
+        signal.signal(signum, lambda signum, _frame: taken.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _deliver(taken, previous)
+
+
+def _deliver(taken: list[int], handlers: Mapping[signal.Signals, object]) -> None:
+    """Each signal to its handler, in order, though one raises (a second signal taken
+    while the first's exception unwinds exits at once, as it would have)."""
+    if not taken:
+        return
+    try:
+        handler = handlers[signal.Signals(taken[0])]
+        if callable(handler):
+            handler(taken[0], None)
+    finally:
+        _deliver(taken[1:], handlers)
+
+
+def _exit_code_for(signum: int) -> int:
+    return _settled[-1] if _settled else 128 + signum
 
 
 def interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -133,11 +180,15 @@ def _end_now(signum: int) -> None:
     """Say why and leave, `_ending` held. os.write: the main thread may hold the lock of
     sys.stderr (the fallback runs beside it) or be in the middle of a write to it."""
     os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
-    os._exit(128 + signum)
+    os._exit(_exit_code_for(signum))
 
 
 def _interrupted_by(signum: int) -> str:
-    return f"rebrand: interrupted by {signal.Signals(signum).name}"
+    name = signal.Signals(signum).name
+    if _settled:
+        return (f"rebrand: interrupted by {name} after the run's work and its report were "
+                f"done: exit {_settled[-1]}, as the report says")
+    return f"rebrand: interrupted by {name}"
 
 
 # Objects allocated (less those freed) before the collector looks at the young ones.
@@ -179,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_swallowed_interrupts()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
+    signalled = False
     try:
         run_cli = load_cli()
         code = run_cli(argv)
@@ -195,11 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _ending.acquire()  # else the fallback is ending the process as we speak
             # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
             print(f"\n{_interrupted_by(stopped.signum)}", file=sys.stderr)
-            code = stopped.exit_code
+            code = _exit_code_for(stopped.signum)
+            signalled = True
     # Everything of ours is written and closed by now (journal, report, metrics, the
     # summary line). Tearing the interpreter down (aiohttp, uvloop, every module) takes
     # ~20 ms of CPU at the end of every run, hundreds on a busy node.
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+    if signalled or code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         # Stopped by a signal: a pod told to stop should not spend them.
         sys.stdout.flush()
         sys.stderr.flush()
@@ -247,7 +300,7 @@ def _exit_at_once(signum: int, _frame: FrameType | None) -> None:
         sys.stdout.flush()
     if _ending.acquire(blocking=False):
         _end_now(signum)
-    os._exit(128 + signum)  # `main` has said it already
+    os._exit(_exit_code_for(signum))  # `main` has said it already
 
 
 def _flushed() -> bool:

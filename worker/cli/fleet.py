@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from worker.cli import loop
-from worker.cli.commands import after_lost_output, tell_stdout_lost, write_output
+from worker.cli.commands import after_lost_output, tell_stdout_lost, write_stating
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import say_skipped, tidy_after_run
 from worker.cli.progress import terminal_width
@@ -204,14 +204,14 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
         totals=totals(results))
     failures: list[str | None] = []
     if getattr(ns, "report", None) is not None:
-        failures.append(write_output(ns.report, lambda: write_document(ns.report, {
+        failures.append(write_stating(ns.report, lambda: write_document(ns.report, {
             "exit_code": code, "cause": cause, "totals": totals(results),
             "targets": {r.name: report_document(
                 r.result.summary, r.reporter.failures, r.result.journal,
-                exit_code=codes[r.name]) for r in results}}, secrets=secrets)))
+                exit_code=codes[r.name]) for r in results}}, secrets=secrets), code))
     if getattr(ns, "summary_md", None) is not None:
-        failures.append(write_output(ns.summary_md, lambda: ns.summary_md.write_text(
-            _markdown(results, codes, planned), encoding="utf-8")))
+        failures.append(write_stating(ns.summary_md, lambda: ns.summary_md.write_text(
+            _markdown(results, codes, planned), encoding="utf-8"), code))
     for failure in filter(None, failures):
         print(f"rebrand: error: {failure}; the fleet's outcome is in the log above",
               file=sys.stderr)
