@@ -308,3 +308,21 @@ def test_a_signal_near_the_report_exits_with_the_code_the_report_holds(
         assert path.read_text() == '{"exit_code": 0}'
         assert "exit 0, as the report says" in err
         assert "Traceback" not in err
+
+
+def test_a_signal_held_while_an_output_is_written_keeps_its_default_action() -> None:
+    """`signals_held` hands each held signal to the handler that was there; a SIGTERM
+    with no Python handler (SIG_DFL) must still end the process, not be dropped."""
+    code = textwrap.dedent("""
+        import os, signal
+        from worker.cli.entry import signals_held
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("held", flush=True)
+        print("went on after the signal", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.stdout.splitlines() == ["held"]
+    assert done.returncode == -signal.SIGTERM

@@ -91,6 +91,10 @@ def _deliver(taken: list[int], handlers: Mapping[signal.Signals, object]) -> Non
         handler = handlers[signal.Signals(taken[0])]
         if callable(handler):
             handler(taken[0], None)
+        elif handler == signal.SIG_DFL:
+            # The default action (ending the process, for these two) is the kernel's: a
+            # held signal must not be dropped because nobody had a handler for it.
+            os.kill(os.getpid(), taken[0])
     finally:
         _deliver(taken[1:], handlers)
 
