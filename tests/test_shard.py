@@ -76,9 +76,12 @@ def test_resolve_shard_from_flag_and_environment(
     ("flag", "env", "message"),
     [
         ("4/4", {}, "INDEX must be below COUNT"),
-        ("1/0", {}, "COUNT .* must be at least 1"),
+        ("1/0", {}, "COUNT.* must be at least 1"),
         ("x/4", {}, "'x' is not a whole number"),
         ("-1/4", {}, "must be at least 0"),
+        ("-0/4", {}, "-0 must be at least 0"),
+        ("1/" + "9" * 5000, {}, "more digits than any shard count"),
+        ("-" + "9" * 5000 + "/4", {}, "more digits than any shard count"),
         ("3", {}, "write INDEX/COUNT"),
         ("/4", {}, r"INDEX \(or JOB_COMPLETION_INDEX\): missing"),
         (None, {"JOB_COMPLETION_INDEX": "0"}, "set REBRAND_SHARD_COUNT"),
@@ -88,6 +91,58 @@ def test_resolve_shard_from_flag_and_environment(
 def test_bad_shards_are_refused(flag: str | None, env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve_shard(flag, env)
+
+
+# What int() reads as a number but Kubernetes never writes: it writes plain ASCII digits.
+NOT_PLAIN_DIGITS = [" 3 ", "3\n", "1_0", "+3", "\u0663", "\uff13", "3.0", "0x3", ""]
+
+
+@pytest.mark.parametrize("text", [t for t in NOT_PLAIN_DIGITS if t])
+@pytest.mark.parametrize("variable", ["JOB_COMPLETION_INDEX", "REBRAND_SHARD_COUNT"])
+def test_a_shard_variable_other_than_plain_ascii_digits_is_refused(
+        variable: str, text: str) -> None:
+    env = {"JOB_COMPLETION_INDEX": "1", "REBRAND_SHARD_COUNT": "4", variable: text}
+    with pytest.raises(ConfigError) as refused:
+        resolve_shard(None, env)
+    message = str(refused.value)
+    assert message.startswith(f"{variable}: ")
+    assert ascii(text) in message  # quoted as code points: "\u0663" is not mistaken for 3
+    assert message.isascii() and message.isprintable()
+    assert "digits 0-9" in message
+
+
+@pytest.mark.parametrize("text", [t for t in NOT_PLAIN_DIGITS if t.strip()])
+@pytest.mark.parametrize("side", ["index", "count"])
+def test_a_shard_flag_other_than_plain_ascii_digits_is_refused(side: str, text: str) -> None:
+    flag = f"{text}/4" if side == "index" else f"1/{text}"
+    with pytest.raises(ConfigError) as refused:
+        resolve_shard(flag, {})
+    message = str(refused.value)
+    assert message.startswith(f"--shard {side.upper()}: ")
+    assert ascii(text) in message
+    assert "digits 0-9" in message
+
+
+@pytest.mark.parametrize(("flag", "env"), [
+    ("0/4", {}), (None, {"JOB_COMPLETION_INDEX": "0", "REBRAND_SHARD_COUNT": "4"}),
+    ("007/0010", {}), (None, {"JOB_COMPLETION_INDEX": "07", "REBRAND_SHARD_COUNT": "010"}),
+])
+def test_plain_ascii_digits_with_leading_zeros_are_read_as_decimal(
+        flag: str | None, env: dict[str, str]) -> None:
+    assert resolve_shard(flag, env) in (Shard(0, 4), Shard(7, 10))
+
+
+def test_a_shard_environment_in_other_digits_exits_2_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sandbox_in_thread(count=5) as sb:
+        config = write_config(tmp_path, sb.url)
+        env = {**SANDBOX_ENV, "JOB_COMPLETION_INDEX": "\u0661", "REBRAND_SHARD_COUNT": " 4 "}
+        code = main(["run", "--config", str(config), "--backup-dir", str(tmp_path / "b")], env)
+        assert sb.space.requests == []
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "REBRAND_SHARD_COUNT: ' 4 '" in err
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ blake2b of the id's bytes: the same in every process, Python version and machine
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,8 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
     if flag is not None:
         if flag.count("/") != 1:
             raise ConfigError(f"--shard {clipped(flag)!r}: write INDEX/COUNT, e.g. --shard 0/4")
-        index_text, count_text = (part.strip() or None for part in flag.split("/"))
+        # Not stripped: a side is read as exactly what was typed, as the environment is.
+        index_text, count_text = (part or None for part in flag.split("/"))
     # Which side the flag gave, for a message that names what to change.
     flag_index, flag_count = index_text is not None, count_text is not None
     index_text = index_text or env.get(INDEX_ENV) or None
@@ -63,8 +65,8 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
                               f"{COUNT_ENV} to the Job's completions, or pass "
                               "--shard INDEX/COUNT")
         return None
-    count = _whole(count_text, f"--shard COUNT (or {COUNT_ENV})", minimum=1)
-    index = _whole(index_text, f"--shard INDEX (or {INDEX_ENV})", minimum=0)
+    count = _whole(count_text, _source("COUNT", COUNT_ENV, count_text, flag_count), minimum=1)
+    index = _whole(index_text, _source("INDEX", INDEX_ENV, index_text, flag_index), minimum=0)
     if index >= count:
         # Name what was set: an Indexed Job's pod passes no --shard at all.
         given = ([f"--shard {index if flag_index else ''}/{count if flag_count else ''}"]
@@ -75,13 +77,41 @@ def resolve_shard(flag: str | None, env: Mapping[str, str]) -> Shard | None:
     return Shard(index, count)
 
 
+def _source(side: str, variable: str, text: str | None, from_flag: bool) -> str:
+    """Where a side's value came from, to name in a message: the flag, the variable, or
+    (when it is missing) both places it could be set."""
+    if text is None:
+        return f"--shard {side} (or {variable})"
+    return f"--shard {side}" if from_flag else variable
+
+
+# Kubernetes writes JOB_COMPLETION_INDEX in ASCII digits. int() would also read " 3 ", "+3",
+# "1_0" and "٣" (any Unicode digit): a value no Job writes is a mistake to show, not guess.
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _whole(text: str | None, label: str, *, minimum: int) -> int:
     if text is None:
         raise ConfigError(f"{label}: missing; pass --shard INDEX/COUNT")
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{label}: {clipped(text)!r} is not a whole number") from None
+    if len(text.removeprefix("-")) > _MAX_DIGITS and _DIGITS.fullmatch(text.removeprefix("-")):
+        raise ConfigError(f"{label}: {_quoted(text)} has more digits than any shard count")
+    if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
+        raise ConfigError(f"{label}: {text} must be at least {minimum}")
+    if _DIGITS.fullmatch(text) is None:
+        how = "write it" if label.startswith("--shard") else "set it"
+        raise ConfigError(f"{label}: {_quoted(text)} is not a whole number: {how} in the "
+                          "digits 0-9 only, e.g. 4")
+    value = int(text)
     if value < minimum:
         raise ConfigError(f"{label}: {value} must be at least {minimum}")
     return value
+
+
+# More digits than any shard count; also below int()'s own limit on the length it reads.
+_MAX_DIGITS = 18
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """`text` quoted in ASCII, every other character as its code point (`'\\u0663'`, not a
+    `'٣'` that reads as 3) and every control escaped, cut to `limit` characters."""
+    return ascii(text[:limit]) + ("…" if len(text) > limit else "")
