@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
+from tests.terminal import run_on_terminal, screen_lines
 from tests.test_fleet import NAMES, _config, _env, fleet_in_thread
 from tests.test_output_failures import _SMALL_FILES
 from worker.cli.main import main
@@ -111,3 +112,41 @@ def test_a_fleet_output_the_disk_refuses_turns_its_exit_into_4(
     assert "Traceback" not in done.stderr
     assert done.returncode == ExitCode.ABORTED, done.stderr
     assert f"could not write {tmp_path / name} (File too large)" in done.stderr
+
+
+_BAR_WIPE = "\r\x1b[2K"
+
+
+@pytest.mark.parametrize("command", ["run", "restore"])
+def test_a_fleet_at_a_terminal_draws_the_progress_bar_and_no_progress_leaves_it_out(
+    tmp_path: Path, command: str,
+) -> None:
+    """`--no-progress` acts on a fleet as on one Space: without it the bar (every target's
+    conferences counted together) is drawn on stderr and wiped before each log line."""
+    backups = tmp_path / "b"
+    with fleet_in_thread(count=30) as fleet:
+        config = _config(tmp_path, fleet)
+        first = ["run", "--config", str(config), "--yes", "--backup-dir", str(backups)]
+        if command == "restore":
+            assert main([*first, "--log-format", "json"], env=_env()) == ExitCode.OK
+            args = ["restore", "--config", str(config), "--force", str(backups)]
+        else:
+            args = first
+        drawn = run_on_terminal(args, _env(), stdin_tty=False)
+        if command == "run":  # a second run with everything on theme still lists all 90
+            args = [*first, "--backup-dir", str(tmp_path / "c")]
+        else:  # the first restore put everything back: restore the second run's journals
+            assert main([*first, "--log-format", "json", "--backup-dir",
+                         str(tmp_path / "c")], env=_env()) == ExitCode.OK
+            args = [*args[:-1], str(tmp_path / "c")]
+        plain = run_on_terminal([*args, "--no-progress"], _env(), stdin_tty=False)
+    assert (drawn.code, plain.code) == (0, 0), (drawn.output, plain.output)
+    assert _BAR_WIPE in drawn.output
+    assert "listed so far" in drawn.output
+    # Wiped before each log line: no line left on the screen holds a piece of the bar.
+    kept = screen_lines(drawn.output)
+    assert any("conference." in line for line in kept)
+    assert not any("listed so far" in line for line in kept)
+    assert "conference." in plain.output
+    assert _BAR_WIPE not in plain.output
+    assert "listed so far" not in plain.output

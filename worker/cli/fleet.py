@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -20,7 +20,8 @@ from worker.cli import loop
 from worker.cli.commands import after_lost_output, tell_stdout_lost, write_stating
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import say_skipped, tidy_after_run
-from worker.cli.progress import terminal_width
+from worker.cli.progress import ProgressBar, terminal_width
+from worker.cli.screen import draws_bar, terminal_can_redraw
 from worker.cli.signals import with_signals
 from worker.cli.tables import plan_markdown, plan_table
 from worker.errors import ConfigError, ExitCode
@@ -67,9 +68,14 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
     fmt = _configure_logging(ns, secrets)
     stop = Stop()
     keep = dry_run and (fmt == "console" or ns.summary_md is not None)
-    results = loop.run(with_signals, lambda: run_fleet(
-        runs, max_parallel=fleet.max_parallel, stop=stop,
-        reporter_for=lambda _name: Reporter(keep_plans=keep)), stop)
+    bar = _start_bar(ns, env, secrets)
+    try:
+        results = loop.run(with_signals, lambda: run_fleet(
+            runs, max_parallel=fleet.max_parallel, stop=stop,
+            reporter_for=lambda _name: _counted(bar, Reporter(keep_plans=keep))), stop)
+    finally:
+        if bar is not None:
+            bar.close()
     code = conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
     if not dry_run and stop.reason not in (StopReason.SIGINT, StopReason.SIGTERM):
         # Retention is per Space: each target's folder, after that target ended well.
@@ -97,9 +103,30 @@ class _QuietConsole:
         return self._render(logger, method, event)
 
 
-def _configure_logging(ns: argparse.Namespace, secrets: tuple[str, ...]) -> str:
+def _configure_logging(ns: argparse.Namespace, secrets: tuple[str, ...],
+                       stream: TextIO | None = None) -> str:
     console = _QuietConsole() if getattr(ns, "quiet", False) else None
-    return configure_logging(ns.log_format, secrets=secrets, batched=True, console=console)
+    return configure_logging(ns.log_format, secrets=secrets, batched=True, console=console,
+                             stream=stream)
+
+
+def _start_bar(ns: argparse.Namespace, env: Mapping[str, str],
+               secrets: tuple[str, ...]) -> ProgressBar | None:
+    """The live bar a single Space's run draws (worker.cli.screen), here counting every
+    target's conferences together; None with --no-progress, -q or off a terminal. The
+    console log then goes through the bar, which wipes itself before each line."""
+    if not draws_bar(getattr(ns, "progress", True), quiet=getattr(ns, "quiet", False),
+                     can_redraw=terminal_can_redraw(env)):
+        return None
+    bar = ProgressBar(None, sys.stderr)
+    if sys.stdout.isatty():
+        _configure_logging(ns, secrets, stream=bar.log_stream(sys.stdout))
+    return bar
+
+
+def _counted(bar: ProgressBar | None, reporter: Reporter) -> Reporter:
+    """A target's reporter, counted on the fleet's bar when there is one."""
+    return reporter if bar is None else bar.follow(reporter)
 
 
 def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
@@ -130,8 +157,14 @@ def fleet_restore_command(ns: argparse.Namespace, env: Mapping[str, str],
         return await restore_job(target.settings, target.credentials,
                                  chosen[target.name][0], reporter=reporter, stop=own)
 
-    results = loop.run(with_signals, lambda: run_fleet(
-        restores, max_parallel=fleet.max_parallel, stop=stop, job=one), stop)
+    bar = _start_bar(ns, env, secrets)
+    try:
+        results = loop.run(with_signals, lambda: run_fleet(
+            restores, max_parallel=fleet.max_parallel, stop=stop, job=one,
+            reporter_for=lambda _name: _counted(bar, Reporter())), stop)
+    finally:
+        if bar is not None:
+            bar.close()
     return conclude(results, ns, stop, fmt, secrets=secrets, dry_run=bool(ns.dry_run))
 
 

@@ -84,9 +84,10 @@ def terminal_width(stream: TextIO) -> int:
 
 @dataclass(eq=False, slots=True)
 class ProgressBar:
-    """Draws `render(...)` of a Reporter's counts on `stream` (a terminal)."""
+    """Draws `render(...)` of a Reporter's counts on `stream` (a terminal); a fleet's bar
+    has no reporter of its own and counts each target's as `follow` adds it."""
 
-    reporter: Reporter
+    reporter: Reporter | None
     stream: TextIO
     _: KW_ONLY
     total: int | None = None
@@ -95,15 +96,19 @@ class ProgressBar:
     width: Callable[[], int] | None = None  # None: the window `stream` shows in
     _started: float = field(init=False)
     _drawn_at: float | None = field(default=None, init=False)  # None: nothing on screen
+    _reporters: list[Reporter] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._started = self.clock()
+        if self.reporter is not None:
+            self._reporters.append(self.reporter)
 
     def snapshot(self) -> Snapshot:
-        counts = self.reporter.counts
-        return Snapshot(done=sum(counts.values()), listed=self.reporter.listed,
-                        failed=counts[Kind.FAILED], elapsed_s=self.clock() - self._started,
-                        total=self.total)
+        reporters = self._reporters
+        return Snapshot(done=sum(sum(r.counts.values()) for r in reporters),
+                        listed=sum(r.listed for r in reporters),
+                        failed=sum(r.counts[Kind.FAILED] for r in reporters),
+                        elapsed_s=self.clock() - self._started, total=self.total)
 
     def __call__(self, _outcome: Outcome) -> None:
         now = self.clock()
@@ -128,12 +133,21 @@ class ProgressBar:
         return cast(TextIO, _AboveBar(self, out))
 
     def attach(self) -> ProgressBar:
-        self.reporter.listeners.append(self)
+        for reporter in self._reporters:
+            reporter.listeners.append(self)
         return self
 
+    def follow(self, reporter: Reporter) -> Reporter:
+        """Count `reporter` on this bar too, redrawn as its outcomes arrive: a fleet's
+        target, as it starts."""
+        self._reporters.append(reporter)
+        reporter.listeners.append(self)
+        return reporter
+
     def close(self) -> None:
-        if self in self.reporter.listeners:
-            self.reporter.listeners.remove(self)
+        for reporter in self._reporters:
+            if self in reporter.listeners:
+                reporter.listeners.remove(self)
         self.clear()
 
 

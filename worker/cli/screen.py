@@ -53,8 +53,8 @@ class Screen:
     def start_progress(self, reporter: Reporter, *, total: int | None, enabled: bool) -> None:
         """A live bar on a terminal's stderr (not with -q, nor on a terminal that cannot
         erase a line); the event lines scroll above it."""
-        if (not (enabled and self.can_redraw and sys.stderr.isatty())
-                or self.verbosity is Verbosity.QUIET):
+        if not draws_bar(enabled, quiet=self.verbosity is Verbosity.QUIET,
+                         can_redraw=self.can_redraw):
             return
         self.bar = ProgressBar(reporter, sys.stderr, total=total).attach()
         if sys.stdout.isatty():
@@ -89,6 +89,17 @@ class Screen:
             self.show(["", *summary_lines(summary, ending, self.palette)])
 
 
+def terminal_can_redraw(env: Mapping[str, str]) -> bool:
+    """Whether the terminal can erase a line, as the bar must to redraw."""
+    return env.get("TERM", "") != "dumb"
+
+
+def draws_bar(enabled: bool, *, quiet: bool, can_redraw: bool) -> bool:
+    """Whether a command draws the live bar: not turned off (--no-progress, -q), and
+    stderr a terminal that can erase a line (not TERM=dumb)."""
+    return enabled and not quiet and can_redraw and sys.stderr.isatty()
+
+
 def open_screen(ns: argparse.Namespace, env: Mapping[str, str], *,
                 secrets: tuple[str, ...] = ()) -> Screen:
     """Configure logging for this command's reader and say how to reach them."""
@@ -100,4 +111,4 @@ def open_screen(ns: argparse.Namespace, env: Mapping[str, str], *,
                                                   terminal=sys.stdout.isatty()),
                             batched=True)
     return Screen(fmt, palette, level, ns.log_format, secrets,
-                  can_redraw=env.get("TERM", "") != "dumb")
+                  can_redraw=terminal_can_redraw(env))
