@@ -30,6 +30,8 @@ from tests.support import (
     write_config,
 )
 from tests.test_hostile_server import conference, ids, space_app
+from worker.cli.human import event_line
+from worker.cli.style import Palette
 from worker.errors import ExitCode
 from worker.outcome import Kind, Outcome
 from worker.run.job import run_job
@@ -71,9 +73,9 @@ def test_a_put_sent_without_an_outcome_is_unknown_not_not_started() -> None:
     reporter = Reporter()
     for _ in ("a", "b", "c"):
         reporter.listed_one()
-    reporter.sending("a")
+    reporter.sending("a", "room a")
     reporter.record(Outcome(Kind.UPDATED, "a", "a"))
-    reporter.sending("b")  # cut off: the run ended before its answer
+    reporter.sending("b", "room b")  # cut off: the run ended before its answer
     reporter.unanswered()
     summary = reporter.summary()
     assert (summary.updated, summary.unknown, summary.not_started) == (1, 1, 1)
@@ -120,6 +122,26 @@ async def test_a_write_cut_off_in_flight_is_unknown_and_counts_match_the_journal
     assert summary["unknown"] >= 4, summary
     assert all("may have landed" in e["errors"][0] for e in events
                if e["event"] == "conference.unknown")
+
+
+async def test_a_write_cut_off_in_flight_is_shown_by_its_name_as_other_lines_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run learns a write is unknown only when it ends; its event still carries the
+    name the Space listed, so the terminal's line reads like the other conferences'."""
+    applied: set[str] = set()
+    names = {cid: f"room-{n}" for n, cid in enumerate(ids(40))}
+    async with serve_app(hanging_space(40, applied)) as url:
+        await run_job(settings_for(url, backup_dir=tmp_path, deadline_s=0.5, grace_s=0.05),
+                      SANDBOX_CREDENTIALS)
+    unknown = [e for e in json_events(capsys.readouterr().out)
+               if e["event"] == "conference.unknown"]
+    assert unknown
+    for event in unknown:
+        assert event["name"] == names[event["conference_id"]]
+        line = event_line(event, Palette())
+        assert line.split()[:2] == ["unknown", names[event["conference_id"]]], line
+        assert event["conference_id"] not in line
 
 
 @pytest.mark.parametrize(

@@ -260,7 +260,7 @@ class ConferenceUpdater:
                 read.value, self.strategy.rule_of(given), trace,
                 decision.body if self.strategy.journals_body else None)
             remaining = self.policy.deadline_s - (time.monotonic() - started)
-            written = await with_retries(lambda: self._put(cid, decision.body, trace),
+            written = await with_retries(lambda: self._put(cid, name, decision.body, trace),
                                          self.policy, sleep=sleep, rng=self.rng,
                                          on_retry=self._on_retry, deadline_s=remaining)
         except _Stopped:
@@ -349,14 +349,15 @@ class ConferenceUpdater:
         if journal is not None and seq is not None:
             await journal.durable(seq)
 
-    async def _put(self, cid: str, body: Mapping[str, Any], trace: _Trace) -> Conference:
+    async def _put(self, cid: str, name: str, body: Mapping[str, Any],
+                   trace: _Trace) -> Conference:
         trace.puts += 1
         # The first PUT's slot was reached in _ready_to_write; a retry takes a new one.
         if self.limiter is not None and trace.puts > 1:
             waited_from = time.monotonic()
             await self._unless_stopped(self.limiter.acquire)
             trace.waited += time.monotonic() - waited_from
-        self.reporter.sending(cid)
+        self.reporter.sending(cid, name)
         try:
             answer = await self._timed(self.client.put(cid, body))
         except ApiError as exc:

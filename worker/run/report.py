@@ -36,7 +36,8 @@ class Reporter:
         self._clock = clock
         self._started = clock()
         self.counts: Counter[Kind] = Counter()
-        self._sending: set[str] = set()  # PUT sent, outcome not yet recorded
+        # PUT sent, outcome not yet recorded: id -> name, for the line `unanswered` logs.
+        self._sending: dict[str, str] = {}
         self.listed = 0
         self.retries = 0
         self.journal_dropped = 0
@@ -67,30 +68,30 @@ class Reporter:
         if status == 429:
             self.throttled += 1
 
-    def sending(self, conference_id: str) -> None:
+    def sending(self, conference_id: str, name: str) -> None:
         """A PUT for this conference is about to go out: until its outcome is recorded,
         the write may land without our knowing (see `unanswered`)."""
-        self._sending.add(conference_id)
+        self._sending[conference_id] = name
 
     def answered(self, conference_id: str) -> None:
         """The Space answered this conference's PUT with a refusal: nothing landed, so the
         write is no longer in flight (a retry calls `sending` again)."""
-        self._sending.discard(conference_id)
+        self._sending.pop(conference_id, None)
 
     def unanswered(self) -> int:
         """At the end of a run: each conference whose PUT went out but whose outcome never
         came (the grace period ran out, or an abort cut it) is `unknown`, not `not_started`:
         it may have landed. Its pre-image is in the journal, so a restore can undo it.
         Returns how many there were: writes the end of the run cut off."""
-        cut = sorted(self._sending)
-        for cid in cut:
-            self.record(Outcome(Kind.UNKNOWN, cid, "", errors=(
+        cut = sorted(self._sending.items())
+        for cid, name in cut:
+            self.record(Outcome(Kind.UNKNOWN, cid, name, errors=(
                 "its PUT was sent but the run ended before the answer came; it may have "
                 "landed (the journal holds its pre-image; a new run or a restore settles it)",)))
         return len(cut)
 
     def record(self, outcome: Outcome) -> None:
-        self._sending.discard(outcome.conference_id)
+        self._sending.pop(outcome.conference_id, None)
         self.counts[outcome.kind] += 1
         if outcome.unknown or outcome.allowed:
             self._unknown.update(outcome.unknown)
