@@ -225,6 +225,35 @@ def test_the_plan_at_a_narrow_terminal_fits_it_with_every_row_lined_up(
     assert "\\u2026" not in run.output  # a cut name ends in what the terminal can show
 
 
+# Text whose every backslash starts a whole escape, as printable and an ASCII stream write
+# them: \xNN, \uNNNN, \UNNNNNNNN.
+_WHOLE_ESCAPES = re.compile(r"(?:\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\\U[0-9a-f]{8}|[^\\])*")
+
+
+@pytest.mark.parametrize("name", [
+    "会议室会议室会议室会议室会议室会议室",  # each \uNNNN on an ASCII terminal
+    "room\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028-planning",  # escaped by printable
+    "r\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J",  # \x1b
+    "\U0001f600\U0001f600\U0001f600\U0001f600\U0001f600\U0001f600 x",  # \U0001f600
+])
+def test_a_name_cut_to_fit_an_ascii_terminal_is_cut_before_an_escape_never_inside(
+    name: str,
+) -> None:
+    """At every window width: the cut name keeps whole escapes only (half of `\\u4f1a`,
+    `\\u4f`, reads as garbage, and `\\` then `...` as an escape of its own)."""
+    whole = printable(name).encode("ascii", "backslashreplace").decode("ascii")
+    planned = [Outcome(Kind.PLANNED, "c1", name, changes=(
+        Change("light_primary", None, "#0A84FF"),))]
+    cut = set()
+    for width in range(40, 40 + len(whole)):
+        row = plan_table(planned, width=width, encoding="ascii").split("\n")[2]
+        cell = row[:row.index("...") if "..." in row else len(whole)]
+        assert whole.startswith(cell), (width, row)
+        assert _WHOLE_ESCAPES.fullmatch(cell), (width, row)
+        cut.add(cell)
+    assert len(cut) > 3  # the window widths did cut the name in several places
+
+
 @pytest.mark.parametrize(("name", "shown"), [
     ("room\u200b-1", "room\\u200b-1"),  # zero-width space: looks like room-1
     ("room\u2060-1", "room\\u2060-1"),  # word joiner

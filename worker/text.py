@@ -72,18 +72,25 @@ def encodable(text: str, encoding: str | None) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+# What a cut keeps or drops whole: an escape `printable` or `encodable` wrote (`\x1b`,
+# `\u2028`, `\U0001f600`), else one character. Half an escape (`\u20`) reads as
+# garbage, and its backslash then escapes the ellipsis.
+_UNIT = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})|.", re.DOTALL)
+
+
 def fit(text: str, width: int, ellipsis: str = "…") -> str:
     """`text` cut to at most `width` cells, ending in `ellipsis` when cut, then padded with
-    spaces to exactly `width` cells: a column of a table at a terminal."""
+    spaces to exactly `width` cells: a column of a table at a terminal. A cut falls
+    before an escape, never inside it."""
     width = max(width, len(ellipsis))
     used = cells(text)
     if used > width:
         kept, used = [], len(ellipsis)
-        for char in text:
-            size = _char_cells(char)
+        for unit in _UNIT.findall(text):
+            size = cells(unit)
             if used + size > width:
                 break
-            kept.append(char)
+            kept.append(unit)
             used += size
         text = "".join(kept) + ellipsis
     return text + " " * (width - used)
