@@ -159,6 +159,17 @@ def test_a_run_that_changed_nothing_offers_nothing_to_undo() -> None:
     assert not any(line.startswith("Undo:") for line in lines)
 
 
+def test_a_run_that_wrote_nothing_says_its_journal_has_nothing_to_restore() -> None:
+    """A run that sent no PUT leaves a journal holding its header alone: the summary
+    says there is nothing to restore rather than point at it as the run's backup."""
+    lines = summary_lines(_summary(updated=0, unchanged=500, updates_per_s=0.0),
+                          _run_ending(journal_empty=True), PLAIN)
+    journal = [line for line in lines if line.startswith("Journal:")]
+    assert journal == ["Journal: nothing was written, so there is nothing to restore "
+                       "(/backups/20261130T000000Z-abc.jsonl holds no pre-image)"]
+    assert not any(line.startswith("Undo:") for line in lines)
+
+
 def test_a_stopped_run_says_why_and_what_was_left() -> None:
     lines = summary_lines(_summary(updated=20, unchanged=3, failed=30, not_started=447,
                                    stopped="too many failures"),

@@ -167,6 +167,39 @@ async def test_restore_latest_undoes_the_newest_real_run_past_an_empty_journal(
 
 
 @pytest.mark.anyio
+async def test_restore_latest_passes_over_the_journal_of_a_run_that_wrote_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A second run finds every conference on theme and sends no PUT: its journal holds a
+    header alone. `restore --latest` still means the run that changed the Space, and says
+    on stderr which journal it passed over and why."""
+    backups = tmp_path / "b"
+    async with sandbox_factory(count=5, on_theme_fraction=0.0) as sb:
+        before = sb.space.seed_snapshot()
+        config = write_config(tmp_path, sb.url)
+        first = await rebrand("run", "--config", config, "--backup-dir", backups,
+                              "--log-format", "json", env=sandbox_env())
+        assert first.code == 0, first.err
+        [real] = backups.glob("*.jsonl")
+        puts = sb.space.put_count
+        again = await rebrand("run", "--config", config, "--backup-dir", backups,
+                              "--log-format", "json", env=sandbox_env())
+        assert again.code == 0, again.err
+        assert sb.space.put_count == puts  # the second run sent nothing
+        [empty] = set(backups.glob("*.jsonl")) - {real}
+        undo = await rebrand("restore", "--latest", "--backup-dir", backups, "--space",
+                             sb.url, "--log-format", "json", env=sandbox_env())
+        assert undo.code == 0, undo.err
+        assert undo.summary()["updated"] == 5
+        [latest] = [e for e in undo.events() if e["event"] == "restore.latest"]
+        assert latest["journal"] == str(real)
+        assert f"skipped {empty}: it holds no pre-image" in undo.err
+        after = {cid: dict(c) for cid, c in sb.space.conferences.items()}
+    assert {cid: c["light_primary"] for cid, c in after.items()} == \
+        {cid: c["light_primary"] for cid, c in before.items()}
+
+
+@pytest.mark.anyio
 async def test_restore_latest_with_only_empty_journals_is_bad_input_naming_the_dir(
         tmp_path: Path) -> None:
     empty = tmp_path / "20261122T014309Z-3f9a1c.jsonl"

@@ -184,6 +184,7 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
     screen.conclude(result.summary, replace(
         ending, exit_code=int(result.exit_code),
         journal=result.journal.resolve() if result.journal else None,
+        journal_empty=result.journal_empty,
         report=ns.report.resolve() if getattr(ns, "report", None) else None,
         metrics=ns.metrics_file.resolve() if exported and ns.metrics_file else None,
         pushgateway=ns.pushgateway if exported else None))

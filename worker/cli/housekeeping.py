@@ -17,7 +17,7 @@ import structlog
 
 from worker.errors import ConfigError
 from worker.retention import RESTORING, Retention, journals, prunable, run_id_of
-from worker.run.journal import compress, read_header
+from worker.run.journal import compress, pre_images, read_header
 
 
 def say_skipped(path: Path, why: str) -> None:
@@ -30,8 +30,9 @@ def latest_run_journal(directory: Path, *,
                        skipped: Callable[[Path, str], None] = say_skipped) -> Path:
     """The newest journal a `run` wrote in `directory`: what "undo last night's run"
     means. A restore's own journal is passed over (restoring it would redo the run), and
-    so is one without a whole header (a run that could not write it sent nothing), each
-    of those told to `skipped` with why."""
+    so is one without a whole header (a run that could not write it sent nothing) or
+    without a pre-image (a run that sent no PUT: nothing to restore), the last two told
+    to `skipped` with why."""
     try:
         names = list(directory.iterdir())
     except OSError as exc:
@@ -42,7 +43,9 @@ def latest_run_journal(directory: Path, *,
         if header is None:
             skipped(path, why)
         elif header.get("command") == "run":
-            return path
+            if next(pre_images(path), None) is not None:
+                return path
+            skipped(path, "it holds no pre-image (its run sent no write)")
     raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
                       "--backup-dir at the directory the runs wrote to")
 

@@ -217,6 +217,7 @@ class Ending:
     dry_run: bool = False
     space: str | None = None  # the Space's origin, for the undo command
     journal: Path | None = None
+    journal_empty: bool = False  # the journal holds no pre-image: nothing was written
     config: Path | None = None
     report: Path | None = None
     metrics: Path | None = None
@@ -318,7 +319,11 @@ def summary_lines(s: Summary, end: Ending, palette: Palette) -> list[str]:
     if unknown:
         lines.append(palette.paint(unknown, "yellow"))
     rows: list[tuple[str, str]] = []
-    if end.journal is not None:
+    if end.journal is not None and end.journal_empty:
+        # Its header alone: `restore --latest` passes it over for the run before.
+        rows.append(("Journal", "nothing was written, so there is nothing to restore "
+                                f"({end.journal} holds no pre-image)"))
+    elif end.journal is not None:
         rows.append(("Journal", str(end.journal)))
         # Nothing to undo unless a write may have landed (a failed PUT may have, before
         # its answer was lost).

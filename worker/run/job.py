@@ -44,6 +44,8 @@ class JobResult:
     exit_code: ExitCode
     journal: Path | None
     error: RebrandError | None = None
+    # The journal holds its header alone: no PUT was sent, so it has nothing to restore.
+    journal_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +208,8 @@ async def _execute(settings: Settings, credentials: Credentials, job: _Job,
         # Say why before the summary, so the summary stays the last line of every run.
         reporter.aborted(error, int(code))
     reporter.log_summary(summary)
-    return JobResult(summary, ExitCode(code), journal.path if journal else None, error)
+    return JobResult(summary, ExitCode(code), journal.path if journal else None, error,
+                     journal_empty=journal is not None and journal.pre_images == 0)
 
 
 def left_undone(*, listed_all: bool, cut: int, not_started: int) -> bool:

@@ -97,6 +97,7 @@ class JournalWriter:
         # look again (it may have covered them).
         self._syncing: anyio.Event | None = None
         self._written = 0  # records handed to the file
+        self.pre_images = 0  # none when the run sent no PUT: nothing to restore
         self._synced = 0  # records known to be on disk
         self.syncs = 0
         # Once a write to the journal fails, no PUT may go out (its pre-image could not be
@@ -154,7 +155,9 @@ class JournalWriter:
             record["rule"] = rule
         if sent is not None:
             record["sent"] = sent
-        return self._append(record)
+        seq = self._append(record)
+        self.pre_images += 1
+        return seq
 
     async def durable(self, seq: int) -> None:
         """Return once record `seq` is on disk: at once if a sync already covered it."""
