@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import copy
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,25 @@ def test_a_fleet_error_never_quotes_a_targets_token(
     assert code == ExitCode.BAD_INPUT, err
     assert "targets[0].space: holds the API token" in err
     assert not leaked(out, err, (tmp_path / "plan.md").read_text()), err
+
+
+# 1. A field that reaches a log line without passing `_clean` (what the Space named a
+# conference) may hold the token in another case: the line's last scrub ignores case too.
+
+
+@pytest.mark.parametrize("cased", [str.upper, str.lower, str.swapcase])
+async def test_a_name_holding_the_token_in_another_case_never_reaches_a_log_line(
+    tmp_path: Path, cased: Callable[[str], str]
+) -> None:
+    cid = ids(1)[0]
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": [{**conference(cid), "name": f"room {cased(TOKEN)}"}]}
+
+    async with serve_app(space_app(pages, [])) as url:
+        ran = await rebrand("plan", "--config", write_config(tmp_path, url),
+                            env=sandbox_env(SIGNALWIRE_API_TOKEN=TOKEN))
+    assert ran.code == ExitCode.CHANGES_PENDING, ran.err
+    planned = [e for e in ran.events() if e.get("event") == "conference.planned"]
+    assert [e["name"] for e in planned] == ["room [REDACTED]"], ran.out
+    assert not leaked(ran.out, ran.err), ran.out

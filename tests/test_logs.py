@@ -247,3 +247,21 @@ def test_the_renderer_scrubs_a_line_as_a_search_for_every_form_does(secret: str)
                     expected = expected.replace(each, REDACTED)
                 line = redact(None, "info", dict(event))
                 assert (line.decode() if as_bytes else line) == expected, (form, event)
+
+
+@pytest.mark.parametrize("cased", [str.upper, str.lower, str.swapcase])
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_the_renderer_scrubs_a_secret_in_any_case(cased: Any, as_bytes: bool) -> None:
+    """A server may echo the token upper-cased, into a field nobody cleaned: the line's
+    last scrub ignores case, as `scrub` does."""
+    secrets = ["proj-1234", "PT0a/b+c=d=="]
+
+    def render(_logger: Any, _method: str, event: Any) -> Any:
+        line = orjson.dumps(event)
+        return line if as_bytes else line.decode()
+
+    redact = redacting(render, secrets)
+    line = redact(None, "info", {"event": "x", "said": f"<{cased('PT0a/b+c=d==')}>"})
+    text = line.decode() if as_bytes else line
+    assert orjson.loads(text)["said"] == f"<{REDACTED}>"
+    assert redact(None, "info", {"event": "room-1"}) == render(None, "info", {"event": "room-1"})
