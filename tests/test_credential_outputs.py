@@ -31,9 +31,10 @@ from worker.credentials import Credentials
 from worker.errors import ExitCode
 from worker.outcome import Change, Kind, Outcome
 from worker.palettes import PlanAudit
+from worker.run.api import snippet
 from worker.run.fleet import TargetResult
 from worker.run.job import JobResult
-from worker.run.logs import Scrubber, configure_logging
+from worker.run.logs import Scrubber, configure_logging, scrub, secret_forms
 from worker.run.probe import ProbeResult
 from worker.run.report import Reporter
 from worker.run.stopping import Stop
@@ -291,6 +292,15 @@ def test_a_fleet_error_never_quotes_a_targets_token(
     assert "targets[0].space: holds the API token" in err
     assert not leaked(out, err, (tmp_path / "plan.md").read_text()), err
 
+
+
+def test_an_html_error_pages_title_is_cleaned_before_its_tags_are_taken_out() -> None:
+    """The token's `<r>` is a tag to the page: taken out first, it left the rest of the
+    token in a form no search knew."""
+    page = f"<!doctype html><html><head><title>bad {TOKEN}</title></head></html>".encode()
+    words = snippet(page, None, lambda text: scrub(text, secret_forms(SECRETS)))
+    assert words == "answer: an HTML page: bad [REDACTED]"
+    assert not leaked(words)
 
 # 1. A field that reaches a log line without passing `_clean` (what the Space named a
 # conference) may hold the token in another case: the line's last scrub ignores case too.

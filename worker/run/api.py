@@ -266,16 +266,17 @@ def snippet(raw: bytes, payload: Any, clean: Callable[[str], str] = str) -> str:
     text = (orjson.dumps(payload).decode() if payload is not None
             else raw.decode("utf-8", errors="replace"))
     if payload is None and _HTML.match(text):
-        text = "an HTML page: " + _page_words(text)
+        text = "an HTML page: " + _page_words(text, clean)
     text = clean(" ".join(text.split()))
     return "answer: " + _shown(text, quoted=False, limit=SNIPPET_CHARS)
 
 
-def _page_words(page: str) -> str:
+def _page_words(page: str, clean: Callable[[str], str]) -> str:
     """What an HTML page (a proxy's error, a login page) says: its title, or its words;
-    its markup says nothing."""
+    its markup says nothing. Cleaned before its tags go: `<r>` in a token is a tag, and
+    without it the rest of the token is no form of it."""
     title = _TITLE.search(page)
-    return _TAG.sub(" ", title.group(1) if title else page)
+    return _TAG.sub(" ", clean(title.group(1) if title else page))
 
 
 def _html_page(raw: bytes, clean: Callable[[str], str]) -> str | None:
@@ -283,7 +284,8 @@ def _html_page(raw: bytes, clean: Callable[[str], str]) -> str | None:
     text = raw.decode("utf-8", errors="replace")
     if not _HTML.match(text):
         return None
-    return _shown(clean(" ".join(_page_words(text).split())), quoted=False, limit=80)
+    return _shown(clean(" ".join(_page_words(text, clean).split())), quoted=False,
+                  limit=80)
 
 
 def _unreachable(exc: aiohttp.ClientConnectorError) -> ApiError:
