@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import copy
 import html
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -301,6 +303,81 @@ def test_an_html_error_pages_title_is_cleaned_before_its_tags_are_taken_out() ->
     words = snippet(page, None, lambda text: scrub(text, secret_forms(SECRETS)))
     assert words == "answer: an HTML page: bad [REDACTED]"
     assert not leaked(words)
+
+# 5. The same, written so that only a browser or a Markdown viewer shows it: HTML numeric
+# character references, or a backslash before each punctuation mark. Nobody decodes it on
+# the way out, but whoever pastes the text into either reads the token.
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_ENCODINGS: dict[str, Callable[[str], str]] = {
+    "as it is": lambda s: s,  # in an HTML page, the token's `<r>` is a tag
+    "decimal references": lambda s: "".join(f"&#{ord(c)};" for c in s),
+    "hex references": lambda s: "".join(f"&#x{ord(c):x};" for c in s),
+    "mixed-case hex references": lambda s: "".join(
+        f"&#X{ord(c):X}" if i % 2 else f"&#x{ord(c):x};" for i, c in enumerate(s)),
+    "some letters as references": lambda s: "".join(
+        f"&#{ord(c)};" if i % 3 == 0 else html.escape(c) for i, c in enumerate(s)),
+    "markdown backslash escapes": lambda s: _PUNCTUATION.sub(r"\\\1", s),
+}
+# How a server's error answer may carry the words: each goes through a different path.
+_SHAPES: dict[str, Callable[[str], web.Response]] = {
+    "422 message": lambda words: web.json_response(
+        {"errors": [{"message": words, "attribute": "name"}]}, status=422),
+    "error field": lambda words: web.json_response({"error": words}, status=400),
+    "html page": lambda words: web.Response(
+        text=f"<!doctype html><html><head><title>{words}</title></head><body>no</body></html>",
+        content_type="text/html", status=400),
+    "unknown shape": lambda words: web.json_response({"detail": {"why": words}}, status=400),
+}
+
+
+def shown(text: str) -> str:
+    """`text` as a browser or a Markdown viewer shows it: references and escapes decoded."""
+    return html.unescape(re.sub(r"\\+([!-/:-@\[-`{-~])", r"\1", text))
+
+
+def _failures(report: str) -> dict[str, list[str]]:
+    return {f["conference_id"]: f["errors"] for f in json.loads(report)["failures"]}
+
+
+async def test_an_error_answer_quoting_a_secret_as_a_browser_or_markdown_decodes_it_is_scrubbed(
+    tmp_path: Path
+) -> None:
+    """Every encoding in every shape of error answer, for the token and for the
+    Authorization header (which holds the project id): one conference each."""
+    credentials = Credentials(SANDBOX_CREDENTIALS.project_id, TOKEN)
+    header = credentials.secrets[1]  # base64 of project_id:token
+    cases = [(encoding, shape, secret) for encoding in _ENCODINGS for shape in _SHAPES
+             for secret in (TOKEN, header)]
+    cids = ids(len(cases))
+    by_id = dict(zip(cids, cases, strict=True))
+    for encoding, _shape, secret in cases:
+        assert shown(_ENCODINGS[encoding](secret)) == secret
+
+    def pages(_number: int, _request: web.Request) -> dict[str, Any]:
+        return {"links": {}, "data": [conference(cid, n) for n, cid in enumerate(cids)]}
+
+    async def put(request: web.Request) -> web.Response:
+        encoding, shape, secret = by_id[request.match_info["id"]]
+        return _SHAPES[shape](f"bad header: Basic {_ENCODINGS[encoding](secret)} refused")
+
+    async with serve_app(space_app(pages, [], put=put)) as url:
+        config = write_config(tmp_path, url)
+        ran = await rebrand("run", "--config", config, "--backup-dir", tmp_path / "b",
+                            "--report", tmp_path / "report.json",
+                            "--max-failures", str(len(cases) + 1),
+                            env=sandbox_env(SIGNALWIRE_API_TOKEN=TOKEN))
+    assert ran.code == ExitCode.FAILURES, ran.err
+    report = (tmp_path / "report.json").read_text()
+    failures = _failures(report)
+    assert set(failures) == set(cids)
+    for cid, errors in failures.items():
+        words = " ".join(errors)
+        assert "[REDACTED]" in words and "refused" in words, (by_id[cid], words)
+        assert credentials.secrets[1] not in shown(words), (by_id[cid], words)
+    assert not leaked(shown(ran.out), shown(ran.err), shown(report)), report
+    assert header not in shown(ran.out + ran.err + report)
+
 
 # 1. A field that reaches a log line without passing `_clean` (what the Space named a
 # conference) may hold the token in another case: the line's last scrub ignores case too.

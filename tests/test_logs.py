@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from worker.run.logs import (
     REDACTED,
+    Scrubber,
     bound,
     configure_logging,
     redacting,
+    scrub,
     secret_cores,
     secret_forms,
 )
@@ -229,8 +231,8 @@ def test_every_form_of_a_secret_holds_its_core(secret: str) -> None:
 
 @pytest.mark.parametrize("secret", ["PT0a/b+c=d==", "tok\"en\u00e9/=", "%2F-_~", "/+=!"])
 def test_the_renderer_scrubs_a_line_as_a_search_for_every_form_does(secret: str) -> None:
-    """Looking for the cores first changes no line: each comes out as replacing every
-    form of every secret, longest first, would leave it."""
+    """Looking for the cores first changes no line: each comes out as `scrub`, which
+    searches for every form of every secret, longest first, would leave it."""
     secrets = ["proj-1234", secret]
     every = secret_forms(secrets)
     for as_bytes in (True, False):
@@ -241,10 +243,10 @@ def test_the_renderer_scrubs_a_line_as_a_search_for_every_form_does(secret: str)
         redact = redacting(render, secrets)
         for form in every:
             for event in ({"event": "x", "said": f"<{form}>"}, {"event": form},
-                          {"event": "conference.updated", "name": "room-1"}):
-                expected = orjson.dumps(event).decode()
-                for each in every:
-                    expected = expected.replace(each, REDACTED)
+                          {"event": "conference.updated", "name": "room-1"},
+                          {"event": "x", "said": "".join(f"&#{ord(c)};" for c in form)},
+                          {"event": "x", "said": f"Sales & {form.upper()}"}):
+                expected = scrub(orjson.dumps(event).decode(), every)
                 line = redact(None, "info", dict(event))
                 assert (line.decode() if as_bytes else line) == expected, (form, event)
 
@@ -265,3 +267,23 @@ def test_the_renderer_scrubs_a_secret_in_any_case(cased: Any, as_bytes: bool) ->
     text = line.decode() if as_bytes else line
     assert orjson.loads(text)["said"] == f"<{REDACTED}>"
     assert redact(None, "info", {"event": "room-1"}) == render(None, "info", {"event": "room-1"})
+
+
+@pytest.mark.parametrize("text", [
+    "Sales & Marketing \\_draft\\_", "&#80;&#84;0a (part of it)", "PT0a\\/b but no more",
+    "&amp; &lt;b&gt; C:\\rooms\\PT0a", "&#x50;&#X54;0A/B+C"])
+def test_ordinary_text_with_references_or_escapes_is_left_alone(text: str) -> None:
+    """Only a run that shows a whole form of a secret once decoded is redacted: a
+    reference, an escape or a piece of the secret alone is ordinary text."""
+    secrets = ["proj-1234", "PT0a/b+c=d=="]
+    assert scrub(text, secret_forms(secrets)) == text
+    assert Scrubber(secrets)(text) == text
+
+
+@pytest.mark.parametrize("written", [
+    "&#80;&#84;&#48;&#97;&#47;&#98;&#43;&#99;&#61;&#100;", "&#x50;&#X54;0a&#x2F;b&#43;c=D",
+    "PT0a\\/b\\+c\\=d", "PT0a&sol;b&plus;c&equals;d"])
+def test_a_secret_a_browser_or_markdown_viewer_would_decode_is_redacted(written: str) -> None:
+    secrets = ["proj-1234", "PT0a/b+c=d=="]
+    assert scrub(f"token {written}.", secret_forms(secrets)) == f"token {REDACTED}"
+    assert Scrubber(secrets)(f"token {written}") == f"token {REDACTED}"

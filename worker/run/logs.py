@@ -45,13 +45,40 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
 
 def scrub(text: str, forms: tuple[str, ...]) -> str:
     """`text` with every form (from `secret_forms`) replaced by [REDACTED], in any case:
-    a message may show a value lower-cased (a host name, or a token pasted as one)."""
+    a message may show a value lower-cased (a host name, or a token pasted as one). So is
+    each run of text that shows one once a browser or a Markdown viewer decodes it."""
     folded = text.lower()
     for form in forms:
         if form.lower() in folded:
             text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
             folded = text.lower()
+    if "&" in text or "\\" in text:
+        text = _unmasked(text, tuple({form.lower() for form in forms}))
     return text
+
+
+# A stretch of text that a browser or a Markdown viewer shows as one: no white space, and
+# no unescaped `"`, so that in a JSON line or document it never leaves its string; a
+# backslash stays with the character it escapes.
+_RUN = re.compile(r'(?:[^\s"\\]|\\\S)+')
+# Markdown's backslash escapes: before ASCII punctuation, a backslash shows the mark alone.
+_MARKDOWN_ESCAPE = re.compile(r"\\+(?=[!-/:-@\[-`{-~])")
+
+
+def _unmasked(text: str, folded_forms: tuple[str, ...]) -> str:
+    """`text` with every run that holds a character reference (`&#116;`, `&#x74;`,
+    `&#X74`, `&lt;`) or a backslash escape (`\\_`), and that shows a form of a secret
+    once they are decoded, replaced whole by [REDACTED]. Nothing we write decodes them,
+    but a person pasting the text into a browser or a Markdown viewer would read it."""
+
+    def redact(run: re.Match[str]) -> str:
+        words = run.group()
+        if "&" not in words and "\\" not in words:
+            return words
+        shown = html.unescape(_MARKDOWN_ESCAPE.sub("", words)).lower()
+        return REDACTED if any(form in shown for form in folded_forms) else words
+
+    return _RUN.sub(redact, text)
 
 
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
@@ -63,11 +90,12 @@ class Scrubber:
     when it holds one. Apply it to text from the Space before it is escaped for Markdown,
     HTML or a terminal: escaped, a secret takes a form nobody searches for."""
 
-    __slots__ = ("_cores", "_forms")
+    __slots__ = ("_cores", "_folded", "_forms")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         secrets = tuple(secrets)
         self._forms = secret_forms(secrets)
+        self._folded = tuple({form.lower() for form in self._forms})
         cores = secret_cores(secrets)
         self._cores = tuple(c.lower() for c in (self._forms if cores is None else cores))
 
@@ -76,6 +104,8 @@ class Scrubber:
             folded = text.lower()
             if any(core in folded for core in self._cores):
                 return scrub(text, self._forms)
+            if "&" in text:  # `&#86;` hides a letter of a core
+                return _unmasked(text, self._folded)
         return text
 
 
@@ -102,9 +132,11 @@ def redacting(renderer: structlog.types.Processor,
     is searched for each secret's core first (see `secret_cores`), lower-cased: a line
     without any core holds no form of any secret, and nearly every line is such a line,
     so it costs one lower-casing and one substring search per core instead of a
-    case-blind search per form (about a dozen per secret)."""
+    case-blind search per form (about a dozen per secret). A character reference can
+    hide a letter of a core (`&#86;`): a line with an `&` is also searched decoded."""
     secrets = tuple(secrets)
     forms = secret_forms(secrets)
+    folded_forms = tuple({form.lower() for form in forms})
     found = secret_cores(secrets)
     cores = _fewest({c.lower() for c in (forms if found is None else found)})
 
@@ -118,11 +150,16 @@ def redacting(renderer: structlog.types.Processor,
             for core in cores:
                 if core in folded:
                     return scrub(text, forms).encode("utf-8", "surrogateescape")
+            if cores and "&" in text:  # `&#86;` hides a letter of a core
+                clean = _unmasked(text, folded_forms)
+                return line if clean == text else clean.encode("utf-8", "surrogateescape")
         elif isinstance(line, str):
             folded = line.lower()
             for core in cores:
                 if core in folded:
                     return scrub(line, forms)
+            if cores and "&" in line:
+                return _unmasked(line, folded_forms)
         return line
 
     return render
