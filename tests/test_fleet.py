@@ -150,6 +150,43 @@ def test_a_fleet_journal_set_restores_every_target_exactly(
     assert foreign == {name: [] for name in NAMES}
 
 
+def test_a_fleet_directory_restore_passes_over_a_run_that_wrote_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two targets, run (writes), run again (every conference already themed: journals of
+    a header alone): restoring the backup directory undoes the first run, as `restore
+    --latest` would, and names each journal it passed over on stderr."""
+    with fleet_in_thread(count=20) as fleet:
+        before = {name: {cid: dict(c) for cid, c in fleet[name].space.conferences.items()}
+                  for name in NAMES[:2]}
+        config = _config(tmp_path, fleet)
+        raw = yaml.safe_load(config.read_text())
+        raw["targets"] = raw["targets"][:2]
+        config.write_text(json.dumps(raw))
+        backups = tmp_path / "backups"
+        run = ["run", "--config", str(config), "--backup-dir", str(backups),
+               "--log-format", "json"]
+        assert main(run, env=_env()) == ExitCode.OK
+        first = {name: next((backups / name).glob("*.jsonl")) for name in NAMES[:2]}
+        assert main(run, env=_env()) == ExitCode.OK
+        nothing = {name: next(p for p in (backups / name).glob("*.jsonl") if p != first[name])
+                   for name in NAMES[:2]}
+        capsys.readouterr()
+        code = main(["restore", "--config", str(config), str(backups), "--backup-dir",
+                     str(tmp_path / "undo"), "--log-format", "json"], env=_env())
+        after = {name: {cid: dict(c) for cid, c in fleet[name].space.conferences.items()}
+                 for name in NAMES[:2]}
+    err = capsys.readouterr().err
+    assert code == ExitCode.OK, err
+    for name in NAMES[:2]:
+        fields = [f for f in WRITABLE_FIELDS if f != "display_name"]
+        assert {cid: {f: c.get(f) for f in fields} for cid, c in after[name].items()} == {
+            cid: {f: c.get(f) for f in fields} for cid, c in before[name].items()}
+        assert (f"rebrand: warning: skipped {nothing[name]}: it holds no pre-image "
+                "(its run sent no write)") in err
+        assert str(first[name]) not in err
+
+
 def test_rules_and_a_target_of_its_own_theme_in_one_fleet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -19,7 +19,7 @@ import structlog
 from worker.cli import loop
 from worker.cli.commands import after_lost_output, tell_stdout_lost, write_stating
 from worker.cli.gate import check_theme
-from worker.cli.housekeeping import say_skipped, tidy_after_run
+from worker.cli.housekeeping import newest_run_journal, tidy_after_run
 from worker.cli.progress import ProgressBar, terminal_width
 from worker.cli.screen import draws_bar, terminal_can_redraw
 from worker.cli.signals import with_signals
@@ -34,10 +34,10 @@ from worker.fleet import (
     unpicked_secrets,
 )
 from worker.outcome import Outcome
-from worker.retention import Retention
+from worker.retention import Retention, run_id_of
 from worker.run.fleet import TargetResult, run_fleet, totals
 from worker.run.job import JobResult, restore_job
-from worker.run.journal import JournalContents, read_header, read_journal
+from worker.run.journal import JournalContents, read_journal
 from worker.run.logs import Scrubber, configure_logging
 from worker.run.report import Reporter, report_document, scrubbed, write_document
 from worker.run.stopping import Stop, StopReason
@@ -174,24 +174,21 @@ def _allowed(ns: argparse.Namespace, env: Mapping[str, str]) -> frozenset[str]:
 
 def _journal_paths(paths: Sequence[Path]) -> list[Path]:
     """The journals named; a directory (a fleet's backup directory, one folder per target)
-    stands for the newest journal of a `run` in each folder under it (passing over, and
-    naming on stderr, any without a whole header, as `restore --latest` does)."""
+    stands for the journal `restore --latest` would take in each folder under it (the
+    newest of a `run` with a pre-image; each passed over is named on stderr)."""
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
             found.append(path)
             continue
-        newest: dict[Path, Path] = {}
-        for candidate in sorted(path.rglob("*.jsonl")):  # run ids sort by time
-            header, why = read_header(candidate)
-            if header is None:
-                say_skipped(candidate, why)
-            elif header.get("command") == "run":
-                newest[candidate.parent] = candidate
-        found += newest.values()
+        folders: dict[Path, list[Path]] = {}
+        for entry in sorted(path.rglob("*")):
+            if run_id_of(entry) is not None:
+                folders.setdefault(entry.parent, []).append(entry)
+        found += filter(None, map(newest_run_journal, folders.values()))
     if not found:
-        raise ConfigError(f"restore: no run journal (*.jsonl) found under "
-                          f"{', '.join(str(p) for p in paths)}")
+        raise ConfigError(f"restore: no journal of a `rebrand run` with a write to undo "
+                          f"found under {', '.join(str(p) for p in paths)}")
     return found
 
 

@@ -29,15 +29,27 @@ def say_skipped(path: Path, why: str) -> None:
 def latest_run_journal(directory: Path, *,
                        skipped: Callable[[Path, str], None] = say_skipped) -> Path:
     """The newest journal a `run` wrote in `directory`: what "undo last night's run"
-    means. A restore's own journal is passed over (restoring it would redo the run), and
-    so is one without a whole header (a run that could not write it sent nothing) or
-    without a pre-image (a run that sent no PUT: nothing to restore), the last two told
-    to `skipped` with why."""
+    means, by the rule of `newest_run_journal`."""
     try:
         names = list(directory.iterdir())
     except OSError as exc:
         raise ConfigError(f"--latest: cannot list {directory} ({exc.strerror}); point "
                           "--backup-dir at the directory the runs wrote to") from exc
+    found = newest_run_journal(names, skipped=skipped)
+    if found is None:
+        raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
+                          "--backup-dir at the directory the runs wrote to")
+    return found
+
+
+def newest_run_journal(names: list[Path], *,
+                       skipped: Callable[[Path, str], None] = say_skipped) -> Path | None:
+    """The newest journal among `names` (one directory's entries) that a `run` wrote and
+    that has something to restore, or None. A restore's own journal is passed over
+    (restoring it would redo the run), and so is one without a whole header (a run that
+    could not write it sent nothing) or without a pre-image (a run that sent no PUT:
+    nothing to restore), the last two told to `skipped` with why. `restore --latest` and
+    a fleet's directory restore (per target folder) both pick by this rule."""
     for path in reversed(journals(names, _mtimes(names))):
         header, why = read_header(path)
         if header is None:
@@ -46,8 +58,7 @@ def latest_run_journal(directory: Path, *,
             if next(pre_images(path), None) is not None:
                 return path
             skipped(path, "it holds no pre-image (its run sent no write)")
-    raise ConfigError(f"--latest: no journal of a `rebrand run` in {directory}; point "
-                      "--backup-dir at the directory the runs wrote to")
+    return None
 
 
 def _mtimes(paths: list[Path]) -> dict[Path, int]:
