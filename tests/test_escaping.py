@@ -27,7 +27,7 @@ from worker.cli.style import Palette
 from worker.cli.tables import PLAIN, plan_markdown, plan_table
 from worker.outcome import Change, Kind, Outcome, Summary
 from worker.run.logs import configure_logging
-from worker.text import markdown_cell, printable
+from worker.text import clipped, markdown_cell, printable
 
 pytestmark = pytest.mark.anyio
 
@@ -252,6 +252,31 @@ def test_a_name_cut_to_fit_an_ascii_terminal_is_cut_before_an_escape_never_insid
         assert _WHOLE_ESCAPES.fullmatch(cell), (width, row)
         cut.add(cell)
     assert len(cut) > 3  # the window widths did cut the name in several places
+
+
+@pytest.mark.parametrize("value", [
+    "room\u2028\u2028\u2028\u2028\u2028\u2028\u2028\u2028-planning",  # \u2028
+    "r\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J\x1b[2J",  # \x1b
+    "a\x00\u202eb\x7f\ufeffc\x9b\u2066d" * 3,  # escapes of both lengths, mixed
+])
+def test_a_value_clipped_for_an_error_message_is_cut_before_an_escape_never_inside(
+    value: str,
+) -> None:
+    """At every limit: the clipped value is the escaped value whole, or a prefix of it
+    holding whole escapes only, then `…` (half of `\\u2028`, `\\u20`, reads as garbage, and
+    its backslash then escapes what the message says next)."""
+    whole = printable(value)
+    cuts = set()
+    for limit in range(1, len(whole) + 2):
+        shown = clipped(value, limit)
+        assert len(shown) <= limit, (limit, shown)
+        if shown == whole:
+            continue
+        kept = shown.removesuffix("…")
+        assert shown.endswith("…") and whole.startswith(kept), (limit, shown)
+        assert _WHOLE_ESCAPES.fullmatch(kept), (limit, shown)
+        cuts.add(kept)
+    assert len(cuts) > 3  # the limits did cut the value in several places
 
 
 @pytest.mark.parametrize(("name", "shown"), [

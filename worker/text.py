@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Shown escaped rather than sent: C0 and C1 controls, DEL, the line and paragraph
 # separators, the bidirectional overrides and isolates that reorder what a reader
@@ -41,14 +42,14 @@ def markdown_cell(text: str) -> str:
     return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(text))
 
 
-__all__ = ["cells", "encodable", "fit", "markdown_cell", "printable"]
+__all__ = ["cells", "cut", "encodable", "fit", "markdown_cell", "printable"]
 
 
 def clipped(text: str, limit: int = 60) -> str:
     """`text` as `printable` shows it, cut to `limit` characters with a `…`: for echoing
     what a person typed into an error message, however long the value was."""
     shown = printable(text[: limit * 4])  # each character escapes to at most 6
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return shown if len(shown) <= limit else cut(shown, limit - 1, len)[0] + "…"
 
 
 def _char_cells(char: str) -> int:
@@ -78,6 +79,18 @@ def encodable(text: str, encoding: str | None) -> str:
 _UNIT = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})|.", re.DOTALL)
 
 
+def cut(text: str, room: int, size: Callable[[str], int] = len) -> tuple[str, int]:
+    """The longest start of `text` that `size` (`len`, or `cells` for a terminal) measures
+    at most `room`, and its size: each escape kept or dropped whole."""
+    kept, used = [], 0
+    for unit in _UNIT.findall(text):
+        if used + size(unit) > room:
+            break
+        kept.append(unit)
+        used += size(unit)
+    return "".join(kept), used
+
+
 def fit(text: str, width: int, ellipsis: str = "…") -> str:
     """`text` cut to at most `width` cells, ending in `ellipsis` when cut, then padded with
     spaces to exactly `width` cells: a column of a table at a terminal. A cut falls
@@ -85,12 +98,6 @@ def fit(text: str, width: int, ellipsis: str = "…") -> str:
     width = max(width, len(ellipsis))
     used = cells(text)
     if used > width:
-        kept, used = [], len(ellipsis)
-        for unit in _UNIT.findall(text):
-            size = cells(unit)
-            if used + size > width:
-                break
-            kept.append(unit)
-            used += size
-        text = "".join(kept) + ellipsis
+        kept, used = cut(text, width - len(ellipsis), cells)
+        text, used = kept + ellipsis, used + len(ellipsis)
     return text + " " * (width - used)
