@@ -3,6 +3,7 @@ failure is translated into the error tree (status, server messages, retryable or
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,13 +11,21 @@ from typing import Any
 
 import aiohttp
 import anyio
+import orjson
 import pytest
 from aiohttp import web
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory, serve_app, trap_app
 from worker.credentials import Credentials
 from worker.errors import ApiError, AuthError, NotFoundError, RetryableApiError
-from worker.run.api import CONFERENCES, SpaceClient, error_messages
+from worker.run.api import (
+    CONFERENCES,
+    SNIPPET_CHARS,
+    SpaceClient,
+    error_messages,
+    request_path,
+    snippet,
+)
 from worker.sandbox import FaultConfig
 from worker.space import parse_space
 
@@ -327,3 +336,31 @@ def test_error_messages_reads_the_single_error_shape() -> None:
                                      {"errors": [3, None]}])
 def test_error_messages_of_anything_else_is_empty(payload: object) -> None:
     assert error_messages(payload) == ()
+
+
+# Text whose every backslash starts a whole escape, as `unicode_escape` and JSON write
+# them: \xNN, \uNNNN, \UNNNNNNNN, or a backslash and one character (\\, \n, \").
+_WHOLE_ESCAPES = re.compile(r'(?:\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[^xuU])|[^\\])*')
+
+
+@pytest.mark.parametrize("tail", [
+    "\x1b[2J" * 40,  # \x1b
+    "\u202e\U0001f600\\" * 40,  # \u202e, and \U0001f600 and \\ once a control is escaped
+])
+def test_an_error_snippet_is_cut_before_an_escape_never_inside(tail: str) -> None:
+    """Wherever the cut falls: the snippet of an answer (raw or JSON) and a request's
+    path hold whole escapes only, and read back as the start of what the server sent
+    (half of `\\x1b` reads as garbage, and its backslash escapes the `...`)."""
+    cuts = set()
+    for pad in range(SNIPPET_CHARS - 12, SNIPPET_CHARS):
+        text = "x" * pad + tail
+        shown = snippet(text.encode(), None).removeprefix("answer: ").removesuffix("...")
+        assert _WHOLE_ESCAPES.fullmatch(shown), shown[-20:]
+        assert text.startswith(shown.encode("ascii").decode("unicode_escape")), shown[-20:]
+        cuts.add(len(shown))
+        payload = {"error": text}
+        shown = snippet(orjson.dumps(payload), payload).removeprefix("answer: ")
+        assert _WHOLE_ESCAPES.fullmatch(shown.removesuffix("...")), shown[-20:]
+        path = request_path("https://example.signalwire.com/" + text[SNIPPET_CHARS - 120:])
+        assert _WHOLE_ESCAPES.fullmatch(path.removesuffix("...")), path[-20:]
+    assert len(cuts) > 3  # the cut fell in several places, some inside an escape

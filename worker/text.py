@@ -77,13 +77,20 @@ def encodable(text: str, encoding: str | None) -> str:
 # `\u2028`, `\U0001f600`), else one character. Half an escape (`\u20`) reads as
 # garbage, and its backslash then escapes the ellipsis.
 _UNIT = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})|.", re.DOTALL)
+# In text whose every backslash starts an escape (`unicode_escape`'s, JSON's), a backslash
+# and the character after it (`\\`, `\n`, `\"`) are one too. Not so in printable's: it
+# leaves a backslash as it is, and `\` then `\x1b` must stay apart.
+_ESCAPED_UNIT = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)|.",
+                           re.DOTALL)
 
 
-def cut(text: str, room: int, size: Callable[[str], int] = len) -> tuple[str, int]:
+def cut(text: str, room: int, size: Callable[[str], int] = len, *,
+        escaped: bool = False) -> tuple[str, int]:
     """The longest start of `text` that `size` (`len`, or `cells` for a terminal) measures
-    at most `room`, and its size: each escape kept or dropped whole."""
+    at most `room`, and its size: each escape kept or dropped whole. `escaped`: every
+    backslash in `text` starts an escape (`unicode_escape`'s or JSON's)."""
     kept, used = [], 0
-    for unit in _UNIT.findall(text):
+    for unit in (_ESCAPED_UNIT if escaped else _UNIT).findall(text):
         if used + size(unit) > room:
             break
         kept.append(unit)

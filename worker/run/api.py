@@ -28,6 +28,7 @@ from worker.errors import (
 from worker.retry import is_retryable_status
 from worker.run.logs import REDACTED, scrub, secret_forms
 from worker.space import Space
+from worker.text import cut
 
 CONFERENCES = "/api/video/conferences"
 # The most read from one answer, after decompression. A page holds at most 1,000
@@ -254,9 +255,10 @@ def request_path(url: str) -> str:
 
 
 def _shown(text: str, *, quoted: bool = True, limit: int = 120) -> str:
-    """Text from a server, safe to print: control characters escaped, cut to `limit`."""
+    """Text from a server, safe to print: control characters escaped, cut to `limit`
+    before an escape (ours or the JSON's), never inside it."""
     shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-    shown = shown if len(shown) <= limit else shown[:limit] + "..."
+    shown = shown if len(shown) <= limit else cut(shown, limit, escaped=True)[0] + "..."
     return repr(shown) if quoted else shown
 
 
