@@ -8,6 +8,7 @@ published `Video.UpdateConferenceRequest`, closed schema and formats included.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.body import WRITABLE_FIELDS, build_put_body, echo_mismatches, writable_state
+from worker.body import (
+    WRITABLE_FIELDS,
+    build_put_body,
+    describe_mismatches,
+    echo_mismatches,
+    writable_state,
+)
 from worker.decide import Retheme, Skip, Write, color_changes, same_writable_state
 from worker.outcome import Change, Kind
 from worker.sandbox.spec import spec_document
@@ -269,3 +276,24 @@ def test_same_writable_state_counts_nulls_and_normalises_forms() -> None:
     assert same_writable_state(a, b)
     assert not same_writable_state(a, {**b, "description": "set"})
     assert not same_writable_state({**a, "description": "set"}, b)
+
+
+# Every backslash starts a whole escape, as JSON writes them: \uNNNN, or \\, \n, \".
+_WHOLE_JSON_ESCAPES = re.compile(r'(?:\\(?:u[0-9a-f]{4}|[^u])|[^\\])*')
+
+
+@pytest.mark.parametrize("tail", ["\x1b[2J" * 10, '"\\' * 20])
+def test_a_mismatch_is_described_with_its_value_cut_before_an_escape_never_inside(
+    tail: str,
+) -> None:
+    """Wherever the cut falls, the value shown holds whole JSON escapes only: half of
+    `\\u001b` reads as garbage, and its backslash escapes the `…`."""
+    lengths = set()
+    for pad in range(45, 60):
+        sent = {"description": "x" * pad + tail}
+        text = describe_mismatches(sent, {}, ("description",))
+        shown = text.removeprefix("description: sent ").removesuffix(", the answer lacks it")
+        assert _WHOLE_JSON_ESCAPES.fullmatch(shown.removesuffix("…")), shown
+        assert len(shown) <= 60
+        lengths.add(len(shown))
+    assert min(lengths) < 60  # some cut fell inside an escape, which went whole

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from worker.text import cut
 from worker.theme import COLOR_FIELDS, Theme
 
 # The properties of the published `Video.UpdateConferenceRequest`, in its order.
@@ -133,7 +134,8 @@ def _shown(value: Any) -> str:
         text = orjson.dumps(value).decode()
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
         text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    # JSON's and repr's escapes alike: every backslash starts one, kept or dropped whole.
+    return text if len(text) <= 60 else cut(text, 59, escaped=True)[0] + "…"
 
 
 def echo_mismatches(sent: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, ...]:
