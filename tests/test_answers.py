@@ -6,6 +6,7 @@ Pure checks first, then small aiohttp Spaces that misbehave in exactly one way e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,20 @@ def test_null_is_a_value_a_missing_key_is_not() -> None:
 def test_an_answer_for_another_conference_is_an_id_mismatch(answer_id: Any, said: str) -> None:
     answer = whole_conference(CID, id=answer_id)
     assert RULES.problems(answer, CID) == (f"id mismatch: asked for {CID}, the answer {said}",)
+
+
+def test_an_id_that_is_not_text_is_shown_short_and_cut_before_an_escape() -> None:
+    """A Space answering a huge id that is not text (a list of control characters) gets
+    a bounded message, never a repr cut inside one of its escapes."""
+    for count in range(1, 40):
+        answer = whole_conference(CID, id=["\x1b" * count] * 50)
+        (message,) = RULES.problems(answer, CID)
+        shown = message.split("the answer is for ", 1)[1]
+        assert len(shown) <= 80
+        body = shown.removesuffix("…")
+        assert repr(answer["id"]).startswith(body)
+        # Whole escapes only: the cut text ends after one, not within it.
+        assert not re.search(r"\\(?:x[0-9a-f]?)?$", body), body
 
 
 def test_properties_beyond_the_spec_are_found_and_split_by_what_is_allowed() -> None:

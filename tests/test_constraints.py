@@ -5,6 +5,7 @@ naming the field, the constraint and what to do."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,17 @@ async def test_a_restore_body_the_api_would_refuse_is_failed_without_a_request(
     assert restored.summary.failed == 1
     assert restored.summary.updated == 5
     assert not any(path.endswith(bad) for path in puts)
+
+
+@pytest.mark.parametrize("field", ["quality", "size", "description"])
+def test_a_long_value_is_shown_cut_before_an_escape_never_inside(field: str) -> None:
+    """The value a refusal quotes is repr'd, so control characters show as escapes; a
+    long one is cut before an escape, never leaving half of one."""
+    for offset in range(12):
+        text = "a" * offset + "\x1b" * 40
+        # Text for the enums; a value that is not text for description (repr'd whole).
+        value: Any = [text] if field == "description" else text
+        (problem,) = body_problems({**GOOD, field: value}, GOOD)
+        quoted = problem.split(": ", 1)[1].split("...", 1)[0]
+        assert repr(value).startswith(quoted), quoted
+        assert not re.search(r"\\(?:x[0-9a-f]?)?$", quoted), quoted

@@ -15,6 +15,7 @@ from typing import Any
 
 from worker.errors import ConfigError
 from worker.openapi import conference_shape
+from worker.text import cut
 
 _NONE: frozenset[str] = frozenset()
 # A hostile or broken answer may carry thousands of keys; a message names the first few.
@@ -51,7 +52,7 @@ class AnswerRules:
         found = answer.get("id")
         if found != conference_id:
             said = ("has no id" if found is None
-                    else f"is for {_short(found) if isinstance(found, str) else repr(found)}")
+                    else f"is for {_short(found)}")
             return (f"id mismatch: asked for {conference_id}, {what} {said}",)
         if self.required <= answer.keys():
             return ()
@@ -112,8 +113,11 @@ def _names(names: Iterable[str]) -> str:
 
 
 def _short(value: object, limit: int = 80) -> str:
+    """`value` cut to `limit` characters; a repr is cut before an escape, never inside."""
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    return cut(text, limit - 1, escaped=not isinstance(value, str))[0] + "…"
 
 
 __all__ = ["ALLOW_ENV", "AnswerRules", "allowed_fields", "split_extra",

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from worker.openapi import schemas
+from worker.text import cut
 
 UPDATE_SCHEMA = "Video.UpdateConferenceRequest"
 _NOTHING_SENT = ("Nothing was sent: a PUT carries every writable field, and rebrand does not "
@@ -74,9 +75,13 @@ def put_rules() -> PutRules:
 
 
 def _shown(value: Any) -> str:
+    """`value` as repr writes it, cut before an escape (never inside one) when long."""
     text = repr(value)
-    return text if len(text) <= 60 else f"{text[:40]}... ({len(value)} characters)" \
-        if isinstance(value, str) else text[:60] + "..."
+    if len(text) <= 60:
+        return text
+    if isinstance(value, str):
+        return f"{cut(text, 40, escaped=True)[0]}... ({len(value)} characters)"
+    return cut(text, 60, escaped=True)[0] + "..."
 
 
 # RFC 3339's `date-time` (section 5.6), which JSON Schema's `format: date-time` names:
