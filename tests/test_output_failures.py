@@ -203,3 +203,92 @@ def test_an_output_whose_folder_takes_no_new_file_is_exit_2_before_anything_is_s
     assert (code, written) == (ExitCode.BAD_INPUT, 0)
     assert f"{flag} {path}" in err
     assert "Traceback" not in err
+
+
+def _lose_after_listing(out: Path) -> Any:
+    """A sandbox hook: after the up-front checks passed, `out` (a folder) becomes a file."""
+    def lose(*_: Any) -> None:
+        if out.is_dir():
+            shutil.rmtree(out)
+            out.write_text("not a directory any more")
+    return lose
+
+
+def test_a_markdown_summary_lost_after_the_report_is_written_rewrites_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--report is written saying 0, then --summary-md cannot be: the process exits 4,
+    so the report is written again saying 4 and naming the lost file, and a signal from
+    then on exits 4 too (the code settled is the rewritten report's)."""
+    from worker.cli import entry
+
+    monkeypatch.setattr(entry, "_settled", [])
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    out.mkdir()
+    with sandbox_in_thread(count=20, on_theme_fraction=0.0) as sandbox:
+        sandbox.space.after_list_page = _lose_after_listing(out)
+        code = main(["run", "--config", str(write_config(tmp_path, sandbox.url)),
+                     "--backup-dir", str(tmp_path / "b"), "--log-format", "json",
+                     "--report", str(report), "--summary-md", str(out / "plan.md")],
+                    env=SANDBOX_ENV)
+    capsys.readouterr()
+    document = json.loads(report.read_text(encoding="utf-8"))
+    assert code == ExitCode.ABORTED
+    assert document["exit_code"] == code
+    assert document["summary"]["updated"] == 20
+    assert [str(out / "plan.md") in lost for lost in document["outputs_lost"]] == [True]
+    assert entry._settled[-1] == code
+
+
+def test_a_fleets_markdown_summary_lost_after_its_report_rewrites_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for a fleet: its report says the code the fleet exits with."""
+    from tests.test_fleet import _config, _env, fleet_in_thread
+    from worker.cli import entry
+
+    monkeypatch.setattr(entry, "_settled", [])
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    out.mkdir()
+    with fleet_in_thread(count=10) as fleet:
+        fleet["acme"].space.after_list_page = _lose_after_listing(out)
+        code = main(["run", "--config", str(_config(tmp_path, fleet)), "--backup-dir",
+                     str(tmp_path / "b"), "--log-format", "json", "--report", str(report),
+                     "--summary-md", str(out / "plan.md")], env=_env())
+    capsys.readouterr()
+    document = json.loads(report.read_text(encoding="utf-8"))
+    assert code == ExitCode.ABORTED
+    assert document["exit_code"] == code
+    assert {t["exit_code"] for t in document["targets"].values()} == {0}
+    assert [str(out / "plan.md") in lost for lost in document["outputs_lost"]] == [True]
+    assert entry._settled[-1] == code
+
+
+def test_a_report_that_cannot_be_rewritten_with_the_new_code_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report is written saying 0, the next output is lost (exit 4), and the report
+    cannot be written again: it is removed rather than left saying 0, and no code stays
+    settled for a signal (no file on disk states one)."""
+    from worker.cli import entry
+    from worker.cli.commands import write_all_stating
+
+    monkeypatch.setattr(entry, "_settled", [])
+    report, lost = tmp_path / "report.json", tmp_path / "plan.md"
+    stated: list[tuple[int, tuple[str, ...]]] = []
+
+    def write_report(code: int, outputs_lost: Any) -> None:
+        if stated:
+            raise OSError(28, "No space left on device")
+        stated.append((code, tuple(outputs_lost)))
+        report.write_text(json.dumps({"exit_code": code}))
+
+    def lose(_code: int, _lost: Any) -> None:
+        raise OSError(30, "Read-only file system")
+
+    code, failures = write_all_stating([(report, write_report), (lost, lose)], 0)
+    assert code == ExitCode.ABORTED
+    assert [str(lost) in failures[0], str(report) in failures[1]] == [True, True]
+    assert stated == [(0, ())]
+    assert not report.exists()
+    assert entry._settled == []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.cli import confirm, loop
-from worker.cli.entry import settle, signals_held
+from worker.cli.entry import settle, signals_held, unsettle
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy_after_run
 from worker.cli.human import Ending, Verbosity, changes_by_field
@@ -107,6 +107,54 @@ def write_stating(path: Path, write: Callable[[], object], exit_code: int) -> st
     return failure
 
 
+# An output that states the exit code, and how to write it stating a code and naming the
+# outputs lost before it (the report names them; a file that has no place for them need not).
+Stating = tuple[Path, Callable[[int, Sequence[str]], object]]
+
+
+def write_all_stating(outputs: Sequence[Stating], code: int) -> tuple[int, list[str]]:
+    """Write each output stating the exit code, in order. One that cannot be written makes
+    the code `after_lost_output`'s; an output written before with another code is then
+    written again with this one and the lost output named, so that no file on disk states
+    a code the process does not exit with (one that cannot be written again is removed).
+    Returns the exit code and what could not be written."""
+    lost: list[str] = []
+    written: list[tuple[Stating, int, int]] = []  # each with the code and losses it states
+    for path, write in outputs:
+        failure = write_stating(path, _stating(write, code, lost), code)
+        if failure is None:
+            written.append(((path, write), code, len(lost)))
+        else:
+            lost.append(failure)
+            code = after_lost_output(code)
+    stale = [(path, write, stated) for (path, write), stated, named in written
+             if (stated, named) != (code, len(lost))]
+    for path, write, stated in stale:
+        failure = write_stating(path, _stating(write, code, lost), code)
+        if failure is not None:
+            lost.append(failure)
+            if stated != code:
+                _withdraw(path, still_stating=[p for (p, _), s, _ in written
+                                               if s == code and p != path])
+    return code, lost
+
+
+def _stating(write: Callable[[int, Sequence[str]], object], code: int,
+             lost: Sequence[str]) -> Callable[[], object]:
+    named = tuple(lost)  # as it is now: the list grows after this write
+    return lambda: write(code, named)
+
+
+def _withdraw(path: Path, *, still_stating: Sequence[Path]) -> None:
+    """Remove an output that states a code the process no longer exits with: a missing
+    report tells CI less than a wrong one. Best effort (it could not be written over)."""
+    with signals_held():
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        if not still_stating:
+            unsettle()
+
+
 def tell_stdout_lost(places: Sequence[tuple[str, Path | None]] = ()) -> None:
     """Once, at the end: stdout was lost before it (its reader went away, or it was
     closed), so say on stderr where the events it did not get still are. `places`:
@@ -155,24 +203,23 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
     planned = [scrubbed(outcome, clean) for outcome in reporter.planned]
     if audit is not None:
         _report_audit(audit, screen.fmt, clean, done=ns.command == "run" and not ns.dry_run)
-    failures: list[str | None] = []
+    outputs: list[Stating] = []
     if getattr(ns, "report", None) is not None:
-        failures.append(write_stating(ns.report, lambda: write_report(
+        outputs.append((ns.report, lambda code, lost: write_report(
             ns.report, result.summary, reporter.failures, result.journal,
-            exit_code=int(result.exit_code), secrets=secrets), int(result.exit_code)))
+            exit_code=code, secrets=secrets, outputs_lost=lost)))
     if getattr(ns, "summary_md", None) is not None:
         error = clean(str(result.error)) if result.error else None
-        markdown = clean(plan_markdown(planned, result.summary,
-                                       exit_code=int(result.exit_code), error=error)
-                         + _audit_markdown(audit, ns, clean))
-        failures.append(write_stating(ns.summary_md, lambda: ns.summary_md.write_text(
-            markdown, encoding="utf-8"), int(result.exit_code)))
-    for failure in filter(None, failures):
-        # The run is over and what it did stands, but CI reads this file: a run whose
-        # report is missing did not succeed (exit 4, unless it already failed harder).
+        outputs.append((ns.summary_md, lambda code, _lost: ns.summary_md.write_text(
+            clean(plan_markdown(planned, result.summary, exit_code=code, error=error)
+                  + _audit_markdown(audit, ns, clean)), encoding="utf-8")))
+    # The run is over and what it did stands, but CI reads these files: a run whose
+    # report is missing did not succeed (exit 4, unless it already failed harder).
+    code, failures = write_all_stating(outputs, int(result.exit_code))
+    for failure in failures:
         print(f"rebrand: error: {failure}; the run's outcome is in the log above",
               file=sys.stderr)
-        result = replace(result, exit_code=ExitCode(after_lost_output(result.exit_code)))
+    result = replace(result, exit_code=ExitCode(code))
     if planned and screen.verbosity is not Verbosity.QUIET:
         screen.show([clean(plan_table(planned, screen.palette, screen.width(),
                                       screen.encoding))])

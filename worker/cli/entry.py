@@ -61,6 +61,12 @@ def settle(code: int) -> None:
     _settled.append(code)
 
 
+def unsettle() -> None:
+    """No output on disk states an exit code any more (the one that did was removed): a
+    signal exits 128 + signum again."""
+    _settled.clear()
+
+
 @contextmanager
 def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block is done, then go to the handlers that were

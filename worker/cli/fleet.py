@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import structlog
 
 from worker.cli import loop
-from worker.cli.commands import after_lost_output, tell_stdout_lost, write_stating
+from worker.cli.commands import Stating, tell_stdout_lost, write_all_stating
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import newest_run_journal, tidy_after_run
 from worker.cli.progress import ProgressBar, terminal_width
@@ -39,7 +39,13 @@ from worker.run.fleet import TargetResult, run_fleet, totals
 from worker.run.job import JobResult, restore_job
 from worker.run.journal import JournalContents, read_journal
 from worker.run.logs import Scrubber, configure_logging
-from worker.run.report import Reporter, report_document, scrubbed, write_document
+from worker.run.report import (
+    Reporter,
+    lost_outputs,
+    report_document,
+    scrubbed,
+    write_document,
+)
 from worker.run.stopping import Stop, StopReason
 from worker.space import allowed_hosts
 
@@ -232,27 +238,31 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     structlog.get_logger("rebrand").info(
         "fleet.summary", exit_code=code, cause=cause, targets=per_target,
         totals=totals(results))
-    failures: list[str | None] = []
+    outputs: list[Stating] = []
     if getattr(ns, "report", None) is not None:
-        failures.append(write_stating(ns.report, lambda: write_document(ns.report, {
-            "exit_code": code, "cause": cause, "totals": totals(results),
+        # A code a lost output made (4) was caused by no target: the report names the output.
+        outputs.append((ns.report, lambda stated, lost: write_document(ns.report, {
+            "exit_code": stated, "cause": cause if stated == decided else None,
+            "totals": totals(results),
             "targets": {r.name: report_document(
                 r.result.summary, r.reporter.failures, r.result.journal,
-                exit_code=codes[r.name]) for r in results}}, secrets=secrets), code))
+                exit_code=codes[r.name]) for r in results},
+            **lost_outputs(lost)}, secrets=secrets)))
     if getattr(ns, "summary_md", None) is not None:
-        failures.append(write_stating(ns.summary_md, lambda: ns.summary_md.write_text(
-            _markdown(results, codes, planned), encoding="utf-8"), code))
-    for failure in filter(None, failures):
+        outputs.append((ns.summary_md, lambda _stated, _lost: ns.summary_md.write_text(
+            _markdown(results, codes, planned), encoding="utf-8")))
+    decided = code
+    code, failures = write_all_stating(outputs, code)
+    for failure in failures:
         print(f"rebrand: error: {failure}; the fleet's outcome is in the log above",
               file=sys.stderr)
-        code = after_lost_output(code)
     if fmt == "console":
         for r in results:
             if planned[r.name]:
                 table = plan_table(planned[r.name], width=terminal_width(sys.stdout),
                                    encoding=getattr(sys.stdout, "encoding", None))
                 print(f"target {r.name}:\n{table}\n")
-    if cause is not None:
+    if cause is not None and code == decided:
         print(f"rebrand: target {cause} decided the exit code {code} "
               f"(it exited {codes[cause]})", file=sys.stderr)
     path, pushgateway = getattr(ns, "metrics_file", None), getattr(ns, "pushgateway", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -205,10 +205,18 @@ def _event_fields(outcome: Outcome) -> dict[str, Any]:
 
 
 def write_report(path: Path, summary: Summary, failures: list[Outcome], journal: Path | None,
-                 *, exit_code: int, secrets: tuple[str, ...] = ()) -> None:
-    """One JSON document for CI artifacts: the summary, every failure, the journal."""
-    write_document(path, report_document(summary, failures, journal, exit_code=exit_code),
-                   secrets=secrets)
+                 *, exit_code: int, secrets: tuple[str, ...] = (),
+                 outputs_lost: Sequence[str] = ()) -> None:
+    """One JSON document for CI artifacts: the summary, every failure, the journal, and
+    the other outputs that could not be written (when one could not)."""
+    document = report_document(summary, failures, journal, exit_code=exit_code)
+    write_document(path, {**document, **lost_outputs(outputs_lost)}, secrets=secrets)
+
+
+def lost_outputs(outputs_lost: Sequence[str]) -> dict[str, Any]:
+    """The report's `outputs_lost` (what could not be written, which made the exit code
+    4): only in a report of a run that lost one, so the others read as they did."""
+    return {"outputs_lost": list(outputs_lost)} if outputs_lost else {}
 
 
 def report_document(summary: Summary, failures: list[Outcome], journal: Path | None, *,
