@@ -172,3 +172,26 @@ def test_a_fleet_writes_each_target_labelled_and_keeps_each_targets_last_success
     # Each target's own last success: acme's moved on, globex's failed run kept 100.
     assert samples[(LAST_SUCCESS, "acme", None)] == 200.0
     assert samples[(LAST_SUCCESS, "globex", None)] == 100.0
+
+
+def test_a_single_spaces_metrics_file_settles_the_exit_code_it_states_a_fleets_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One Space's `rebrand_exit_code` is the process's: once the file is written, a signal
+    exits with it, as after --report. A fleet's file states each target's code, not the
+    fleet's, and settles nothing. A file that could not be written settles nothing."""
+    from worker.cli import entry
+    from worker.cli.metrics import Run, export_metrics, export_runs
+
+    monkeypatch.setattr(entry, "_settled", [])
+    export_runs([Run({"target": "acme"}, _summary(), 1, False)], path=tmp_path / "fleet.prom",
+                pushgateway=None, grouping_key={})
+    assert entry._settled == []
+    (tmp_path / "not-a-folder").write_text("")
+    assert not export_metrics(_summary(), exit_code=1, success=False,
+                              path=tmp_path / "not-a-folder" / "rebrand.prom",
+                              pushgateway=None, grouping_key={})
+    assert entry._settled == []
+    assert export_metrics(_summary(), exit_code=1, success=False,
+                          path=tmp_path / "rebrand.prom", pushgateway=None, grouping_key={})
+    assert entry._settled == [(1, "the metrics file")]

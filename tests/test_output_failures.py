@@ -237,7 +237,7 @@ def test_a_markdown_summary_lost_after_the_report_is_written_rewrites_the_report
     assert document["exit_code"] == code
     assert document["summary"]["updated"] == 20
     assert [str(out / "plan.md") in lost for lost in document["outputs_lost"]] == [True]
-    assert entry._settled[-1] == code
+    assert entry._settled[-1][0] == code
 
 
 def test_a_fleets_markdown_summary_lost_after_its_report_rewrites_the_report(
@@ -261,7 +261,7 @@ def test_a_fleets_markdown_summary_lost_after_its_report_rewrites_the_report(
     assert document["exit_code"] == code
     assert {t["exit_code"] for t in document["targets"].values()} == {0}
     assert [str(out / "plan.md") in lost for lost in document["outputs_lost"]] == [True]
-    assert entry._settled[-1] == code
+    assert entry._settled[-1][0] == code
 
 
 def test_a_report_that_cannot_be_rewritten_with_the_new_code_is_removed(

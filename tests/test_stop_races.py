@@ -264,3 +264,39 @@ async def test_a_signal_after_the_report_is_written_exits_with_the_reports_code(
     assert code == document["exit_code"], (events[-3:], err)
     assert "exit 0, as the report says" in err
     assert markdown.is_file()  # written before the metrics, with the same code
+
+
+def exit_code_metric(path: Path) -> float:
+    """`rebrand_exit_code` in a metrics file."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return next(s.value for f in text_string_to_metric_families(path.read_text())
+                for s in f.samples if s.name == "rebrand_exit_code")
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+async def test_a_signal_after_the_metrics_state_the_exit_code_exits_with_it(
+    tmp_path: Path, to_file: bool
+) -> None:
+    """No --report: the metrics are what states the exit code (a single Space's
+    `rebrand_exit_code`). The file is written saying 0 (or the push that says 0 is on its
+    way) when SIGTERM comes during the push: the work was not interrupted, and the process
+    exits 0 as the metrics say, not 143."""
+    pushed, release = anyio.Event(), anyio.Event()
+    metrics = tmp_path / "rebrand.prom"
+    async with serve_app(listed_space(3, answer)) as url, \
+            serve_app(held_pushgateway(pushed, release)) as gateway, \
+            run_cli(tmp_path, url, "--pushgateway", gateway,
+                    *(("--metrics-file", str(metrics)) if to_file else ())) as (proc, out):
+        with anyio.fail_after(30):
+            await pushed.wait()
+        proc.send_signal(signal.SIGTERM)
+        code, events = await finish(proc, out)
+        release.set()
+        assert proc.stderr is not None
+        err = b"".join([chunk async for chunk in proc.stderr]).decode()
+    assert events[-1]["updated"] == 3
+    if to_file:
+        assert exit_code_metric(metrics) == 0
+    assert code == 0, err
+    assert f"exit 0, as the {'metrics file' if to_file else 'Pushgateway'} says" in err

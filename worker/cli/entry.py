@@ -50,15 +50,17 @@ _taken: list[int] = []
 # Taken by whichever ends the process for a signal first: `main`, or the fallback.
 _ending = _thread.allocate_lock()
 _fallback_armed = _thread.allocate_lock()
-# The exit code an output on disk (--report, --summary-md) already states: from then on a
-# signal still ends the process, but with this code. The run's work is over by then, and
-# the report and the exit code must not disagree.
-_settled: list[int] = []
+# The exit code an output on disk (--report, --summary-md, a single Space's metrics)
+# already states, and which output: from then on a signal still ends the process, but with
+# this code. The run's work is over by then, and the output and the exit code must not
+# disagree.
+_settled: list[tuple[int, str]] = []
 
 
-def settle(code: int) -> None:
-    """An output stating `code` as the exit code is on disk: exit with it, signal or not."""
-    _settled.append(code)
+def settle(code: int, what: str = "the report") -> None:
+    """An output (`what`) stating `code` as the exit code is on disk: exit with it, signal
+    or not."""
+    _settled.append((code, what))
 
 
 def unsettle() -> None:
@@ -106,7 +108,7 @@ def _deliver(taken: list[int], handlers: Mapping[signal.Signals, object]) -> Non
 
 
 def _exit_code_for(signum: int) -> int:
-    return _settled[-1] if _settled else 128 + signum
+    return _settled[-1][0] if _settled else 128 + signum
 
 
 def interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -196,8 +198,11 @@ def _end_now(signum: int) -> None:
 def _interrupted_by(signum: int) -> str:
     name = signal.Signals(signum).name
     if _settled:
-        return (f"rebrand: interrupted by {name} after the run's work and its report were "
-                f"done: exit {_settled[-1]}, as the report says")
+        code = _settled[-1][0]
+        # The first output to state it: the report, when there is one.
+        what = next(what for stated, what in _settled if stated == code)
+        return (f"rebrand: interrupted by {name} after the run's work and {what} were "
+                f"done: exit {code}, as {what} says")
     return f"rebrand: interrupted by {name}"
 
 

@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from worker.cli.entry import settle, signals_held
 from worker.outcome import Summary
 
 JOB = "rebrand"
@@ -149,24 +150,40 @@ def push_metrics(url: str, summary: Summary, *, exit_code: int, success: bool,
 
 def export_metrics(summary: Summary, *, exit_code: int, success: bool, path: Path | None,
                    pushgateway: str | None, grouping_key: Mapping[str, str]) -> bool:
+    """One Space's metrics, whose `rebrand_exit_code` is the process's exit code: once
+    they are out, a signal exits with that code, as after --report (worker.cli.entry)."""
     return export_runs([Run({}, summary, exit_code, success)], path=path,
-                       pushgateway=pushgateway, grouping_key=grouping_key)
+                       pushgateway=pushgateway, grouping_key=grouping_key,
+                       stating=exit_code)
 
 
 def export_runs(runs: Sequence[Run], *, path: Path | None, pushgateway: str | None,
-                grouping_key: Mapping[str, str]) -> bool:
+                grouping_key: Mapping[str, str], stating: int | None = None) -> bool:
     """Both exports, as asked. They are a side channel: a failure is logged as a warning
     and does not change the run's exit code (the run itself is over). Returns whether
-    every export asked for was made."""
+    every export asked for was made. `stating`: the process's exit code, when the
+    metrics state it (a fleet's state each target's, not the fleet's)."""
     log = structlog.get_logger("rebrand")
     made = True
     if path is not None:
-        try:
-            write_runs_file(path, runs)
-        except OSError as exc:
-            log.warning("metrics.write_failed", path=str(path), error=str(exc))
-            made = False
+        # The write and the settling hold signals back, as a report's do: none lands
+        # between the file and the code it states.
+        with signals_held():
+            try:
+                write_runs_file(path, runs)
+            except OSError as exc:
+                log.warning("metrics.write_failed", path=str(path), error=str(exc))
+                made = False
+            else:
+                if stating is not None:
+                    settle(stating, "the metrics file")
     if pushgateway is not None:
+        if stating is not None:
+            # Settled before the push, not after: a signal during it ends it, and by then
+            # the gateway may hold the code already (the request out, its answer not in).
+            # Held up to the push's timeout, a signal could not end it.
+            with signals_held():
+                settle(stating, "the Pushgateway")
         try:
             push_runs(pushgateway, runs, grouping_key=grouping_key)
         except (OSError, ValueError) as exc:
