@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -575,6 +576,46 @@ def test_a_signal_starts_no_target_that_was_waiting_for_its_turn(tmp_path: Path)
         assert summary["targets"][name]["journal"] is None
         assert summary["targets"][name]["stopped"] == "terminated (SIGTERM)"
         assert summary["targets"][name]["exit_code"] == ExitCode.SIGTERM
+
+
+def test_a_signal_that_leaves_no_target_anything_undone_stops_nothing(tmp_path: Path) -> None:
+    """SIGTERM as the fleet's last PUT reaches its Space: every target has listed all its
+    conferences and started them, and that write finishes within the grace. Nothing was
+    left undone anywhere, so the signal stopped nothing, as for one Space: the targets'
+    outcomes decide (0), and the report's exit code and cause say the same."""
+    pid: list[int] = []
+    puts = [0]
+
+    def signal_at_the_last(_space: Any, _cid: str, _body: Any) -> None:
+        puts[0] += 1
+        if puts[0] == 2 * len(NAMES):
+            os.kill(pid[0], signal.SIGTERM)
+            time.sleep(0.5)  # the answer comes after the signal has been taken
+
+    report = tmp_path / "report.json"
+    with fleet_in_thread(count=2) as fleet:
+        for name in NAMES:
+            fleet[name].space.before_put = signal_at_the_last
+        with subprocess.Popen(
+                [sys.executable, "-m", "worker", "run", "--config", str(_config(tmp_path, fleet)),
+                 "--log-format", "json", "--backup-dir", str(tmp_path / "b"),
+                 "--report", str(report)],
+                env=clean_env(**_env()), cwd=REPO, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            pid.append(proc.pid)
+            out, err = proc.communicate(timeout=60)
+        for name in NAMES:
+            fleet[name].space.before_put = None
+    assert puts[0] == 2 * len(NAMES)
+    events = json_events(out.decode())
+    summary = events[-1]
+    assert summary["event"] == "fleet.summary"
+    assert {n: (t["updated"], t["stopped"], t["exit_code"])
+            for n, t in summary["targets"].items()} == dict.fromkeys(NAMES, (2, None, 0))
+    assert (summary["exit_code"], summary["cause"]) == (0, None)
+    document = json.loads(report.read_text(encoding="utf-8"))
+    assert (document["exit_code"], document["cause"]) == (0, None)
+    assert proc.returncode == 0, err.decode()
 
 
 def test_a_target_run_alone_still_watches_for_the_other_targets_credentials(

@@ -83,7 +83,7 @@ def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
         if bar is not None:
             bar.close()
     code = conclude(results, ns, stop, fmt, secrets=secrets, dry_run=dry_run)
-    if not dry_run and stop.reason not in (StopReason.SIGINT, StopReason.SIGTERM):
+    if not dry_run and signalled(results, stop) is None:
         # Retention is per Space: each target's folder, after that target ended well.
         folders = {run.name: run.settings.backup_dir for run in runs}
         policy = Retention(keep_days=getattr(ns, "keep_days", None),
@@ -229,9 +229,8 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
     # and the table escape them past recognising.
     clean = Scrubber(secrets)
     planned = {r.name: [scrubbed(o, clean) for o in r.reporter.planned] for r in results}
-    signalled = (int(stop.reason.exit_code)
-                 if stop.reason in (StopReason.SIGINT, StopReason.SIGTERM) else None)
-    code, cause = fleet_exit_code(codes, signalled=signalled, dry_run=dry_run)
+    code, cause = fleet_exit_code(codes, signalled=signalled(results, stop),
+                                  dry_run=dry_run)
     per_target = {r.name: {"exit_code": codes[r.name],
                            "journal": str(r.result.journal) if r.result.journal else None,
                            **_counts(r)} for r in results}
@@ -280,6 +279,17 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
                       ("the Markdown summary", getattr(ns, "summary_md", None)),
                       ("the metrics file", path)])
     return code
+
+
+def signalled(results: Sequence[TargetResult], stop: Stop) -> int | None:
+    """The exit code of the signal that stopped the fleet, if it stopped any target: one
+    that left nothing undone anywhere (each target's work done or finishing when it came,
+    and finished) stopped nothing, as for one Space (worker.run.job.left_undone), and the
+    targets' outcomes decide. A target the signal did stop ends with its code."""
+    if stop.reason not in (StopReason.SIGINT, StopReason.SIGTERM):
+        return None
+    code = int(stop.reason.exit_code)
+    return code if any(r.result.exit_code == code for r in results) else None
 
 
 def _counts(result: TargetResult) -> dict[str, Any]:
