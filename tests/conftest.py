@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from tests.support import SANDBOX_CREDENTIALS, SandboxFactory
+from worker.cli import entry
 from worker.run.logs import configure_logging
 from worker.sandbox import RunningSandbox, SandboxConfig, serve
 
@@ -34,6 +35,15 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
     """A small validating Space with no faults."""
     async with serve(SandboxConfig(count=60)) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _nothing_settled() -> Iterator[None]:
+    """No exit code stays settled (worker.cli.entry.settle) from one in-process CLI call
+    to the next test: a later signal there would exit with the earlier test's code."""
+    entry.unsettle()
+    yield
+    entry.unsettle()
 
 
 @pytest.fixture(autouse=True)
