@@ -292,3 +292,25 @@ def test_a_report_that_cannot_be_rewritten_with_the_new_code_is_removed(
     assert stated == [(0, ())]
     assert not report.exists()
     assert entry._settled == []
+
+
+def test_a_demo_report_the_disk_refuses_is_said_and_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo writes --report as `run` does: a disk that refuses it is an error line
+    naming the file and exit 4 (the demo's work stands), not a traceback."""
+    import errno
+
+    from worker.cli import demo
+
+    def full_disk(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(demo, "write_report", full_disk)
+    report = tmp_path / "report.json"
+    code = main(["demo", "--count", "10", "--no-faults", "--log-format", "json",
+                 "--backup-dir", str(tmp_path / "b"), "--report", str(report)], env={})
+    err = capsys.readouterr().err
+    assert code == ExitCode.ABORTED
+    assert f"could not write {report} (No space left on device)" in err
+    assert "Traceback" not in err

@@ -7,6 +7,7 @@ and the theme comes from config.example.yaml.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import anyio
 
 from worker.cli import loop
+from worker.cli.commands import write_all_stating
 from worker.cli.human import Ending
 from worker.cli.screen import open_screen
 from worker.cli.signals import watch_signals
@@ -82,14 +84,22 @@ def run_demo(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
         result = loop.run(main)
     finally:
         screen.stop_progress()
+    code = int(result.exit_code)
     if ns.report is not None:
-        write_report(ns.report, result.summary, reporter.failures, result.journal,
-                     exit_code=int(result.exit_code))
+        # As `run` writes it: a report that cannot be written is said, not a traceback,
+        # and the exit code it states is the process's.
+        code, failures = write_all_stating([(ns.report, lambda stated, lost: write_report(
+            ns.report, result.summary, reporter.failures, result.journal, exit_code=stated,
+            secrets=Credentials(sandbox_config.project_id, sandbox_config.api_token).secrets,
+            outputs_lost=lost))], code)
+        for failure in failures:
+            print(f"rebrand: error: {failure}; the demo's outcome is in the log above",
+                  file=sys.stderr)
     screen.conclude(result.summary, Ending(
-        "run", int(result.exit_code), space=space[0] if space else None,
+        "run", code, space=space[0] if space else None,
         journal=result.journal.resolve() if result.journal else None,
         report=ns.report.resolve() if ns.report is not None else None, demo=True))
-    return int(result.exit_code)
+    return code
 
 
 # The fleet demo: three customers' Spaces, and two rules within each.
