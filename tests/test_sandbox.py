@@ -655,9 +655,16 @@ async def test_a_space_with_a_capacity_queues_requests_beyond_it() -> None:
     # The requests waited 0.2, 0.4 and 0.6 s, two each: the median is 0.4 s (more on a
     # busy machine, never less).
     assert stats["median_latency_ms"] >= 400
-    _flat, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2))
-    # All served at once: 0.2 s each, well short of the queued median.
-    assert 200 <= stats["median_latency_ms"] < 390
+    # All served at once: 0.2 s each, well short of the queued median. A stall of this
+    # busy machine can only make a median longer, never shorter, so the shortest of three
+    # tries is the one judged: a Space that queued without a capacity never gets under.
+    medians = []
+    for _ in range(3):
+        _flat, stats = await six_at_once(SandboxConfig(count=2, latency_s=0.2))
+        medians.append(stats["median_latency_ms"])
+        if medians[-1] < 390:
+            break
+    assert 200 <= min(medians) < 390, medians
 
 
 def test_capacity_must_be_at_least_one() -> None:
