@@ -89,6 +89,11 @@ def peer_command(name: str, colors: Mapping[str, str]) -> list[str]:
     return [sys.executable, str(script), orjson.dumps(dict(colors)).decode()]
 
 
+def skeleton_command(rebrand: Sequence[str]) -> list[str]:
+    """`rebrand`'s command line run by bench/skeleton.py: its safety work off."""
+    return [sys.executable, str(BENCH / "skeleton.py"), *rebrand[1:]]
+
+
 def floor_command(colors: Mapping[str, str], concurrency: int) -> list[str]:
     return [sys.executable, str(BENCH / "floor.py"), orjson.dumps(dict(colors)).decode(),
             str(concurrency)]

@@ -34,7 +34,14 @@ from typing import Any
 
 import yaml
 
-from bench.contest import REPO, credentials_env, floor_command, spawn, worker_command
+from bench.contest import (
+    REPO,
+    credentials_env,
+    floor_command,
+    skeleton_command,
+    spawn,
+    worker_command,
+)
 from bench.sandbox import SandboxKnobs, SandboxProcess
 from bench.verify import verify_space
 
@@ -67,7 +74,8 @@ class Space:
 
 @dataclass(frozen=True, slots=True)
 class Contestant:
-    name: str  # "rebrand" or "floor"
+    # "rebrand", "floor", or "skeleton" (rebrand with its safety work off: bench/skeleton.py)
+    name: str
     concurrency: int | None = None  # None: auto (no `concurrency` in the config)
     rate_limit: float | None = None  # rebrand's config rate_limit; None: its default
     command: str = "run"
@@ -160,6 +168,8 @@ class Runner:
                 config.write_text(yaml.safe_dump(document))
                 command = worker_command(config, None, self.scratch / f"{tag}-backups",
                                          command=who.command)
+                if who.name == "skeleton":
+                    command = skeleton_command(command)
             sandbox_before = _proc_cpu_s(sandbox.pid)
             on_cpu, waiting = _schedstat_s(sandbox.pid)
             measured = spawn(command, env, self.scratch / f"{tag}.out",
@@ -292,7 +302,8 @@ def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
     # rebrand at its default rate_limit (1,380/s: what it sends a real Space), and with
     # it lifted, as the floor has none: the speed comparison is only fair there.
     contestants = [Contestant("floor", 64), Contestant("rebrand"), Contestant("rebrand", 64),
-                   Contestant("rebrand", None, UNPACED), Contestant("rebrand", 64, UNPACED)]
+                   Contestant("rebrand", None, UNPACED), Contestant("rebrand", 64, UNPACED),
+                   Contestant("skeleton", 64, UNPACED)]
     results = [runner.run(Space(), count, who) for who in contestants]
     base = results[0]
     base_cpu = base.per_update(base.cpu_s) or 1.0
@@ -319,7 +330,8 @@ def floor(runner: Runner, count: int) -> tuple[str, list[str]]:
                     "updates/s x floor", "peak RSS MB", "concurrency", "verified"], rows)
     return (f"L=0, N={count}, no Space rate limit; rebrand at its default rate_limit "
             "(1,380/s), and unpaced (rate_limit 1,000,000). CPU per update is judged at the "
-            "default, updates/s unpaced.\n\n"
+            "default, updates/s unpaced. The skeleton is rebrand with its journal, events "
+            "and checks off (bench/skeleton.py): the floor of rebrand's own pipeline.\n\n"
             f"{table}\n"), failures
 
 
