@@ -135,12 +135,45 @@ async def test_a_next_link_to_another_scheme_on_the_same_port_is_refused(
 async def test_relative_next_links_are_followed_to_the_end(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    async with sandbox_factory(count=30, relative_links=True, on_theme_fraction=0.0) as sb:
+    async with sandbox_factory(count=30, next_form="relative", on_theme_fraction=0.0) as sb:
         result = await run(sb.url, tmp_path, page_size=7)
         assert result.exit_code == ExitCode.OK
         assert sb.space.list_count == 5
         assert all(wears(c, ON_THEME) for c in sb.space.conferences.values())
         assert sorted(puts(sb.space)) == sorted(sb.space.conferences)
+
+
+@pytest.mark.parametrize("last_next", ["absent", "empty"])
+@pytest.mark.parametrize("next_form", ["absolute", "relative", "query"])
+async def test_every_form_of_next_lists_every_conference_once(
+    sandbox_factory: SandboxFactory, tmp_path: Path, next_form: str, last_next: str
+) -> None:
+    # The spec says only that `next` is a link: a whole URL, a path, or a query alone are
+    # all links, and so are both ways of saying there is no next page.
+    async with sandbox_factory(count=23, next_form=next_form, last_next=last_next,
+                               on_theme_fraction=0.0) as sb:
+        result = await run(sb.url, tmp_path, page_size=5)
+        assert result.exit_code == ExitCode.OK
+        assert result.summary.listed == 23
+        assert sb.space.list_count == 5
+        assert all(wears(c, ON_THEME) for c in sb.space.conferences.values())
+        assert sorted(puts(sb.space)) == sorted(sb.space.conferences)
+
+
+async def test_429s_that_never_say_when_to_come_back_are_waited_out(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    # No Retry-After at all: the limiter and the backoff must find the pace themselves.
+    async with sandbox_factory(count=40, put_rate_limit=8, rate_window_s=0.5,
+                               retry_after=False, on_theme_fraction=0.0) as sb:
+        result = await run(sb.url, tmp_path, page_size=20, retry=PATIENT_RETRY)
+        statuses = Counter(sb.space.status_counts)
+        assert statuses[429], statuses
+        assert result.exit_code == ExitCode.OK
+        assert result.summary.updated == 40
+        assert all(wears(c, ON_THEME) for c in sb.space.conferences.values())
+        # Each conference took exactly one PUT; the refused ones landed nothing.
+        assert sb.space.puts_applied == 40
 
 
 def mini_space(conferences: dict[str, dict[str, Any]], next_links: list[str | None],

@@ -156,13 +156,52 @@ async def test_default_page_size_is_50_and_links_carry_filters() -> None:
 
 
 async def test_links_are_relative_when_configured() -> None:
-    async with sandbox(SandboxConfig(count=5, relative_links=True)) as (url, _space, session):
+    async with sandbox(SandboxConfig(count=5, next_form="relative")) as (url, _space, session):
         async with session.get(f"{url}{LIST}?page_size=2") as response:
             links = (await response.json())["links"]
         assert links["next"].startswith(f"{LIST}?page_number=1&page_size=2&page_token=")
         assert links["first"] == f"{LIST}?page_size=2"
         async with session.get(url + links["next"]) as response:
             assert response.status == 200
+
+
+async def test_links_can_be_a_query_alone_and_the_last_next_an_empty_string() -> None:
+    config = SandboxConfig(count=3, next_form="query", last_next="empty")
+    async with sandbox(config) as (url, _space, session):
+        async with session.get(f"{url}{LIST}?page_size=2") as response:
+            links = (await response.json())["links"]
+        assert links["next"].startswith("?page_number=1&page_size=2&page_token=")
+        async with session.get(f"{url}{LIST}{links['next']}") as response:
+            last = await response.json()
+        assert len(last["data"]) == 1
+        assert last["links"]["next"] == ""
+
+
+async def test_429s_leave_out_retry_after_when_told_to() -> None:
+    config = SandboxConfig(count=2, put_rate_limit=1, retry_after=False)
+    async with sandbox(config) as (url, space, session):
+        conference = next(iter(space.conferences.values()))
+        body = {"display_name": conference["display_name"]}
+        statuses = []
+        for _ in range(2):
+            async with session.put(f"{url}{LIST}/{conference['id']}", json=body) as response:
+                statuses.append(response.status)
+                headers = response.headers
+        assert statuses == [200, 429]
+        assert "Retry-After" not in headers
+
+
+def test_the_flags_choose_the_readings_the_spec_leaves_open() -> None:
+    from worker.sandbox.cli import build_parser, config_from_args
+
+    flags = build_parser().parse_args(["--next-form", "query", "--last-next", "empty",
+                                       "--no-retry-after"])
+    config = config_from_args(flags)
+    assert (config.next_form, config.last_next, config.retry_after) == ("query", "empty", False)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--next-form", "fragment"])
+    with pytest.raises(ValueError, match="next_form"):
+        SandboxConfig(next_form="fragment")
 
 
 async def test_links_base_points_links_at_a_foreign_host() -> None:

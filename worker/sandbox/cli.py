@@ -16,6 +16,8 @@ from worker.cli.argtypes import limit_or_none, non_negative, port, positive_int,
 from worker.sandbox.config import (
     DEFAULT_API_TOKEN,
     DEFAULT_PROJECT_ID,
+    LAST_NEXT,
+    NEXT_FORMS,
     RESET_MODES,
     FaultConfig,
     SandboxConfig,
@@ -73,6 +75,13 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send injected 429s' Retry-After as an HTTP-date",
     )
+    parser.add_argument(
+        "--no-retry-after",
+        dest="retry_after",
+        action="store_false",
+        help="send every 429 (the rate limit's and injected ones) without Retry-After "
+        "(the spec documents no 429; a Space may not say when to come back)",
+    )
     _add_field_flags(parser, defaults, ("--on-theme-fraction", probability, "on_theme_fraction",
                                         "fraction of seeded conferences already on the demo theme"))
     parser.add_argument(
@@ -99,6 +108,20 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.reset,
         help="what a PUT does to a field its body omits: its default, null, or keep it "
         "(the spec leaves it open; default %(default)s)",
+    )
+    parser.add_argument(
+        "--next-form",
+        choices=NEXT_FORMS,
+        default=defaults.next_form,
+        help="how links.next is written: a whole URL, a path and query, or a query alone "
+        "(the spec says only that it is a link; default %(default)s)",
+    )
+    parser.add_argument(
+        "--last-next",
+        choices=LAST_NEXT,
+        default=defaults.last_next,
+        help="the last page's links.next: left out, or an empty string "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--public-url",

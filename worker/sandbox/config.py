@@ -14,6 +14,8 @@ from worker.openapi import conference_shape
 DEFAULT_PROJECT_ID = "sandbox-project"
 # What a PUT may do to the fields its body omits (see worker.sandbox.conference).
 RESET_MODES: tuple[str, ...] = ("defaults", "nulls", "keep")
+NEXT_FORMS: tuple[str, ...] = ("absolute", "relative", "query")
+LAST_NEXT: tuple[str, ...] = ("absent", "empty")
 # A fake credential the sandbox prints on purpose so a user can export it; never a secret.
 DEFAULT_API_TOKEN = "sandbox-token"  # noqa: S105
 
@@ -66,10 +68,19 @@ class SandboxConfig:
     project_id: str = DEFAULT_PROJECT_ID
     api_token: str = DEFAULT_API_TOKEN
     on_theme_fraction: float = 0.1
-    # Tests point pagination links at a foreign host or make them relative, to check that
-    # the worker refuses to follow a link off the Space it was given.
+    # Tests point pagination links at a foreign host, to check that the worker refuses to
+    # follow a link off the Space it was given.
     links_base: str | None = None
-    relative_links: bool = False
+    # The spec says only that `links.next` is a string "link to the next page". The forms
+    # a Space may write it in (NEXT_FORMS): a whole URL (`absolute`), a path and query
+    # (`relative`), or a query alone (`query`, resolved against the page it came on); and
+    # on the last page (LAST_NEXT): no `next` at all (`absent`), or an empty string
+    # (`empty`). The worker must list the same conferences under each.
+    next_form: str = "absolute"
+    last_next: str = "absent"
+    # Whether a 429 (the rate limit's, or an injected one) says when to come back. The spec
+    # documents no 429 at all; a Space may send Retry-After, or not.
+    retry_after: bool = True
     # A newer Space: properties the bundled spec does not name, on every conference with
     # these values. A PUT that omits one resets it to null, as a full replacement would
     # ("reset"), or leaves it alone ("keep", what --allow-field asserts of a Space).
@@ -94,8 +105,11 @@ class SandboxConfig:
             raise ValueError(f"put_rate_limit: {self.put_rate_limit} must be at least 1 or None")
         if self.rate_window_s <= 0:
             raise ValueError(f"rate_window_s: {self.rate_window_s} must be positive")
-        if self.reset not in RESET_MODES:
-            raise ValueError(f"reset: {self.reset!r} is not one of {', '.join(RESET_MODES)}")
+        for name, allowed in (("reset", RESET_MODES), ("next_form", NEXT_FORMS),
+                              ("last_next", LAST_NEXT)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(allowed)}")
         if not 0.0 <= self.on_theme_fraction <= 1.0:
             raise ValueError(f"on_theme_fraction: {self.on_theme_fraction} is not between 0 and 1")
         names = [name for name, _ in self.extra_fields]

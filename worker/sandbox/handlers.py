@@ -35,12 +35,16 @@ class Handlers:
         self._ids = random.Random(f"sandbox-create:{config.seed}")
         self._extra_names = tuple(name for name, _ in config.extra_fields)
 
-    def _links_base(self, request: web.Request) -> str:
-        if self._config.relative_links:
+    def _links_root(self, request: web.Request) -> str:
+        """What the links start with, in the configured form (see SandboxConfig.next_form)."""
+        form = self._config.next_form
+        if form == "query":
             return ""
+        if form == "relative":
+            return paging.LIST_PATH
         if self._config.links_base is not None:
-            return self._config.links_base.rstrip("/")
-        return f"{request.scheme}://{request.host}"
+            return self._config.links_base.rstrip("/") + paging.LIST_PATH
+        return f"{request.scheme}://{request.host}{paging.LIST_PATH}"
 
     async def list_conferences(self, request: web.Request) -> web.Response:
         query = request.query
@@ -87,7 +91,8 @@ class Handlers:
         page = paging.select_page(space.order(), space.conferences, cursor, size, matches)
         filters = {name: query[name] for name in paging.FILTER_PARAMS if name in query}
         links = paging.page_links(
-            self._links_base(request), request.rel_url.raw_query_string, page, number, size, filters
+            self._links_root(request), request.rel_url.raw_query_string, page, number, size,
+            filters, last_next=self._config.last_next,
         )
         # Serialise before the hook runs, so a test's edit "after listing" is not in this answer.
         body = orjson.dumps({"links": links, "data": page.items})

@@ -219,6 +219,8 @@ def _misbehave(
     faults = FaultInjector(config.faults, config.seed)
 
     def too_many(seconds: float, *, http_date: bool) -> web.Response:
+        if not config.retry_after:
+            return error_response(429)
         header = retry_after_header(seconds, http_date=http_date, wall_clock=wall_clock())
         return error_response(429, {"Retry-After": header})
 

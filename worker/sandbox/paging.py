@@ -142,22 +142,27 @@ def _any_match(found: Callable[[int], dict[str, Any] | None], indices: range) ->
 
 
 def page_links(
-    base: str,
+    root: str,
     self_query: str,
     page: Page,
     page_number: int,
     size: int,
     filters: Mapping[str, str],
+    *,
+    last_next: str = "absent",
 ) -> dict[str, str]:
-    """`self`, `first`, and `next`/`prev` only where there is such a page."""
-    root = f"{base}{LIST_PATH}"
+    """`self`, `first`, and `next`/`prev` only where there is such a page; `root` is the
+    list's URL, path, or "" (links that are a query alone). On the last page, `next` is
+    left out, or with `last_next` "empty" is an empty string."""
     links = {
-        "self": f"{root}?{self_query}" if self_query else root,
+        "self": f"{root}?{self_query}" if self_query else (root or "?"),
         "first": f"{root}?{urlencode({'page_size': size, **filters})}",
     }
     if page.has_next and page.items:
         token = encode_cursor(Cursor(True, sort_key(page.items[-1])))
         links["next"] = _link(root, page_number + 1, size, token, filters)
+    elif last_next == "empty":
+        links["next"] = ""
     if page.has_prev and page.items:
         token = encode_cursor(Cursor(False, sort_key(page.items[0])))
         links["prev"] = _link(root, max(page_number - 1, 0), size, token, filters)
