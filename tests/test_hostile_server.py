@@ -387,6 +387,12 @@ _ANSWER_ECHOES: dict[str, Any] = {
         f"%{b:02X}" for b in SANDBOX_CREDENTIALS.api_token.encode()),
     "header value percent-encoded byte by byte, lower case": lambda header: "".join(
         f"%{b:02x}" for b in header.split(" ", 1)[1].encode()),
+    # An HTML page's way of writing text, kept as such in a JSON string by a server that
+    # escapes what it echoes for a browser: decoded, it is the token.
+    "token as HTML decimal references": lambda _header: "".join(
+        f"&#{ord(c)};" for c in SANDBOX_CREDENTIALS.api_token),
+    "header value as HTML hex references": lambda header: "".join(
+        f"&#x{ord(c):x};" for c in header.split(" ", 1)[1]),
 }
 
 

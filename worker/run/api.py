@@ -6,6 +6,7 @@ API's error answers into the error tree once, here, carrying the server's own me
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import socket
@@ -199,13 +200,18 @@ class SpaceClient:
         """Whether a successful answer holds a secret, however its JSON wrote it."""
         if any(needle in raw for needle in self._answer_needles):
             return True
-        if b"\\" not in raw and b"%" not in raw:
+        if b"\\" not in raw and b"%" not in raw and b"&" not in raw:
             return False  # nothing escaped or encoded: the search above saw it all
-        # `\u0050\u0054...` and `%50%54...` hide a secret from a search of the bytes;
-        # the values, as they would be journalled and sent back, do not.
+        # `\u0050\u0054...`, `%50%54...` and `&#80;&#84;...` hide a secret from a search
+        # of the bytes; the values, as they would be journalled and sent back (and as a
+        # browser would show them), do not.
         values = orjson.dumps(payload)
-        decoded = unquote_to_bytes(values) if b"%" in values else values
-        return any(needle in values or needle in decoded for needle in self._value_needles)
+        forms = [values]
+        if b"%" in values:
+            forms.append(unquote_to_bytes(values))
+        if b"&" in values:
+            forms.append(html.unescape(values.decode()).encode())
+        return any(needle in form for form in forms for needle in self._value_needles)
 
     def _clean(self, text: str) -> str:
         """A server's words with every form of a secret hidden, as they are decoded."""
