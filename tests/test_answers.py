@@ -282,7 +282,11 @@ async def test_a_put_answer_whose_colors_differ_names_what_was_sent_and_what_cam
                                tmp_path)
     assert result.exit_code == ExitCode.FAILURES
     [failed] = failures(capsys)
-    assert failed["errors"] == ['did not take: dark_primary: sent "#0A84FF", the answer has null']
+    [error] = failed["errors"]
+    assert error.startswith('did not take: dark_primary: sent "#0A84FF", the answer has null; ')
+    # And what to do about it: retry, undo, or look at the room.
+    assert "running the same command again retries it" in error
+    assert "`rebrand restore` with this run's journal" in error
 
 
 @pytest.mark.parametrize(("page", "named"), [

@@ -220,6 +220,9 @@ async def test_an_answer_over_the_size_limit_is_refused_naming_path_and_limit(
     assert result.exit_code == ExitCode.FAILURES
     (failure,) = result_failures(result)
     assert f"GET {LIST}/{big} is larger than 32 MiB" in failure
+    # What it means, and what to do: nothing was written from it; check what answered.
+    assert "nothing was written from it" in failure
+    assert "check that `space` names the Space itself" in failure
 
 
 async def test_a_gzip_bomb_is_bounded_after_decompression(tmp_path: Path) -> None:

@@ -240,7 +240,8 @@ class SpaceClient:
         if size > limit or (declared is not None and declared > limit):
             raise ApiError(response.status, (
                 f"the answer to {method} {request_path(url)} is larger than "
-                f"{limit >> 20} MiB; not read further",))
+                f"{limit >> 20} MiB (a Space answers with one small JSON object); not read "
+                f"further; {_unusable_success(method)}",))
         return b"".join(chunks)
 
 

@@ -86,6 +86,14 @@ _MAY_HAVE_LANDED = (
     "with this run's journal undoes it")
 
 
+# What to do about a PUT the Space answered 200 without keeping what it was sent.
+_NOT_TAKEN = (
+    "the Space answered 200 but keeps other values than those sent: running the same "
+    "command again retries it (the conference is read afresh), and `rebrand restore` with "
+    "this run's journal undoes whatever the write did change; if it comes back the same, "
+    "the Space does not accept these values for this room: check them on its dashboard")
+
+
 def _not_cleared(kept: tuple[tuple[str, str], ...]) -> str:
     """Why a restore left a theme color showing: no PUT can say null."""
     fields = ", ".join(f"{name} still reads {value}" for name, value in kept)
@@ -322,7 +330,8 @@ class ConferenceUpdater:
         if missed:
             detail = describe_mismatches(decision.body, answer, missed)
             return Outcome(Kind.FAILED, cid, name, attempts, status=200,
-                           errors=(f"did not take: {detail}",), mismatched=mismatched,
+                           errors=(f"did not take: {detail}; {_NOT_TAKEN}",),
+                           mismatched=mismatched,
                            updated_at=updated_at, allowed=allowed)
         kept = decision.still_showing(answer)
         if kept:
