@@ -41,9 +41,9 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 def _nothing_settled() -> Iterator[None]:
     """No exit code stays settled (worker.cli.entry.settle) from one in-process CLI call
     to the next test: a later signal there would exit with the earlier test's code."""
-    entry.unsettle()
+    entry.reset()
     yield
-    entry.unsettle()
+    entry.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -86,6 +86,22 @@ def check_output_path(path: Path, flag: str) -> None:
     probe.unlink()
 
 
+def clear_earlier(path: Path, flag: str) -> None:
+    """Remove an earlier run's file at `path` (--report, --summary-md), before this run
+    does anything: a run that ends before writing its own (a config error, a signal while
+    it starts, SIGKILL) then leaves none, never the earlier run's exit code for CI to read
+    as this one's. A symlink is left as it is: it points at a file someone else chose."""
+    if path.is_symlink() or not path.is_file():
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot remove the earlier run's file there "
+                          f"({exc.strerror}); remove it, or give another path") from exc
+
+
 def write_output(path: Path, write: Callable[[], object]) -> str | None:
     """Run `write`, which writes `path`: None when it did, else what went wrong, naming
     the file. The OSError of a full disk names none: it comes from write(), not open()."""

@@ -57,6 +57,41 @@ _fallback_armed = _thread.allocate_lock()
 _settled: list[tuple[int, str]] = []
 
 
+# The outputs that state a run's exit code, and the commands that take each. An earlier
+# run's file at such a path is removed before this run does anything (commands.
+# clear_earlier), so that a run ending before it writes its own leaves none: CI would
+# read the earlier one's exit code as this run's.
+_STATING_FLAGS: Mapping[str, tuple[str, ...]] = {
+    "--report": ("run", "plan", "restore", "demo"),
+    "--summary-md": ("run", "plan"),
+}
+# Set once the command line has done that removal: from then on the paths hold this
+# run's own files or nothing, and a signal leaves them as they are.
+_cleared: list[bool] = []
+
+
+def outputs_cleared() -> None:
+    _cleared.append(True)
+
+
+def _clear_earlier_outputs(argv: Sequence[str]) -> None:
+    """A signal ended the process before the command line removed an earlier run's
+    report and summary (while it was still loading): remove them now, from the command
+    line as given. Only regular files, never a symlink; nothing said if it fails (the
+    process is ending for the signal)."""
+    if _cleared:
+        return
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    for i, arg in enumerate(argv):
+        flag, equals, value = arg.partition("=")
+        if flag not in _STATING_FLAGS or command not in _STATING_FLAGS[flag]:
+            continue
+        path = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+        if path and os.path.isfile(path) and not os.path.islink(path):
+            with suppress(OSError):
+                os.unlink(path)
+
+
 def settle(code: int, what: str = "the report") -> None:
     """An output (`what`) stating `code` as the exit code is on disk: exit with it, signal
     or not."""
@@ -67,6 +102,12 @@ def unsettle() -> None:
     """No output on disk states an exit code any more (the one that did was removed): a
     signal exits 128 + signum again."""
     _settled.clear()
+
+
+def reset() -> None:
+    """Forget what this process's command did (tests run many commands in one process)."""
+    _settled.clear()
+    _cleared.clear()
 
 
 @contextmanager
@@ -191,6 +232,7 @@ def _end_unless_unwound(signum: int) -> None:
 def _end_now(signum: int) -> None:
     """Say why and leave, `_ending` held. os.write: the main thread may hold the lock of
     sys.stderr (the fallback runs beside it) or be in the middle of a write to it."""
+    _clear_earlier_outputs(sys.argv[1:])
     os.write(2, f"\n{_interrupted_by(signum)}\n".encode())
     os._exit(_exit_code_for(signum))
 
@@ -260,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         else:
             _ending.acquire()  # else the fallback is ending the process as we speak
+            _clear_earlier_outputs(sys.argv[1:] if argv is None else argv)
             # On a new line: at a terminal the cursor may sit after the prompt or a ^C.
             print(f"\n{_interrupted_by(stopped.signum)}", file=sys.stderr)
             code = _exit_code_for(stopped.signum)

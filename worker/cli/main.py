@@ -12,6 +12,7 @@ from pathlib import Path
 
 from worker.cli import commands, helptext, streams
 from worker.cli.argtypes import concurrency, non_negative, positive_float, positive_int
+from worker.cli.entry import outputs_cleared
 from worker.config import DEFAULTS
 from worker.credentials import environment_secrets
 from worker.errors import ConfigError, ExitCode, RebrandError
@@ -286,6 +287,11 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
                            ("--out", getattr(ns, "out", None))):
             if path is not None:
                 commands.check_output_path(path, flag)
+        for flag, path in (("--report", getattr(ns, "report", None)),
+                           ("--summary-md", getattr(ns, "summary_md", None))):
+            if path is not None:
+                commands.clear_earlier(path, flag)
+        outputs_cleared()
         if ns.command in ("run", "plan"):
             return commands.run_command(ns, environ)
         simple = {"restore": commands.restore_command, "validate": commands.validate_command,
