@@ -89,6 +89,13 @@ CREDENTIAL_INPUTS: dict[str, tuple[dict[str, str], bytes | None, str]] = {
     "token with a line break": ({"SIGNALWIRE_API_TOKEN": TOKEN + "\n" + TOKEN}, None,
                                 "SIGNALWIRE_API_TOKEN: holds control characters"),
     "token too short": ({"SIGNALWIRE_API_TOKEN": TOKEN[:7]}, None, "only 7 characters"),
+    "token of one character": ({"SIGNALWIRE_API_TOKEN": "x"}, None,
+                               "SIGNALWIRE_API_TOKEN: only 1 character;"),
+    # Named where it came from: the variable is not where to look.
+    "token file with a short token": ({"SIGNALWIRE_API_TOKEN": "",
+                                       "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"},
+                                      TOKEN[:5].encode(),
+                                      "SIGNALWIRE_API_TOKEN_FILE {tmp}/token: only 5 characters"),
     "token and token file": ({"SIGNALWIRE_API_TOKEN": TOKEN,
                               "SIGNALWIRE_API_TOKEN_FILE": "{tmp}/token"}, TOKEN.encode(),
                              "are both set"),
@@ -137,7 +144,7 @@ async def test_a_bad_credential_is_exit_2_and_no_piece_of_the_token_is_shown(
     assert seen == []
     for ran in runs:
         assert ran.code == 2, ran.err
-        assert named in ran.err
+        assert named.replace("{tmp}", str(tmp_path)) in ran.err
         assert "Traceback" not in ran.err
         assert len(ran.err) < 1000
         shown = ran.out + ran.err

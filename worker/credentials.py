@@ -111,8 +111,9 @@ def _check_token(token: str, source: str) -> None:
         # Real tokens are long; a short one is a mistake (and could not be told apart from
         # ordinary text when it is scrubbed from the logs).
         raise ConfigError(
-            f"SIGNALWIRE_API_TOKEN: only {len(token)} characters; SignalWire API tokens are "
-            "far longer: check the variable holds the token from your Space's API page"
+            f"{source}: only {len(token)} character{'' if len(token) == 1 else 's'}; "
+            "SignalWire API tokens are far longer: check it holds the token from your "
+            "Space's API page"
         )
 
 
