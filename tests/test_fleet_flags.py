@@ -150,3 +150,20 @@ def test_a_fleet_at_a_terminal_draws_the_progress_bar_and_no_progress_leaves_it_
     assert "conference." in plain.output
     assert _BAR_WIPE not in plain.output
     assert "listed so far" not in plain.output
+
+
+def test_a_fleets_summary_md_states_the_exit_code_the_fleet_ends_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each target's plan states that target's code; the file's first line states the
+    fleet's, the one the process exits with (and a signal after it is written, too)."""
+    summary = tmp_path / "plan.md"
+    with fleet_in_thread(count=8) as fleet:
+        config = _config(tmp_path, fleet)
+        code = main(["plan", "--config", str(config), "--summary-md", str(summary),
+                     "--log-format", "json"], env=_env())
+    assert code == ExitCode.CHANGES_PENDING, capsys.readouterr().err
+    text = summary.read_text()
+    assert text.startswith(f"## rebrand fleet: exit {int(ExitCode.CHANGES_PENDING)}")
+    for name in NAMES:
+        assert f"### rebrand plan for target `{name}`:" in text

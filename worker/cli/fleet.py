@@ -48,6 +48,7 @@ from worker.run.report import (
 )
 from worker.run.stopping import Stop, StopReason
 from worker.space import allowed_hosts
+from worker.text import markdown_cell
 
 
 def fleet_run_command(ns: argparse.Namespace, env: Mapping[str, str],
@@ -248,8 +249,9 @@ def conclude(results: list[TargetResult], ns: argparse.Namespace, stop: Stop, fm
                 exit_code=codes[r.name]) for r in results},
             **lost_outputs(lost)}, secrets=secrets)))
     if getattr(ns, "summary_md", None) is not None:
-        outputs.append((ns.summary_md, lambda _stated, _lost: ns.summary_md.write_text(
-            _markdown(results, codes, planned), encoding="utf-8")))
+        outputs.append((ns.summary_md, lambda stated, lost: ns.summary_md.write_text(
+            _fleet_headline(stated, cause if stated == decided else None, lost)
+            + _markdown(results, codes, planned), encoding="utf-8")))
     decided = code
     code, failures = write_all_stating(outputs, code)
     for failure in failures:
@@ -295,6 +297,19 @@ def signalled(results: Sequence[TargetResult], stop: Stop) -> int | None:
 def _counts(result: TargetResult) -> dict[str, Any]:
     summary = result.result.summary
     return {k: getattr(summary, k) for k in summary.__dataclass_fields__}
+
+
+def _fleet_headline(code: int, cause: str | None, lost: Sequence[str]) -> str:
+    """The fleet's own lines atop its plan.md: the exit code the process ends with (a
+    signal after this file is written exits with it too), and which target decided it,
+    or which output made it 4. Each target's plan follows, with that target's code."""
+    line = f"## rebrand fleet: exit {code}"
+    if cause is not None:
+        line += f" (decided by target `{cause}`)"
+    lines = [line, ""]
+    if lost:
+        lines += ["**Not written:** " + "; ".join(markdown_cell(text) for text in lost), ""]
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(results: list[TargetResult], codes: Mapping[str, int],
