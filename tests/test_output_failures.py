@@ -314,3 +314,25 @@ def test_a_demo_report_the_disk_refuses_is_said_and_exits_4(
     assert code == ExitCode.ABORTED
     assert f"could not write {report} (No space left on device)" in err
     assert "Traceback" not in err
+
+
+def test_a_markdown_summary_written_after_the_report_is_lost_says_the_plan_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--report cannot be written, --summary-md can: it states exit 4 (what the process
+    exits with) and why, not that the plan did not finish: its counts are whole."""
+    out, summary = tmp_path / "out", tmp_path / "plan.md"
+    out.mkdir()
+    with sandbox_in_thread(count=20, on_theme_fraction=0.0) as sandbox:
+        sandbox.space.after_list_page = _lose_after_listing(out)
+        code = main(["plan", "--config", str(write_config(tmp_path, sandbox.url)),
+                     "--log-format", "json", "--report", str(out / "report.json"),
+                     "--summary-md", str(summary)], env=SANDBOX_ENV)
+    capsys.readouterr()
+    assert code == ExitCode.ABORTED
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("### rebrand plan: 20 conference(s) would change\n")
+    assert "**Exit 4: the plan finished, but could not write " in text
+    assert "/out/report.json" in text  # escaped for Markdown: its folder's `_` too
+    assert "did not finish" not in text
+    assert "| 20 | 20 |" in text  # the counts, whole

@@ -226,8 +226,12 @@ def _conclude(result: JobResult, ns: argparse.Namespace, reporter: Reporter, scr
             exit_code=code, secrets=secrets, outputs_lost=lost)))
     if getattr(ns, "summary_md", None) is not None:
         error = clean(str(result.error)) if result.error else None
-        outputs.append((ns.summary_md, lambda code, _lost: ns.summary_md.write_text(
-            clean(plan_markdown(planned, result.summary, exit_code=code, error=error)
+        # A code a lost output made (4) is no unfinished plan: the file says which it is.
+        decided = int(result.exit_code)
+        outputs.append((ns.summary_md, lambda code, lost: ns.summary_md.write_text(
+            clean(plan_markdown(planned, result.summary, exit_code=code, error=error,
+                                lost=lost if decided in _SOFT_CODES else (),
+                                finished_with=decided)
                   + _audit_markdown(audit, ns, clean)), encoding="utf-8")))
     # The run is over and what it did stands, but CI reads these files: a run whose
     # report is missing did not succeed (exit 4, unless it already failed harder).

@@ -147,11 +147,19 @@ def error_markdown(exit_code: int, error: str) -> str:
 
 
 def plan_markdown(planned: Sequence[Outcome], summary: Summary, *, exit_code: int,
-                  error: str | None = None) -> str:
+                  error: str | None = None, lost: Sequence[str] = (),
+                  finished_with: int = 0) -> str:
     """The plan as GitHub-flavoured Markdown, for a CI job summary: a headline, the
-    counts, and the same rows as `plan_table`; the error, when there is one."""
-    lines = [plan_headline(summary, exit_code), ""]
-    if exit_code not in (0, 10):
+    counts, and the same rows as `plan_table`; the error, when there is one. `lost`: the
+    work finished (with `finished_with`), and `exit_code` is 4 only because these outputs
+    could not be written."""
+    if lost:
+        lines = [plan_headline(summary, finished_with), "",
+                 f"**Exit {exit_code}: the plan finished, but "
+                 + "; ".join(markdown_cell(text) for text in lost) + ".**", ""]
+    else:
+        lines = [plan_headline(summary, exit_code), ""]
+    if exit_code not in (0, 10) and not lost:
         lines += [f"**The plan did not finish (exit {exit_code}); the counts are partial.**",
                   ""]
     if error:
