@@ -411,3 +411,23 @@ async def test_a_slot_that_came_before_the_cut_is_kept() -> None:
     assert limiter.decreases == 1
     assert limiter.acquired == acquired
     assert t.now > slot  # it slept once, to its tick, and went
+
+
+@pytest.mark.anyio
+async def test_due_says_whether_a_wait_would_return_at_once() -> None:
+    """A writer whose slot is due skips arranging a wait (consumer._ready_to_write): only
+    a slot that has come and was not taken back by a cut is due."""
+    limiter, t = make(limit=100.0)
+    first, second = limiter.reserve(), limiter.reserve()
+    assert limiter.due(first)
+    assert not limiter.due(second)  # 10 ms from now
+    t.now += 0.01
+    assert limiter.due(second)
+    await send_and_take(limiter, 300)
+    later = limiter.reserve()
+    assert later > t.now
+    for _ in range(ADAPT.congestion_run):  # a cut before it comes takes it back
+        limiter.throttled()
+    assert limiter.decreases == 1
+    t.now = later  # its time comes, but it is no longer this writer's
+    assert not limiter.due(later)
