@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.cli import confirm, loop
-from worker.cli.entry import settle, signals_held, unsettle
+from worker.cli.entry import remove_earlier, settle, signals_held, unsettle
 from worker.cli.gate import check_theme
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy_after_run
 from worker.cli.human import Ending, Verbosity, changes_by_field
@@ -91,10 +91,8 @@ def clear_earlier(path: Path, flag: str) -> None:
     does anything: a run that ends before writing its own (a config error, a signal while
     it starts, SIGKILL) then leaves none, never the earlier run's exit code for CI to read
     as this one's. A symlink is left as it is: it points at a file someone else chose."""
-    if path.is_symlink() or not path.is_file():
-        return
     try:
-        path.unlink()
+        remove_earlier(path)
     except FileNotFoundError:
         return
     except OSError as exc:

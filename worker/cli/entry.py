@@ -87,9 +87,16 @@ def _clear_earlier_outputs(argv: Sequence[str]) -> None:
         if flag not in _STATING_FLAGS or command not in _STATING_FLAGS[flag]:
             continue
         path = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
-        if path and os.path.isfile(path) and not os.path.islink(path):
+        if path:
             with suppress(OSError):
-                os.unlink(path)
+                remove_earlier(path)
+
+
+def remove_earlier(path: str | os.PathLike[str]) -> None:
+    """Remove the regular file at `path`, if one is there: an earlier run's output. Never
+    through a symlink (it points at a file someone else chose). Raises OSError."""
+    if os.path.isfile(path) and not os.path.islink(path):
+        os.unlink(path)
 
 
 def settle(code: int, what: str = "the report") -> None:

@@ -42,11 +42,11 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # A conference as the API gives it: the JSON object, untyped past its keys.
 Conference = dict[str, Any]
 # An error body that is an HTML page (a proxy's 502, a gateway's 504), and its parts.
-# An HTML character reference, numeric or named (`&#115;`, `&#x73;`, `&sol;`).
-_HTML_REF = re.compile(rb"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 _HTML = re.compile(r"\s*<(?:!doctype|html|head|body|title|h1)\b", re.IGNORECASE)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
+# An HTML character reference, numeric or named (`&#115;`, `&#x73;`, `&sol;`).
+_HTML_REF = re.compile(rb"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 # Three or more percent-encoded bytes in a row: where a secret encoded byte by byte hides.
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # A proxy's answers that its upstream failed or timed out: the Space may still have applied
