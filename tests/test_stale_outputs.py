@@ -100,3 +100,52 @@ def test_once_the_command_line_has_cleared_them_a_signal_removes_nothing(
     entry.outputs_cleared()
     entry._clear_earlier_outputs(["run", "--report", str(report)])
     assert report.read_text() == STALE_REPORT
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("which", ["config", "journal", "token file", "other output"])
+async def test_an_output_that_names_an_input_or_another_output_is_refused_and_removes_nothing(
+        tmp_path: Path, which: str) -> None:
+    """--report pointing at the journal would remove the only copy of the pre-images as
+    the restore starts (and overwrite it at the end): exit 2, every file left as it was."""
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    journal = tmp_path / "run.jsonl"
+    journal.write_text('{"type": "header"}\n')
+    token = tmp_path / "token"
+    token.write_text("PTq7Zk2Wm9Xv4Rb8Nc3Ld6Hf")
+    summary = tmp_path / "plan.md"
+    summary.write_text(STALE_SUMMARY)
+    env = sandbox_env()
+    if which == "config":
+        args: list[str | Path] = ["run", "--config", config, "--report", config]
+        kept = config
+    elif which == "journal":
+        args = ["restore", journal, "--space", "http://127.0.0.1:9", f"--report={journal}"]
+        kept = journal
+    elif which == "token file":
+        env = {**sandbox_env(SIGNALWIRE_API_TOKEN_FILE=str(token))}
+        del env["SIGNALWIRE_API_TOKEN"]
+        args = ["run", "--config", config, "--report", token]
+        kept = token
+    else:
+        args = ["plan", "--config", config, "--report", summary, "--summary-md", summary]
+        kept = summary
+    before = kept.read_bytes()
+    ran = await rebrand(*args, env=env)
+    assert ran.code == ExitCode.BAD_INPUT, ran.err
+    assert "give the output a path of its own" in ran.err
+    if which == "other output":
+        # --summary-md takes the error, as on any config error: nothing else wrote it.
+        assert "give the output a path of its own" in kept.read_text()
+    else:
+        assert kept.read_bytes() == before
+
+
+def test_a_signal_while_loading_leaves_an_output_path_the_command_line_also_reads(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    before = config.read_bytes()
+    # The command line would refuse it; a signal before it is read must not remove it.
+    entry._clear_earlier_outputs(["run", "--config", str(config), "--report", str(config)])
+    entry._clear_earlier_outputs(["run", f"--config={config}", f"--report={config}"])
+    assert config.read_bytes() == before

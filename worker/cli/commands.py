@@ -86,6 +86,27 @@ def check_output_path(path: Path, flag: str) -> None:
     probe.unlink()
 
 
+def check_outputs_apart(outputs: Sequence[tuple[str, Path]],
+                        inputs: Sequence[tuple[str, Path]]) -> None:
+    """Refuse an output path that names what the command reads (the config, a journal,
+    the token file) or another output: removed as the run starts (clear_earlier) or
+    written at its end, it would destroy the input, or one output the other."""
+    given: list[tuple[str, Path]] = list(inputs)
+    for flag, path in outputs:
+        for what, other in given:
+            if _same_file(path, other):
+                raise ConfigError(f"{flag} {path}: is also {what}; give the output a path "
+                                  "of its own")
+        given.append((flag, path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is not there (yet): the same path is the same file
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def clear_earlier(path: Path, flag: str) -> None:
     """Remove an earlier run's file at `path` (--report, --summary-md), before this run
     does anything: a run that ends before writing its own (a config error, a signal while

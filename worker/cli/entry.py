@@ -82,14 +82,28 @@ def _clear_earlier_outputs(argv: Sequence[str]) -> None:
     if _cleared:
         return
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    # Every file the command line names, as given (`--flag=value` by its value).
+    named = [arg.partition("=")[2] if arg.startswith("--") and "=" in arg else arg
+             for arg in argv]
     for i, arg in enumerate(argv):
-        flag, equals, value = arg.partition("=")
+        flag, equals, _ = arg.partition("=")
         if flag not in _STATING_FLAGS or command not in _STATING_FLAGS[flag]:
             continue
-        path = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
-        if path:
+        at = i if equals else i + 1
+        path = named[at] if at < len(named) else ""
+        # Not a file the command line names again (the config, a journal, another
+        # output): the command line would have refused it, and it is not ours to remove.
+        if path and not any(_same_file(path, other)
+                            for j, other in enumerate(named) if j != at and other):
             with suppress(OSError):
                 remove_earlier(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def remove_earlier(path: str | os.PathLike[str]) -> None:

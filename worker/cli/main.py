@@ -265,6 +265,27 @@ def require_sandbox_extra(command: str) -> None:
                           f"'{SANDBOX_EXTRA}'")
 
 
+def _outputs(ns: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The files the command writes, by flag."""
+    flags = (("--report", "report"), ("--summary-md", "summary_md"),
+             ("--metrics-file", "metrics_file"), ("--preview", "preview"), ("--out", "out"))
+    return [(flag, path) for flag, name in flags
+            if (path := getattr(ns, name, None)) is not None]
+
+
+def _inputs(ns: argparse.Namespace, env: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """The files the command reads, each said as an output's error names it."""
+    inputs = []
+    if getattr(ns, "config", None) is not None:
+        inputs.append((f"the --config {ns.config}", Path(ns.config)))
+    if ns.command == "restore":
+        journals = [ns.journal] if ns.journal is not None else []
+        inputs += [(f"the journal {j}", Path(j)) for j in [*journals, *ns.more_journals]]
+    if env.get("SIGNALWIRE_API_TOKEN_FILE"):
+        inputs.append(("SIGNALWIRE_API_TOKEN_FILE", Path(env["SIGNALWIRE_API_TOKEN_FILE"])))
+    return inputs
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     if "stdout" in streams.CLOSED:
         lose_stdout()
@@ -287,6 +308,7 @@ def _main(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
                            ("--out", getattr(ns, "out", None))):
             if path is not None:
                 commands.check_output_path(path, flag)
+        commands.check_outputs_apart(_outputs(ns), _inputs(ns, environ))
         for flag, path in (("--report", getattr(ns, "report", None)),
                            ("--summary-md", getattr(ns, "summary_md", None))):
             if path is not None:
