@@ -133,17 +133,19 @@ async def _html(_request: web.Request, _conference: dict[str, Any]) -> web.Respo
     return web.Response(text="<html><body>not json</body></html>", content_type="text/html")
 
 
-async def _array(_request: web.Request, conference: dict[str, Any]) -> web.Response:
-    return web.json_response([conference])
+def _json(shape: Callable[[web.Request, dict[str, Any]], Any]) -> Answer:
+    """An answer that is `shape(request, conference)` as JSON, status 200."""
+    async def answer(request: web.Request, conference: dict[str, Any]) -> web.Response:
+        return web.json_response(shape(request, conference))
+    return answer
 
 
-async def _echo(request: web.Request, conference: dict[str, Any]) -> web.Response:
-    return web.json_response({**conference,
-                              "description": request.headers["Authorization"]})
-
-
-_PUT_ANSWERS: dict[str, Answer] = {"not JSON": _html, "a JSON array": _array,
-                                   "an echo of the credentials": _echo}
+_PUT_ANSWERS: dict[str, Answer] = {
+    "not JSON": _html,
+    "a JSON array": _json(lambda _request, conference: [conference]),
+    "an echo of the credentials": _json(lambda request, conference: {
+        **conference, "description": request.headers["Authorization"]}),
+}
 
 
 @pytest.mark.parametrize("answer", list(_PUT_ANSWERS))
@@ -182,16 +184,11 @@ async def test_a_restores_get_answered_200_with_an_html_page_names_the_page(
     assert "<" not in error and "column" not in error, error
 
 
-async def _other_id(_request: web.Request, conference: dict[str, Any]) -> web.Response:
-    return web.json_response({**conference, "id": GOOD})
-
-
-async def _no_description(_request: web.Request, conference: dict[str, Any]) -> web.Response:
-    return web.json_response({k: v for k, v in conference.items() if k != "description"})
-
-
-_NOT_THE_CONFERENCE: dict[str, Answer] = {"another id": _other_id,
-                                          "a property missing": _no_description}
+_NOT_THE_CONFERENCE: dict[str, Answer] = {
+    "another id": _json(lambda _request, conference: {**conference, "id": GOOD}),
+    "a property missing": _json(lambda _request, conference: {
+        k: v for k, v in conference.items() if k != "description"}),
+}
 
 
 @pytest.mark.parametrize("answer", list(_NOT_THE_CONFERENCE))

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import SandboxFactory
+from tests.support import Ran, SandboxFactory
 from tests.test_cli import rebrand, sandbox_env, write_config
 from worker.cli.housekeeping import latest_run_journal, restoring, tidy
 from worker.errors import ConfigError
@@ -142,6 +142,18 @@ def test_latest_with_only_headerless_journals_says_where_it_looked(
         capsys.readouterr().err
 
 
+async def _restore_latest_takes(real: Path, backups: Path, space: str) -> Ran:
+    """`restore --latest` over `backups`: it restored the 5 conferences of the journal
+    `real`, and said so (`restore.latest`)."""
+    undo = await rebrand("restore", "--latest", "--backup-dir", backups, "--space", space,
+                         "--log-format", "json", env=sandbox_env())
+    assert undo.code == 0, undo.err
+    assert undo.summary()["updated"] == 5
+    [latest] = [e for e in undo.events() if e["event"] == "restore.latest"]
+    assert latest["journal"] == str(real)
+    return undo
+
+
 @pytest.mark.anyio
 async def test_restore_latest_undoes_the_newest_real_run_past_an_empty_journal(
     sandbox_factory: SandboxFactory, tmp_path: Path
@@ -157,12 +169,7 @@ async def test_restore_latest_undoes_the_newest_real_run_past_an_empty_journal(
         [real] = backups.glob("*.jsonl")
         empty = backups / "29991231T235959Z-ffffff.jsonl"
         empty.write_bytes(b"")
-        undo = await rebrand("restore", "--latest", "--backup-dir", backups, "--space",
-                             sb.url, "--log-format", "json", env=sandbox_env())
-        assert undo.code == 0, undo.err
-        assert undo.summary()["updated"] == 5
-        [latest] = [e for e in undo.events() if e["event"] == "restore.latest"]
-        assert latest["journal"] == str(real)
+        undo = await _restore_latest_takes(real, backups, sb.url)
         assert f"skipped {empty}: it is empty" in undo.err
 
 
@@ -187,12 +194,7 @@ async def test_restore_latest_passes_over_the_journal_of_a_run_that_wrote_nothin
         assert again.code == 0, again.err
         assert sb.space.put_count == puts  # the second run sent nothing
         [empty] = set(backups.glob("*.jsonl")) - {real}
-        undo = await rebrand("restore", "--latest", "--backup-dir", backups, "--space",
-                             sb.url, "--log-format", "json", env=sandbox_env())
-        assert undo.code == 0, undo.err
-        assert undo.summary()["updated"] == 5
-        [latest] = [e for e in undo.events() if e["event"] == "restore.latest"]
-        assert latest["journal"] == str(real)
+        undo = await _restore_latest_takes(real, backups, sb.url)
         assert f"skipped {empty}: it holds no pre-image" in undo.err
         after = {cid: dict(c) for cid, c in sb.space.conferences.items()}
     assert {cid: c["light_primary"] for cid, c in after.items()} == \
